@@ -1,0 +1,1 @@
+"""The deploy engine: pyinfra's five stages as a library (no printing, no globals, events out)."""

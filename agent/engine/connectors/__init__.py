@@ -1,0 +1,1 @@
+"""Connectors: how commands and files reach a host (@local, SSH over paramiko)."""

@@ -1,0 +1,1 @@
+"""Facts: small readers of host state, each one shell command and a parser of its output."""

@@ -1,0 +1,1 @@
+"""The operation catalogue: generator functions that read facts and yield only needed commands."""

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Idempotent set-up shared by the README commands: system packages, then the venv.
+# Safe to run on every invocation; each step is skipped when already done.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+need_pkgs=()
+command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
+command -v sudo >/dev/null 2>&1 || need_pkgs+=(sudo)
+command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
+command -v dpkg-deb >/dev/null 2>&1 || need_pkgs+=(dpkg)
+if [ "${PULLINFRA_WANT_PROMETHEUS:-0}" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
+    need_pkgs+=(prometheus)
+fi
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "bootstrap: missing ${need_pkgs[*]} and not root; install them with apt-get" >&2
+        exit 2
+    fi
+    echo "bootstrap: installing ${need_pkgs[*]} with apt-get" >&2
+    apt-get update -qq
+    # Keep package scripts from starting daemons (sshd, prometheus) on this machine.
+    own_policy=0
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        own_policy=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >&2
+    [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
+fi
+
+py=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    echo "bootstrap: creating .venv" >&2
+    "$py" -m venv .venv
+fi
+stamp=.venv/.pullinfra-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+    echo "bootstrap: installing pullinfra and its test dependencies into .venv" >&2
+    log=$(mktemp)
+    if ! .venv/bin/pip install -q -e ".[test,compat]" >"$log" 2>&1; then
+        cat "$log" >&2; rm -f "$log"; exit 1
+    fi
+    rm -f "$log"
+    touch "$stamp"
+fi
