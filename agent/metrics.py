@@ -1,0 +1,332 @@
+"""Every Prometheus metric pullinfra exposes, defined once (contract: ARCHITECTURE.md).
+
+A `Metrics` object owns its own `CollectorRegistry` instead of using prometheus_client's
+process-global default, so two agents (or two tests) in one process never share series.
+
+Label values are checked against closed sets: an unknown value is a programming error that
+would otherwise create an unbounded series, so it raises `ValueError` instead.
+
+Usage, by the daemon::
+
+    m = Metrics(version="0.1.0")
+    m.init_deployment("web")                 # all its series exist at 0 from the start
+    m.init_notifier("ops-hook")
+    m.observe_fetch("success", 0.42, now=time.time())
+    m.set_source_revision("3f2a...")
+    with m.run_in_progress("web"):
+        ...
+    m.observe_run("web", "poll", "changed", {"setup": 0.1, "execute": 2.3},
+                  {"changed": 3, "no_change": 7}, hosts=[HostOutcome("h1", up=True, ...)])
+    body = m.exposition()                    # what GET /metrics serves
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from agent import __version__
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+FETCH_RESULTS = ("success", "failure", "rejected")
+"""`rejected`: fetched, but refused (non-fast-forward, failed signature check)."""
+TRIGGERS = ("poll", "webhook", "manual", "reconcile", "retry")
+RUN_RESULTS = (
+    "unchanged",
+    "changed",
+    "drift_corrected",
+    "drift_detected",
+    "failed",
+    "partial",
+    "interrupted",
+)
+"""The ChangeReport statuses; a run's result is its report's status."""
+STAGES = ("setup", "connect", "prepare", "execute", "disconnect")
+OPERATION_STATUSES = ("changed", "no_change", "skipped", "failed")
+NOTIFICATION_RESULTS = ("success", "retry", "dropped")
+"""`retry`: a retryable failure, the report stays queued; `dropped`: the receiver refused it
+for good (see agent/report/errors.py), the report leaves the queue."""
+WEBHOOK_PROVIDERS = ("github", "gitlab", "gitea")
+WEBHOOK_RESULTS = ("accepted", "ignored", "unauthorized", "bad_request")
+
+# Fetches take from milliseconds (local file://) to minutes (a cold clone over SSH).
+FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+# A stage lasts from milliseconds (setup) to tens of minutes (apt upgrades on a big fleet).
+STAGE_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+
+@dataclass(frozen=True)
+class HostOutcome:
+    """One host's result in a run, as the per-host gauges need it."""
+
+    name: str
+    up: bool
+    drift_operations: int = 0
+    succeeded_at: float | None = None
+    """Unix time of the host's successful finish; None when it failed or was unreachable."""
+
+
+def _check(kind: str, value: str, allowed: Iterable[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {kind} {value!r}; expected one of {sorted(allowed)}")
+    return value
+
+
+class Metrics:
+    """The agent's metrics, on a registry of their own."""
+
+    def __init__(self, version: str = __version__, registry: CollectorRegistry | None = None):
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._lock = threading.Lock()
+        self._source_revision: str | None = None
+        self._applied: dict[str, str] = {}
+
+        self.build_info = Gauge(
+            "pullinfra_build_info", "pullinfra build; always 1.", ["version"], registry=r
+        )
+        self.build_info.labels(version=version).set(1)
+
+        self.source_fetch = Counter(
+            "pullinfra_source_fetch_total", "Git fetches of the source, by result.",
+            ["result"], registry=r,
+        )
+        self.source_fetch_duration = Histogram(
+            "pullinfra_source_fetch_duration_seconds", "Duration of git fetches of the source.",
+            buckets=FETCH_BUCKETS, registry=r,
+        )
+        self.source_last_fetch_success = Gauge(
+            "pullinfra_source_last_fetch_success_timestamp_seconds",
+            "Unix time of the last successful fetch; 0 until the first one.", registry=r,
+        )
+        self.source_revision = Gauge(
+            "pullinfra_source_revision_info",
+            "The commit the source ref points at after the last good fetch; always 1.",
+            ["revision"], registry=r,
+        )
+        self.source_verification_failures = Counter(
+            "pullinfra_source_verification_failures_total",
+            "Fetched commits refused because their signature did not verify.", registry=r,
+        )
+        self.run = Counter(
+            "pullinfra_run_total", "Finished runs, by deployment, trigger and result.",
+            ["deployment", "trigger", "result"], registry=r,
+        )
+        self.run_duration = Histogram(
+            "pullinfra_run_duration_seconds", "Duration of each stage of a run.",
+            ["deployment", "stage"], buckets=STAGE_BUCKETS, registry=r,
+        )
+        self.last_run_success = Gauge(
+            "pullinfra_last_run_success_timestamp_seconds",
+            "Unix time of the last run that did not fail; 0 until the first one.",
+            ["deployment"], registry=r,
+        )
+        self.applied_revision = Gauge(
+            "pullinfra_applied_revision_info",
+            "The commit last applied to the deployment; always 1.",
+            ["deployment", "revision"], registry=r,
+        )
+        self.run_in_progress_gauge = Gauge(
+            "pullinfra_run_in_progress", "1 while a run of the deployment is going on.",
+            ["deployment"], registry=r,
+        )
+        self.deployment_suspended = Gauge(
+            "pullinfra_deployment_suspended", "1 while the deployment is suspended.",
+            ["deployment"], registry=r,
+        )
+        self.operations = Counter(
+            "pullinfra_operations_total",
+            "Operation results on hosts, by deployment and status.",
+            ["deployment", "status"], registry=r,
+        )
+        self.host_up = Gauge(
+            "pullinfra_host_up", "1 if the host was reachable in the deployment's last run.",
+            ["deployment", "host"], registry=r,
+        )
+        self.host_drift_operations = Gauge(
+            "pullinfra_host_drift_operations",
+            "Operations that found drift on the host in the deployment's last reconcile.",
+            ["deployment", "host"], registry=r,
+        )
+        self.host_last_success = Gauge(
+            "pullinfra_host_last_success_timestamp_seconds",
+            "Unix time of the host's last successful run in the deployment.",
+            ["deployment", "host"], registry=r,
+        )
+        self.notifications = Counter(
+            "pullinfra_notifications_total", "Report delivery attempts, by notifier and result.",
+            ["notifier", "result"], registry=r,
+        )
+        self.notification_queue_depth = Gauge(
+            "pullinfra_notification_queue_depth", "Reports waiting in the outbox.", registry=r,
+        )
+        self.webhook_requests = Counter(
+            "pullinfra_webhook_requests_total", "Push webhook requests, by provider and result.",
+            ["provider", "result"], registry=r,
+        )
+        # Source-level series without labels exist from construction; labelled source and
+        # fetch series are created here because their label sets are closed.
+        for result in FETCH_RESULTS:
+            self.source_fetch.labels(result=result)
+
+    # ---- initialisation to zero: alerts must never point at a missing series ----
+
+    def init_deployment(
+        self,
+        name: str,
+        triggers: Iterable[str] = TRIGGERS,
+        results: Iterable[str] = RUN_RESULTS,
+    ) -> None:
+        """Create every series of a deployment at 0, before its first run."""
+        for trigger in triggers:
+            _check("trigger", trigger, TRIGGERS)
+            for result in results:
+                _check("run result", result, RUN_RESULTS)
+                self.run.labels(deployment=name, trigger=trigger, result=result)
+        for stage in STAGES:
+            self.run_duration.labels(deployment=name, stage=stage)
+        for status in OPERATION_STATUSES:
+            self.operations.labels(deployment=name, status=status)
+        self.last_run_success.labels(deployment=name)
+        self.run_in_progress_gauge.labels(deployment=name).set(0)
+        self.deployment_suspended.labels(deployment=name)
+
+    def init_host(self, deployment: str, host: str) -> None:
+        """Create a known host's series at 0, before the host is first reached."""
+        self.host_up.labels(deployment=deployment, host=host)
+        self.host_drift_operations.labels(deployment=deployment, host=host)
+        self.host_last_success.labels(deployment=deployment, host=host)
+
+    def forget_host(self, deployment: str, host: str) -> None:
+        """Drop the series of a host that left the inventory, so it does not linger forever."""
+        for gauge in (self.host_up, self.host_drift_operations, self.host_last_success):
+            with contextlib.suppress(KeyError):
+                gauge.remove(deployment, host)
+
+    def init_notifier(self, name: str) -> None:
+        for result in NOTIFICATION_RESULTS:
+            self.notifications.labels(notifier=name, result=result)
+
+    def init_webhook_provider(self, provider: str) -> None:
+        _check("webhook provider", provider, WEBHOOK_PROVIDERS)
+        for result in WEBHOOK_RESULTS:
+            self.webhook_requests.labels(provider=provider, result=result)
+
+    # ---- source ----
+
+    def observe_fetch(self, result: str, seconds: float, now: float | None = None) -> None:
+        """Count one fetch; `now` (unix time) marks a successful one as the last success."""
+        self.source_fetch.labels(result=_check("fetch result", result, FETCH_RESULTS)).inc()
+        self.source_fetch_duration.observe(seconds)
+        if result == "success" and now is not None:
+            self.source_last_fetch_success.set(now)
+
+    def count_verification_failure(self) -> None:
+        self.source_verification_failures.inc()
+
+    def set_source_revision(self, sha: str) -> None:
+        """Point the source revision at `sha`; the previous revision's series disappears."""
+        with self._lock:
+            if self._source_revision not in (None, sha):
+                with contextlib.suppress(KeyError):
+                    self.source_revision.remove(self._source_revision)
+            self._source_revision = sha
+            self.source_revision.labels(revision=sha).set(1)
+
+    # ---- runs ----
+
+    @contextlib.contextmanager
+    def run_in_progress(self, deployment: str) -> Iterator[None]:
+        """Hold pullinfra_run_in_progress at 1 for the duration of the block."""
+        gauge = self.run_in_progress_gauge.labels(deployment=deployment)
+        gauge.set(1)
+        try:
+            yield
+        finally:
+            gauge.set(0)
+
+    def set_run_in_progress(self, deployment: str, running: bool) -> None:
+        self.run_in_progress_gauge.labels(deployment=deployment).set(1 if running else 0)
+
+    def set_suspended(self, deployment: str, suspended: bool) -> None:
+        self.deployment_suspended.labels(deployment=deployment).set(1 if suspended else 0)
+
+    def set_applied_revision(self, deployment: str, sha: str) -> None:
+        """Mark `sha` as applied; the deployment's previous revision series disappears."""
+        with self._lock:
+            old = self._applied.get(deployment)
+            if old is not None and old != sha:
+                with contextlib.suppress(KeyError):
+                    self.applied_revision.remove(deployment, old)
+            self._applied[deployment] = sha
+            self.applied_revision.labels(deployment=deployment, revision=sha).set(1)
+
+    def observe_run(
+        self,
+        deployment: str,
+        trigger: str,
+        result: str,
+        stage_seconds: Mapping[str, float],
+        ops_by_status: Mapping[str, int],
+        hosts: Iterable[HostOutcome] = (),
+        finished_at: float | None = None,
+        reconcile: bool = False,
+    ) -> None:
+        """Record one finished run.
+
+        `finished_at` (unix time) sets the last-success timestamp when the run did not fail
+        (`result` not in failed/partial/interrupted). `reconcile=True` means the run was a drift
+        check, so each host's drift gauge is set from its `drift_operations`; other runs leave
+        the drift gauges alone, because a new commit's changes are not drift.
+        """
+        self.run.labels(
+            deployment=deployment,
+            trigger=_check("trigger", trigger, TRIGGERS),
+            result=_check("run result", result, RUN_RESULTS),
+        ).inc()
+        for stage, seconds in stage_seconds.items():
+            _check("stage", stage, STAGES)
+            self.run_duration.labels(deployment=deployment, stage=stage).observe(seconds)
+        for status, count in ops_by_status.items():
+            _check("operation status", status, OPERATION_STATUSES)
+            if count:
+                self.operations.labels(deployment=deployment, status=status).inc(count)
+        if finished_at is not None and result not in ("failed", "partial", "interrupted"):
+            self.last_run_success.labels(deployment=deployment).set(finished_at)
+        for host in hosts:
+            self.host_up.labels(deployment=deployment, host=host.name).set(1 if host.up else 0)
+            if reconcile:
+                self.host_drift_operations.labels(deployment=deployment, host=host.name).set(
+                    host.drift_operations
+                )
+            if host.succeeded_at is not None:
+                self.host_last_success.labels(deployment=deployment, host=host.name).set(
+                    host.succeeded_at
+                )
+
+    # ---- notifications and webhooks ----
+
+    def count_notification(self, notifier: str, result: str) -> None:
+        _check("notification result", result, NOTIFICATION_RESULTS)
+        self.notifications.labels(notifier=notifier, result=result).inc()
+
+    def set_queue_depth(self, depth: int) -> None:
+        self.notification_queue_depth.set(depth)
+
+    def count_webhook(self, provider: str, result: str) -> None:
+        """Count one webhook request; an unknown provider is counted under no series."""
+        _check("webhook provider", provider, WEBHOOK_PROVIDERS)
+        _check("webhook result", result, WEBHOOK_RESULTS)
+        self.webhook_requests.labels(provider=provider, result=result).inc()
+
+    # ---- exposition ----
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format (what GET /metrics serves)."""
+        return generate_latest(self.registry)

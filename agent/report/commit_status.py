@@ -1,0 +1,105 @@
+"""A commit status on the applied commit, context/name `pullinfra/<deployment>`.
+
+GitHub: POST {api}/repos/{owner}/{repo}/statuses/{sha}, `Authorization: Bearer <token>`,
+        body {state: success|failure, context, description}.
+GitLab: POST {api}/projects/{id}/statuses/{sha}, `PRIVATE-TOKEN: <token>`,
+        body {state: success|failed, name, description}; `id` is the numeric project id or the
+        URL-encoded "group/project" path.
+
+`api` defaults to the public service (https://api.github.com, https://gitlab.com/api/v4) and
+is configurable for GitHub Enterprise, self-hosted GitLab, and tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+from agent.report import transport
+from agent.report.delivery import Delivery
+from agent.report.model import ChangeReport
+
+GITHUB_API = "https://api.github.com"
+GITLAB_API = "https://gitlab.com/api/v4"
+MAX_DESCRIPTION = 140  # GitHub's limit
+
+_SUCCESS = frozenset({"unchanged", "changed", "drift_corrected"})
+"""Anything else (failed, partial, interrupted, drift_detected) means the commit is not
+fully applied as written, so the status is a failure."""
+
+
+def context(report: ChangeReport) -> str:
+    return f"pullinfra/{report.deployment}"
+
+
+def description(report: ChangeReport) -> str:
+    h = report.summary.hosts
+    text = (
+        f"{report.status}: {h.changed} changed, {h.unchanged} unchanged, "
+        f"{h.failed} failed, {h.unreachable} unreachable of {h.total} hosts"
+    )
+    return text[:MAX_DESCRIPTION]
+
+
+def repository_from_url(url: str) -> str:
+    """"owner/repo" from a git remote URL (https, ssh, scp-like), for the status path."""
+    match = re.search(r"[:/]([^/:]+/[^/]+?)(?:\.git)?/?$", url)
+    if not match:
+        raise ValueError(f"cannot tell owner/repo from the git URL {url!r}")
+    return match.group(1)
+
+
+class GitHubStatusSender:
+    def __init__(self, repository: str, token: str, api: str = GITHUB_API,
+                 timeout: float = 10.0):
+        self.repository = repository.strip("/")
+        self.api = (api or GITHUB_API).rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GitHubStatusSender({self.repository!r}, {transport.where(self.api)!r})"
+
+    def url(self, sha: str) -> str:
+        return f"{self.api}/repos/{self.repository}/statuses/{sha}"
+
+    def send(self, delivery: Delivery) -> None:
+        report = delivery.report
+        body = {
+            "state": "success" if report.status in _SUCCESS else "failure",
+            "context": context(report),
+            "description": description(report),
+        }
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": "2022-11-28",
+        }
+        transport.post(self.url(report.source.revision), json.dumps(body).encode(), headers,
+                       self.timeout)
+
+
+class GitLabStatusSender:
+    def __init__(self, project: str, token: str, api: str = GITLAB_API, timeout: float = 10.0):
+        self.project = project.strip("/")
+        self.api = (api or GITLAB_API).rstrip("/")
+        self._token = token
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"GitLabStatusSender({self.project!r}, {transport.where(self.api)!r})"
+
+    def url(self, sha: str) -> str:
+        project = urllib.parse.quote(self.project, safe="")
+        return f"{self.api}/projects/{project}/statuses/{sha}"
+
+    def send(self, delivery: Delivery) -> None:
+        report = delivery.report
+        body = {
+            "state": "success" if report.status in _SUCCESS else "failed",
+            "name": context(report),
+            "description": description(report),
+        }
+        transport.post(self.url(report.source.revision), json.dumps(body).encode(),
+                       {"PRIVATE-TOKEN": self._token}, self.timeout)

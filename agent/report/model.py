@@ -1,0 +1,127 @@
+"""The ChangeReport, schema "pullinfra/change-report/v1" (contract: ARCHITECTURE.md).
+
+Every model forbids unknown keys and checks enumerations, so a producer that drifts from the
+contract (the engine's `RunResult.to_change_report`, the API, `--json`) fails loudly in tests
+instead of sending receivers something they cannot parse.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA = "pullinfra/change-report/v1"
+
+Trigger = Literal["poll", "webhook", "manual", "reconcile", "retry"]
+Mode = Literal["apply", "plan"]
+Status = Literal[
+    "unchanged", "changed", "drift_corrected", "drift_detected", "failed", "partial", "interrupted"
+]
+HostStatus = Literal["changed", "unchanged", "failed", "unreachable", "interrupted"]
+OperationStatus = Literal["changed", "no_change", "skipped", "failed"]
+Stage = Literal["setup", "connect", "prepare", "execute", "disconnect"]
+
+STATUSES: tuple[str, ...] = Status.__args__
+TRIGGERS: tuple[str, ...] = Trigger.__args__
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class AgentInfo(_Strict):
+    instance: str
+    version: str
+    shard: str | None = None
+    """"index/count" (e.g. "1/3") when sharded, else None."""
+
+
+class SourceInfo(_Strict):
+    url: str
+    ref: str
+    revision: str
+    previous_revision: str | None = None
+    author: str | None = None
+    message: str | None = None
+    verified: bool = False
+
+
+class HostCounts(_Strict):
+    total: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    unreachable: int = 0
+
+
+class OperationCounts(_Strict):
+    changed: int = 0
+    unchanged: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+class Summary(_Strict):
+    hosts: HostCounts = Field(default_factory=HostCounts)
+    operations: OperationCounts = Field(default_factory=OperationCounts)
+
+
+class OperationResult(_Strict):
+    name: str
+    status: OperationStatus
+    commands: list[str] = Field(default_factory=list)
+    diff: str | None = None
+    stderr_tail: str | None = None
+    exit_code: int | None = None
+    duration_seconds: float | None = None
+
+
+class HostResult(_Strict):
+    name: str
+    status: HostStatus
+    error: str | None = None
+    operations: list[OperationResult] = Field(default_factory=list)
+
+
+class ChangeReport(_Strict):
+    """What happened in one run of one deployment; sent to notifiers and served by the API."""
+
+    schema_: Literal["pullinfra/change-report/v1"] = Field(default=SCHEMA, alias="schema")
+    run_id: str | int
+    agent: AgentInfo
+    deployment: str
+    trigger: Trigger
+    mode: Mode
+    source: SourceInfo
+    started_at: datetime
+    finished_at: datetime
+    duration_seconds: float
+    stages: dict[Stage, float] = Field(default_factory=dict)
+    status: Status
+    summary: Summary = Field(default_factory=Summary)
+    hosts: list[HostResult] = Field(default_factory=list)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ChangeReport:
+        """Validate a ChangeReport-shaped dict; raises pydantic.ValidationError on mismatch."""
+        return cls.model_validate(data)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ChangeReport:
+        return cls.model_validate_json(text)
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(by_alias=True)
+
+    @property
+    def failed_hosts(self) -> list[HostResult]:
+        return [h for h in self.hosts if h.status in ("failed", "unreachable")]
+
+    @property
+    def short_revision(self) -> str:
+        return self.source.revision[:8]
