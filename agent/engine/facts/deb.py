@@ -1,0 +1,61 @@
+"""Facts about Debian packages, read from dpkg's database."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from agent.engine.facts.base import FactBase
+
+# db:Status-Abbrev is want/status/error, e.g. "ii " (installed) or "hi " (held, installed).
+DPKG_QUERY_FORMAT = r"${db:Status-Abbrev}|${Package}|${Version}\n"
+
+
+class DebPackages(FactBase[dict[str, set[str]]]):
+    """Installed packages: ``{name: {version, ...}}``.
+
+    Only packages whose status is *installed* count: removed-but-configured (``rc``) or
+    half-installed ones are absent, so an install op still fixes them.
+    """
+
+    def requires_command(self) -> str:
+        return "dpkg-query"
+
+    def command(self) -> str:
+        return f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}'"
+
+    def default(self) -> dict[str, set[str]]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, set[str]]:
+        packages: dict[str, set[str]] = {}
+        for line in output:
+            parts = line.split("|")
+            if len(parts) != 3:
+                continue
+            status, name, version = (part.strip() for part in parts)
+            # Want may be install or hold; the second letter is the actual state.
+            if len(status) < 2 or status[1] != "i" or status[0] not in "ih":
+                continue
+            packages.setdefault(name, set()).add(version)
+        return packages
+
+
+class DebPackage(FactBase[dict[str, Any]]):
+    """One installed package's name and version (``{}`` when not installed)."""
+
+    def requires_command(self, package: str) -> str:
+        return "dpkg-query"
+
+    def command(self, package: str) -> str:
+        return (
+            f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}' {shlex.quote(package)} 2>/dev/null || true"
+        )
+
+    def default(self) -> dict[str, Any]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        for name, versions in DebPackages().process(output).items():
+            return {"name": name, "version": sorted(versions)[0]}
+        return {}

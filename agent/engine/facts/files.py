@@ -1,0 +1,193 @@
+"""Facts about paths on the host: type, owner, mode, times, contents and checksums.
+
+Every command here exits 0 whether or not the path exists, because a non-zero fact command
+fails the host; absence is signalled by empty output (the fact's default) instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import shlex
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from agent.engine.facts.base import FactBase, FactError
+
+
+def quote_path(path: str) -> str:
+    """Shell-quote a path, leaving a leading ``~/`` bare so the host's shell expands it."""
+    if path.startswith("~/"):
+        return "~/" + shlex.quote(path[2:])
+    return shlex.quote(path)
+
+
+# GNU stat: octal mode (%a) instead of the symbolic one so no permission-string parsing is
+# needed; %F (the type, which may contain spaces) goes last.
+STAT_FORMAT = "user=%U group=%G mode=%a atime=%X mtime=%Y ctime=%Z size=%s type=%F"
+STAT_REGEX = re.compile(
+    r"^user=(\S*) group=(\S*) mode=([0-7]+) atime=(-?\d+) mtime=(-?\d+) ctime=(-?\d+) "
+    r"size=(\d+) type=(.+)$"
+)
+
+STAT_TYPES = {
+    "regular file": "file",
+    "regular empty file": "file",
+    "directory": "directory",
+    "symbolic link": "link",
+    "socket": "socket",
+    "fifo": "fifo",
+    "block special file": "block",
+    "character special file": "character",
+}
+
+
+def _utc(seconds: str) -> datetime:
+    """A naive UTC datetime, as pyinfra's File fact returns."""
+    return datetime.fromtimestamp(int(seconds), UTC).replace(tzinfo=None)
+
+
+class File(FactBase[dict[str, Any]]):
+    """What is at ``path``: None if nothing, False if not a regular file, else a dict.
+
+    ``{"user": "root", "group": "root", "mode": 644, "size": 12, "atime": datetime, "mtime":
+    datetime, "ctime": datetime}``; ``mode`` is the octal digits as an int (644, 4755), which
+    is what operations compare a requested mode against. Links also carry ``link_target``.
+    """
+
+    type: ClassVar[str] = "file"
+
+    def command(self, path: str) -> str:
+        p = quote_path(path)
+        return (
+            f"! (test -e {p} || test -L {p}) || "
+            f"{{ stat -c '{STAT_FORMAT}' {p} && {{ test ! -L {p} || readlink {p}; }}; }}"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any] | bool | None:
+        match = STAT_REGEX.match(output[0])
+        if not match:
+            raise FactError(f"files.{type(self).__name__}: unexpected stat output {output[0]!r}")
+        user, group, mode, atime, mtime, ctime, size, kind = match.groups()
+        path_type = STAT_TYPES.get(kind.strip(), kind.strip())
+        if path_type != self.type:
+            return False
+        data: dict[str, Any] = {
+            "user": user,
+            "group": group,
+            "mode": int(mode),
+            "atime": _utc(atime),
+            "mtime": _utc(mtime),
+            "ctime": _utc(ctime),
+            "size": int(size),
+        }
+        if path_type == "link":
+            data["link_target"] = output[1] if len(output) > 1 else ""
+        return data
+
+
+class Directory(File):
+    """As File, for directories."""
+
+    type = "directory"
+
+
+class Link(File):
+    """As File, for symbolic links (not followed); the dict adds ``link_target``."""
+
+    type = "link"
+
+
+class Socket(File):
+    type = "socket"
+
+
+PRESENT_MARK = "__pullinfra_present__"
+
+
+class FileContents(FactBase[str]):
+    """The file's text, exactly (trailing newline included), or None when it does not exist.
+
+    The content travels base64-encoded so the engine's line splitting cannot lose a final
+    newline or blank lines; that exactness is what diffs and comparisons need.
+    """
+
+    def command(self, path: str) -> str:
+        p = quote_path(path)
+        return f"! test -f {p} || {{ echo {PRESENT_MARK} && base64 < {p}; }}"
+
+    def process(self, output: list[str]) -> str | None:
+        if not output or output[0].strip() != PRESENT_MARK:
+            raise FactError(f"files.FileContents: unexpected output {output[:1]!r}")
+        try:
+            data = base64.b64decode("".join(line.strip() for line in output[1:]))
+        except binascii.Error as exc:
+            raise FactError(f"files.FileContents: undecodable content: {exc}") from exc
+        return data.decode("utf-8", errors="replace")
+
+
+class _HashFile(FactBase[str]):
+    """Checksum of a regular file, or None if there is none; the tool differs by platform."""
+
+    tools: ClassVar[tuple[str, ...]] = ()
+    digits: ClassVar[int] = 0
+
+    def command(self, path: str) -> str:
+        p = quote_path(path)
+        tries = " || ".join(f"{tool} {p} 2>/dev/null" for tool in self.tools)
+        return f"! test -f {p} || {{ {tries} || true; }}"
+
+    def process(self, output: list[str]) -> str | None:
+        for line in output:
+            text = line.strip()
+            # GNU tools prefix a backslash when the file name needed escaping.
+            first = text.split()[0].lstrip("\\") if text else ""
+            if len(first) == self.digits and re.fullmatch(r"[0-9a-fA-F]+", first):
+                return first.lower()
+            bsd = re.search(r"=\s*([0-9a-fA-F]+)$", text)
+            if bsd and len(bsd.group(1)) == self.digits:
+                return bsd.group(1).lower()
+        return None
+
+
+class Sha256File(_HashFile):
+    tools = ("sha256sum", "shasum -a 256", "sha256 -r")
+    digits = 64
+
+
+class Sha1File(_HashFile):
+    tools = ("sha1sum", "shasum", "sha1 -r")
+    digits = 40
+
+
+class Md5File(_HashFile):
+    tools = ("md5sum", "md5 -r")
+    digits = 32
+
+
+EXISTS_MARK = "__pullinfra_exists__"
+
+
+class FindInFile(FactBase[list[str]]):
+    """Lines of ``path`` matching a grep pattern: a list ([] if none), None if no such file."""
+
+    def command(
+        self,
+        path: str,
+        pattern: str,
+        interpolate_variables: bool = False,
+        extended_regex: bool = False,
+    ) -> str:
+        p = quote_path(path)
+        if interpolate_variables:
+            pat = '"{}"'.format(pattern.replace('"', '\\"'))
+        else:
+            pat = shlex.quote(pattern)
+        grep = "grep -E" if extended_regex else "grep"
+        return f"{grep} -e {pat} {p} 2>/dev/null || {{ ! test -f {p} || echo {EXISTS_MARK}; }}"
+
+    def process(self, output: list[str]) -> list[str] | None:
+        if output == [EXISTS_MARK]:
+            return []
+        return list(output)

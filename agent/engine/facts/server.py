@@ -1,0 +1,208 @@
+"""Facts about the machine itself: kernel, architecture, distribution, clock, tools on PATH.
+
+Os, Arch, Hostname and LinuxDistribution are immutable: deploy code may branch on them during
+prepare without the engine warning, because no operation in a run can change them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from datetime import datetime
+from typing import Any
+
+from agent.engine.facts.base import FactBase, FactError
+
+ISO_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
+
+
+def _first_line(output: list[str]) -> str:
+    return output[0].strip()
+
+
+class Os(FactBase[str]):
+    """The kernel name, e.g. ``Linux``; pyinfra calls this the OS."""
+
+    immutable = True
+
+    def command(self) -> str:
+        return "uname -s"
+
+    def process(self, output: list[str]) -> str:
+        return _first_line(output)
+
+
+class Kernel(Os):
+    """Same value as Os, kept because pyinfra offers both names."""
+
+
+class KernelVersion(FactBase[str]):
+    def command(self) -> str:
+        return "uname -r"
+
+    def process(self, output: list[str]) -> str:
+        return _first_line(output)
+
+
+class Arch(FactBase[str]):
+    """The machine hardware name, e.g. ``x86_64``."""
+
+    immutable = True
+
+    def command(self) -> str:
+        return "uname -m"
+
+    def process(self, output: list[str]) -> str:
+        return _first_line(output)
+
+
+class Hostname(FactBase[str]):
+    immutable = True
+
+    def command(self) -> str:
+        return "uname -n"
+
+    def process(self, output: list[str]) -> str:
+        return _first_line(output)
+
+
+class Command(FactBase[str]):
+    """Raw output of any command: an escape hatch for deploy code, so it is never cached."""
+
+    def command(self, command: str) -> str:
+        return command
+
+    def process(self, output: list[str]) -> str:
+        return "\n".join(output)
+
+
+class Which(FactBase[str]):
+    """Path of a tool on the host's PATH, or None; `|| true` keeps a miss from failing the host."""
+
+    def command(self, command: str) -> str:
+        return f"command -v {shlex.quote(command)} || true"
+
+    def process(self, output: list[str]) -> str | None:
+        return _first_line(output) or None
+
+
+class Date(FactBase[datetime]):
+    """The host's clock (timezone-aware), so cache ages are measured on the host, not here."""
+
+    def command(self) -> str:
+        return f"date +'{ISO_DATE_FORMAT}'"
+
+    def process(self, output: list[str]) -> datetime:
+        text = _first_line(output)
+        try:
+            return datetime.strptime(text, ISO_DATE_FORMAT)
+        except ValueError as exc:
+            raise FactError(f"server.Date: cannot parse date output {text!r}") from exc
+
+
+# os-release IDs whose pyinfra display name differs from a plain capitalisation.
+_PRETTY_NAMES = {
+    "alpine": "Alpine",
+    "centos": "CentOS",
+    "debian": "Debian",
+    "fedora": "Fedora",
+    "gentoo": "Gentoo",
+    "opensuse": "openSUSE",
+    "rhel": "RedHat",
+    "ubuntu": "Ubuntu",
+}
+
+
+def _int_or_none(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_os_release(lines: list[str]) -> dict[str, str]:
+    """KEY=value pairs of os-release(5); values may be shell-quoted."""
+    values: dict[str, str] = {}
+    for raw in lines:
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            parts = shlex.split(value)
+        except ValueError:
+            parts = [value.strip("\"'")]
+        values[key.strip()] = " ".join(parts)
+    return values
+
+
+class LinuxDistribution(FactBase[dict[str, Any]]):
+    """Distribution name and version from os-release, shaped like pyinfra's fact.
+
+    ``{"name": "Debian", "major": 12, "minor": None, "release_meta": {"ID": "debian", ...}}``
+    """
+
+    immutable = True
+
+    def command(self) -> str:
+        return "cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null || true"
+
+    def default(self) -> dict[str, Any]:
+        return {"name": None, "major": None, "minor": None, "release_meta": {}}
+
+    def process(self, output: list[str]) -> dict[str, Any]:
+        meta = parse_os_release(output)
+        if not meta:
+            return self.default()
+        if "VERSION_CODENAME" in meta:
+            meta.setdefault("CODENAME", meta["VERSION_CODENAME"])
+        distro_id = meta.get("ID", "").lower()
+        name = _PRETTY_NAMES.get(distro_id) or meta.get("NAME") or None
+        version = meta.get("VERSION_ID", "")
+        pieces = version.split(".") if version else []
+        return {
+            "name": name,
+            "major": _int_or_none(pieces[0]) if pieces else None,
+            "minor": _int_or_none(pieces[1]) if len(pieces) > 1 else None,
+            "release_meta": meta,
+        }
+
+
+class Users(FactBase[dict[str, dict[str, Any]]]):
+    """Local accounts from the passwd database: name -> uid, gid, comment, home, shell."""
+
+    def command(self) -> str:
+        return "getent passwd 2>/dev/null || cat /etc/passwd"
+
+    def default(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
+        users: dict[str, dict[str, Any]] = {}
+        for line in output:
+            fields = line.split(":")
+            if len(fields) < 7:
+                continue
+            name, _, uid, gid, comment, home, shell = fields[:7]
+            users[name] = {
+                "uid": _int_or_none(uid),
+                "gid": _int_or_none(gid),
+                "comment": comment,
+                "home": home,
+                "shell": shell,
+            }
+        return users
+
+
+class Groups(FactBase[list[str]]):
+    """Names of the local groups."""
+
+    def command(self) -> str:
+        return "getent group 2>/dev/null || cat /etc/group"
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        return [line.split(":", 1)[0] for line in output if ":" in line]

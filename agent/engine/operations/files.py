@@ -1,0 +1,495 @@
+"""files operations: files, directories, links, uploads, templates and single lines.
+
+Each one reads the path's current state first and yields only what differs, so a second run
+changes nothing. Uploads compare checksums, and record a unified diff of text content so that
+``plan`` can show what would change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Generator
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
+from agent.engine.context import host
+from agent.engine.facts.files import Directory, File, FindInFile, Link, Sha256File
+from agent.engine.operation import operation
+from agent.engine.operations.errors import OperationError, OperationTypeError
+from agent.engine.operations.util.files import (
+    adjust_regex,
+    backup_suffix,
+    chmod,
+    chown,
+    ensure_mode_int,
+    escape_bre,
+    owner_differs,
+    sed_delete,
+    sed_replace,
+    strip_regex_anchors,
+    unix_path_join,
+)
+from agent.engine.operations.util.templates import render_template
+
+Commands = Generator[str | StringCommand | FileUploadCommand, None, None]
+
+# Text larger than this is uploaded without a diff: a diff that size helps nobody.
+MAX_DIFF_BYTES = 512 * 1024
+
+
+def _check_path(path: Any, argument: str = "path") -> str:
+    if isinstance(path, PurePosixPath):
+        return str(path)
+    if not isinstance(path, str) or not path:
+        raise OperationTypeError(f"`{argument}` must be a non-empty string, got {path!r}")
+    return path
+
+
+def _remove_in_the_way(
+    kind: str, path: str, force: bool, force_backup: bool, force_backup_dir: str | None
+) -> Commands:
+    """Something else sits where ``kind`` should be: move it aside, delete it, or refuse."""
+    if not force:
+        raise OperationError(f"{path} exists and is not a {kind} (use force=True to replace it)")
+    if force_backup:
+        backup = f"{path}.{backup_suffix()}"
+        if force_backup_dir:
+            backup = f"{force_backup_dir.rstrip('/')}/{posixpath.basename(backup)}"
+        yield StringCommand("mv", QuoteString(path), QuoteString(backup))
+    else:
+        yield StringCommand("rm", "-rf", QuoteString(path))
+
+
+def _ensure_parent_dir(path: str, user: str | None, group: str | None) -> Commands:
+    """Create the parent directory if missing; an existing one (or a link to one) is kept."""
+    parent = posixpath.dirname(path.rstrip("/"))
+    if not parent or parent == path:
+        return
+    info = host.get_fact(Directory, path=parent)
+    if info:
+        return
+    if info is False and host.get_fact(Link, path=parent):
+        return
+    if info is False:
+        raise OperationError(f"{parent} exists and is not a directory")
+    yield StringCommand("mkdir", "-p", QuoteString(parent))
+    if user or group:
+        yield chown(parent, user, group)
+
+
+def _directory(
+    path: str,
+    present: bool = True,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    recursive: bool = False,
+    force: bool = False,
+    force_backup: bool = True,
+    force_backup_dir: str | None = None,
+) -> Commands:
+    path = _check_path(path)
+    wanted_mode = ensure_mode_int(mode)
+    info = host.get_fact(Directory, path=path)
+    if info is False:
+        yield from _remove_in_the_way("directory", path, force, force_backup, force_backup_dir)
+        info = None
+
+    if not present:
+        if info:
+            yield StringCommand("rm", "-rf", QuoteString(path))
+        else:
+            host.noop(f"directory {path} does not exist")
+        return
+
+    if info is None:
+        yield StringCommand("mkdir", "-p", QuoteString(path))
+        if wanted_mode is not None:
+            yield chmod(path, wanted_mode, recursive=recursive)
+        if user or group:
+            yield chown(path, user, group, recursive=recursive)
+        return
+
+    changed = False
+    if wanted_mode is not None and info["mode"] != wanted_mode:
+        yield chmod(path, wanted_mode, recursive=recursive)
+        changed = True
+    if owner_differs(info, user, group):
+        yield chown(path, user, group, recursive=recursive)
+        changed = True
+    if not changed:
+        host.noop(f"directory {path} already exists")
+
+
+@operation()
+def directory(
+    path: str,
+    present: bool = True,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    recursive: bool = False,
+    force: bool = False,
+    force_backup: bool = True,
+    force_backup_dir: str | None = None,
+) -> Commands:
+    """Ensure a directory exists (or not) with the given owner and mode.
+
+    ``recursive`` applies owner and mode to everything below it too. ``force`` replaces a
+    non-directory in the way (moved aside to ``path.<timestamp>`` unless ``force_backup`` is
+    False).
+    """
+    yield from _directory(
+        path, present, user, group, mode, recursive, force, force_backup, force_backup_dir
+    )
+
+
+@operation()
+def file(
+    path: str,
+    present: bool = True,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    touch: bool = False,
+    create_remote_dir: bool = True,
+    force: bool = False,
+    force_backup: bool = True,
+    force_backup_dir: str | None = None,
+) -> Commands:
+    """Ensure a regular file exists (empty if new) or is absent, with owner and mode.
+
+    ``touch`` updates the times of an existing file on every run (so it always changes).
+    """
+    path = _check_path(path)
+    wanted_mode = ensure_mode_int(mode)
+    info = host.get_fact(File, path=path)
+    if info is False:
+        yield from _remove_in_the_way("file", path, force, force_backup, force_backup_dir)
+        info = None
+
+    if not present:
+        if info:
+            yield StringCommand("rm", "-f", QuoteString(path))
+        else:
+            host.noop(f"file {path} does not exist")
+        return
+
+    if info is None:
+        if create_remote_dir:
+            yield from _ensure_parent_dir(path, user, group)
+        yield StringCommand("touch", QuoteString(path))
+        if wanted_mode is not None:
+            yield chmod(path, wanted_mode)
+        if user or group:
+            yield chown(path, user, group)
+        return
+
+    changed = False
+    if touch:
+        yield StringCommand("touch", QuoteString(path))
+        changed = True
+    if wanted_mode is not None and info["mode"] != wanted_mode:
+        yield chmod(path, wanted_mode)
+        changed = True
+    if owner_differs(info, user, group):
+        yield chown(path, user, group)
+        changed = True
+    if not changed:
+        host.noop(f"file {path} already exists")
+
+
+@operation()
+def link(
+    path: str,
+    target: str | None = None,
+    present: bool = True,
+    user: str | None = None,
+    group: str | None = None,
+    symbolic: bool = True,
+    create_remote_dir: bool = True,
+    force: bool = False,
+    force_backup: bool = True,
+    force_backup_dir: str | None = None,
+) -> Commands:
+    """Ensure ``path`` is a link to ``target`` (or is not a link).
+
+    A link pointing elsewhere is replaced; ownership applies to the link itself.
+    """
+    path = _check_path(path)
+    if present and not target:
+        raise OperationError("files.link: `target` is required when present=True")
+    info = host.get_fact(Link, path=path)
+    if info is False:
+        yield from _remove_in_the_way("link", path, force, force_backup, force_backup_dir)
+        info = None
+
+    if not present:
+        if info:
+            yield StringCommand("rm", "-f", QuoteString(path))
+        else:
+            host.noop(f"link {path} does not exist")
+        return
+
+    assert target is not None
+    make = StringCommand("ln -s" if symbolic else "ln", QuoteString(target), QuoteString(path))
+    if info is None:
+        if create_remote_dir:
+            yield from _ensure_parent_dir(path, user, group)
+        yield make
+        if user or group:
+            yield chown(path, user, group, dereference=False)
+        return
+
+    changed = False
+    if info.get("link_target") != target:
+        yield StringCommand("rm", "-f", QuoteString(path))
+        yield make
+        changed = True
+    if owner_differs(info, user, group):
+        yield chown(path, user, group, dereference=False)
+        changed = True
+    if not changed:
+        host.noop(f"link {path} already exists")
+
+
+def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[Any, bytes | None]:
+    """What to upload (bytes, or a local Path read at upload time) and its bytes if known."""
+    if hasattr(src, "read"):
+        if hasattr(src, "seek"):
+            src.seek(0)
+        data = src.read()
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        return data, data
+    local = host.local_path(str(src)) if add_deploy_dir else Path(src)
+    if local.is_file():
+        return local, local.read_bytes()
+    if assume_exists:
+        return local, None
+    raise OperationError(f"files.put: no such local file: {local}")
+
+
+def _text_or_none(data: bytes | None) -> str | None:
+    if data is None or len(data) > MAX_DIFF_BYTES:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _record_upload_diff(dest: str, new: bytes | None, exists: bool) -> None:
+    after = _text_or_none(new)
+    if after is None:
+        return
+    before: str | None = None
+    if exists:
+        before = _text_or_none(host.get_file(dest))
+        if before is None:
+            return
+    host.record_diff(dest, before, after)
+
+
+def _put(
+    src: Any,
+    dest: str,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    add_deploy_dir: bool = True,
+    create_remote_dir: bool = True,
+    force: bool = False,
+    assume_exists: bool = False,
+) -> Commands:
+    dest = _check_path(dest, "dest")
+    upload, data = _read_source(src, add_deploy_dir, assume_exists)
+    wanted_mode = ensure_mode_int(mode)
+
+    remote = host.get_fact(File, path=dest)
+    if not remote and host.get_fact(Directory, path=dest):
+        if isinstance(upload, bytes):
+            raise OperationTypeError(
+                "files.put: when `src` is a file-like object, `dest` must be a file path, "
+                f"not the directory {dest}"
+            )
+        dest = unix_path_join(dest, Path(upload).name)
+        remote = host.get_fact(File, path=dest)
+
+    if create_remote_dir:
+        yield from _ensure_parent_dir(dest, user, group)
+
+    if remote and not force and data is not None:
+        local_sum = hashlib.sha256(data).hexdigest()
+        same = host.get_fact(Sha256File, path=dest) == local_sum
+    else:
+        same = False
+
+    if not same:
+        _record_upload_diff(dest, data, exists=bool(remote))
+        yield FileUploadCommand(upload, dest)
+        if user or group:
+            yield chown(dest, user, group)
+        if wanted_mode is not None:
+            yield chmod(dest, wanted_mode)
+        return
+
+    assert remote
+    changed = False
+    if wanted_mode is not None and remote["mode"] != wanted_mode:
+        yield chmod(dest, wanted_mode)
+        changed = True
+    if owner_differs(remote, user, group):
+        yield chown(dest, user, group)
+        changed = True
+    if not changed:
+        host.noop(f"file {dest} is already uploaded")
+
+
+@operation()
+def put(
+    src: str | IO[Any],
+    dest: str,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    add_deploy_dir: bool = True,
+    create_remote_dir: bool = True,
+    force: bool = False,
+    assume_exists: bool = False,
+) -> Commands:
+    """Upload a local file (relative to the deploy file) or a file-like object to ``dest``.
+
+    The upload happens only when the remote sha256 differs (or ``force``). If ``dest`` is an
+    existing directory, the file keeps its name inside it.
+    """
+    yield from _put(
+        src, dest, user, group, mode, add_deploy_dir, create_remote_dir, force, assume_exists
+    )
+
+
+@operation()
+def template(
+    src: str | IO[Any],
+    dest: str,
+    user: str | None = None,
+    group: str | None = None,
+    mode: int | str | None = None,
+    create_remote_dir: bool = True,
+    jinja_env_kwargs: dict[str, Any] | None = None,
+    **data: Any,
+) -> Commands:
+    """Render a Jinja2 template (StrictUndefined) and upload the result like files.put.
+
+    The template sees ``host`` plus the extra keyword arguments. Errors name the template
+    file and line.
+    """
+    source: Any = src if hasattr(src, "read") else host.local_path(str(src))
+    context = {"host": host, **data}
+    search_path = [host.local_path(".")]
+    rendered = render_template(source, context, search_path, jinja_env_kwargs)
+    yield from _put(
+        rendered.encode("utf-8"),
+        dest,
+        user,
+        group,
+        mode,
+        add_deploy_dir=False,
+        create_remote_dir=create_remote_dir,
+    )
+
+
+def _append_line(path: str, text: str, ensure_newline: bool, interpolate: bool) -> StringCommand:
+    """printf, not echo: dash's echo would turn backslashes in the line into escapes."""
+    value: Any = f'"{text}"' if interpolate else QuoteString(text)
+    quoted = QuoteString(path)
+    write = StringCommand("printf '%s\\n'", value)
+    if not ensure_newline:
+        return StringCommand(write, ">>", quoted)
+    # Add a newline first only when the file is non-empty and does not end with one.
+    guard = StringCommand(
+        "{ test ! -s", quoted, '|| test -z "$(tail -c1', quoted, ')" || echo;'
+    )
+    return StringCommand(guard, write, "; } >>", quoted)
+
+
+@operation()
+def line(
+    path: str,
+    line: str,
+    present: bool = True,
+    replace: str | None = None,
+    flags: list[str] | None = None,
+    backup: bool | str = False,
+    interpolate_variables: bool = False,
+    escape_regex_characters: bool = False,
+    ensure_newline: bool = True,
+    extended_regex: bool = False,
+) -> Commands:
+    """Ensure a line matching ``line`` (a regex, widened to the whole line) is in a file.
+
+    Missing: the line (or ``replace``) is appended. Present with ``replace``: matching lines
+    are rewritten to ``replace``. ``present=False`` deletes matching lines. ``^``/``$`` anchors
+    are used for matching only and never written to the file.
+    """
+    path = _check_path(path)
+    match_line = adjust_regex(line, escape_regex_characters)
+    found = host.get_fact(
+        FindInFile,
+        path=path,
+        pattern=match_line,
+        interpolate_variables=interpolate_variables,
+        extended_regex=extended_regex,
+    )
+    text = replace or (line if escape_regex_characters else strip_regex_anchors(line))
+
+    if not present:
+        if found:
+            yield sed_delete(
+                path,
+                match_line,
+                flags=flags,
+                backup=backup,
+                extended_regex=extended_regex,
+                interpolate_variables=interpolate_variables,
+            )
+        else:
+            host.noop(f'line "{line}" is not in {path}')
+        return
+
+    if not found:
+        if replace:
+            # The replacement may already be there (it need not match `line`).
+            pattern = "^" + (replace if interpolate_variables else escape_bre(replace)) + "$"
+            found = host.get_fact(
+                FindInFile,
+                path=path,
+                pattern=pattern,
+                interpolate_variables=interpolate_variables,
+                extended_regex=False,
+            )
+        if found:
+            host.noop(f'line "{text}" exists in {path}')
+            return
+        if backup and found is not None:
+            suffix = backup if isinstance(backup, str) else backup_suffix()
+            yield StringCommand("cp", QuoteString(path), QuoteString(f"{path}.{suffix}"))
+        yield _append_line(path, text, ensure_newline, interpolate_variables)
+        return
+
+    if replace and any(existing != replace for existing in found):
+        yield sed_replace(
+            path,
+            match_line,
+            replace,
+            flags=flags,
+            backup=backup,
+            extended_regex=extended_regex,
+            interpolate_variables=interpolate_variables,
+        )
+    else:
+        host.noop(f'line "{text}" exists in {path}')
+
+

@@ -1,0 +1,166 @@
+"""server operations: run shell commands and keep services in the wanted state.
+
+Services go through systemctl only where systemd really runs (PID 1); elsewhere through
+``service`` and the /etc/init.d scripts, as in containers and minimal hosts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+
+from agent.engine.command import QuoteString, StringCommand
+from agent.engine.context import host
+from agent.engine.facts.files import Directory
+from agent.engine.facts.server import Which
+from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
+from agent.engine.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
+from agent.engine.operation import operation
+from agent.engine.operations.errors import OperationError, OperationValueError
+
+Commands = Generator[str | StringCommand, None, None]
+Control = Callable[[str], StringCommand]
+
+
+@operation(is_idempotent=False)
+def shell(commands: str | list[str]) -> Commands:
+    """Run one or more shell commands, every time: the host's state is not inspected."""
+    if isinstance(commands, str):
+        commands = [commands]
+    yield from commands
+
+
+def handle_service_control(
+    name: str,
+    is_running: bool | None,
+    control: Control,
+    running: bool | None,
+    restarted: bool,
+    reloaded: bool,
+    command: str | None,
+) -> Commands:
+    """Start/stop towards ``running``; restart/reload only a service that was already up.
+
+    As in pyinfra, ``restarted``/``reloaded`` fire whenever the service is running, so deploy
+    code pairs them with ``_if=other_op.did_change``.
+    """
+    if running is False:
+        if is_running:
+            yield control("stop")
+        else:
+            host.noop(f"service {name} is stopped")
+    if running is True:
+        if not is_running:
+            yield control("start")
+        else:
+            host.noop(f"service {name} is running")
+    if restarted and is_running:
+        yield control("restart")
+    if reloaded and is_running:
+        yield control("reload")
+    if command:
+        yield control(command)
+
+
+def _sysvinit_service(
+    service: str,
+    running: bool | None,
+    restarted: bool,
+    reloaded: bool,
+    command: str | None,
+    enabled: bool | None,
+) -> Commands:
+    use_service = bool(host.get_fact(Which, command="service"))
+
+    def control(action: str) -> StringCommand:
+        if use_service:
+            return StringCommand("service", QuoteString(service), QuoteString(action))
+        return StringCommand(QuoteString(f"/etc/init.d/{service}"), QuoteString(action))
+
+    is_running = host.get_fact(ServiceStatus, service=service)
+    yield from handle_service_control(
+        service, is_running, control, running, restarted, reloaded, command
+    )
+    if enabled is None:
+        return
+    links = host.get_fact(StartLinks, service=service) or []
+    if enabled and not links:
+        if host.get_fact(Which, command="update-rc.d"):
+            yield StringCommand("update-rc.d", QuoteString(service), "defaults")
+            yield StringCommand("update-rc.d", QuoteString(service), "enable")
+        elif host.get_fact(Which, command="chkconfig"):
+            yield StringCommand("chkconfig", "--add", QuoteString(service))
+            yield StringCommand("chkconfig", QuoteString(service), "on")
+        else:
+            raise OperationError(
+                f"cannot enable {service}: neither update-rc.d nor chkconfig is installed"
+            )
+    elif enabled and links:
+        host.noop(f"service {service} is enabled")
+    elif not enabled and links:
+        if host.get_fact(Which, command="update-rc.d"):
+            yield StringCommand("update-rc.d", QuoteString(service), "disable")
+        else:
+            for link in links:
+                yield StringCommand("rm", "-f", QuoteString(link))
+    else:
+        host.noop(f"service {service} is disabled")
+
+
+def _systemd_service(
+    service: str,
+    running: bool | None,
+    restarted: bool,
+    reloaded: bool,
+    command: str | None,
+    enabled: bool | None,
+) -> Commands:
+    unit = unit_name(service)
+
+    def control(action: str) -> StringCommand:
+        return StringCommand("systemctl", QuoteString(action), QuoteString(unit))
+
+    is_running = host.get_fact(UnitActive, service=service)
+    yield from handle_service_control(
+        unit, is_running, control, running, restarted, reloaded, command
+    )
+    if enabled is None:
+        return
+    is_enabled = host.get_fact(UnitEnabled, service=service)
+    if enabled and not is_enabled:
+        yield control("enable")
+    elif not enabled and is_enabled:
+        yield control("disable")
+    else:
+        host.noop(f"service {unit} is {'enabled' if enabled else 'disabled'}")
+
+
+@operation()
+def service(
+    service: str,
+    running: bool | None = True,
+    restarted: bool = False,
+    reloaded: bool = False,
+    command: str | None = None,
+    enabled: bool | None = None,
+) -> Commands:
+    """Keep a service running or stopped, optionally restart/reload it and set boot start.
+
+    The init system is chosen on the host: systemd if it is PID 1, else SysV ``service`` /
+    /etc/init.d (where ``enabled`` uses update-rc.d, or chkconfig).
+    """
+    try:
+        check_service_name(service)
+    except ValueError as exc:
+        raise OperationValueError(str(exc)) from None
+    args = (service, running, restarted, reloaded, command, enabled)
+    if host.get_fact(SystemdRunning) and host.get_fact(Which, command="systemctl"):
+        yield from _systemd_service(*args)
+    elif host.get_fact(Which, command="service") or host.get_fact(
+        Directory, path="/etc/init.d"
+    ):
+        yield from _sysvinit_service(*args)
+    else:
+        raise OperationError(
+            "no init system found: systemd is not running and there is no `service` command "
+            "or /etc/init.d"
+        )

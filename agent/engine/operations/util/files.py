@@ -1,0 +1,159 @@
+"""Command builders for the files operations: modes, ownership, sed edits.
+
+Every path goes through QuoteString so that a name with spaces or quotes stays one word.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from datetime import datetime
+
+from agent.engine.command import QuoteString, StringCommand
+from agent.engine.operations.errors import OperationError, OperationValueError
+
+
+def ensure_mode_int(mode: str | int | None) -> int | str | None:
+    """Normalise 644, "644", "0644" and "0o644" to the int 644 the File fact reports.
+
+    Symbolic modes ("u+x") pass through unchanged; they are applied every run because they
+    cannot be compared with the fact.
+    """
+    if mode is None or isinstance(mode, bool):
+        return None if mode is None else mode
+    digits = str(mode).strip().lower()
+    if digits.startswith("0o"):
+        digits = digits[2:]
+    if not digits.isdigit():
+        return str(mode)
+    if any(char not in "01234567" for char in digits):
+        raise OperationValueError(f"invalid file mode {mode!r}: use octal digits, e.g. '0644'")
+    return int(digits)
+
+
+def chmod(target: str, mode: int | str, recursive: bool = False) -> StringCommand:
+    flags = "chmod -R" if recursive else "chmod"
+    return StringCommand(flags, str(mode), QuoteString(target))
+
+
+def chown(
+    target: str,
+    user: str | None = None,
+    group: str | None = None,
+    recursive: bool = False,
+    dereference: bool = True,
+) -> StringCommand:
+    if user and group:
+        command, owner = "chown", f"{user}:{group}"
+    elif user:
+        command, owner = "chown", user
+    elif group:
+        command, owner = "chgrp", group
+    else:
+        raise OperationError("chown needs a user or a group")
+    bits = [command]
+    if recursive:
+        bits.append("-R")
+    if not dereference:
+        bits.append("-h")
+    return StringCommand(" ".join(bits), QuoteString(owner), QuoteString(target))
+
+
+def owner_differs(info: dict, user: str | None, group: str | None) -> bool:
+    return bool((user and info.get("user") != user) or (group and info.get("group") != group))
+
+
+def unix_path_join(*parts: str) -> str:
+    head = [part.rstrip("/") for part in parts[:-1]]
+    return "/".join([*head, parts[-1]])
+
+
+def parent_dir(path: str) -> str:
+    return posixpath.dirname(path.rstrip("/")) if path != "/" else ""
+
+
+def backup_suffix() -> str:
+    return datetime.now().strftime("%y%m%d%H%M")
+
+
+def adjust_regex(line: str, escape_regex_characters: bool = False) -> str:
+    """Make ``line`` match whole lines, as pyinfra does: ``foo`` becomes ``^.*foo.*$``."""
+    match_line = line
+    if escape_regex_characters:
+        match_line = re.sub(r"([.\\+*?\[^\]$(){}\-])", r"\\\1", line)
+    if not match_line.startswith("^"):
+        match_line = f"^.*{match_line}"
+    if not match_line.endswith("$"):
+        match_line = f"{match_line}.*$"
+    return match_line
+
+
+def strip_regex_anchors(line: str) -> str:
+    """The literal text to append for a ``^...$`` pattern: anchors are for matching only."""
+    if line.startswith("^"):
+        line = line[1:]
+    if line.endswith("$") and not line.endswith("\\$"):
+        line = line[:-1]
+    return line
+
+
+def escape_bre(text: str) -> str:
+    """Escape text so grep/sed (basic regex) match it literally."""
+    return re.sub(r"([.\\*\[\]^$/])", r"\\\1", text)
+
+
+def _sed(
+    path: str,
+    script: str,
+    backup: bool | str,
+    extended_regex: bool,
+    interpolate_variables: bool,
+) -> StringCommand:
+    suffix = backup if isinstance(backup, str) and backup else backup_suffix()
+    flags = ["sed"]
+    if extended_regex:
+        flags.append("-E")
+    flags.append(f"-i.{suffix}")
+    script_bit = f'"{script}"' if interpolate_variables else QuoteString(script)
+    command = StringCommand(" ".join(flags), script_bit, QuoteString(path))
+    if backup:
+        return command
+    # -i.SUFFIX then rm works on GNU and BSD sed alike, unlike a bare -i.
+    return StringCommand(command, "&&", "rm", "-f", QuoteString(f"{path}.{suffix}"))
+
+
+def _sed_escape(text: str, interpolate_variables: bool) -> str:
+    text = text.replace("/", r"\/")
+    if interpolate_variables:
+        text = text.replace('"', '\\"')
+    return text
+
+
+def sed_replace(
+    path: str,
+    match: str,
+    replace: str,
+    flags: list[str] | None = None,
+    backup: bool | str = False,
+    extended_regex: bool = False,
+    interpolate_variables: bool = False,
+) -> StringCommand:
+    """Replace every line matching ``match`` with ``replace`` (sed ``s///``, in place)."""
+    replacement = _sed_escape(str(replace), interpolate_variables).replace("&", r"\&")
+    pattern = _sed_escape(match, interpolate_variables)
+    script = f"s/{pattern}/{replacement}/{''.join(flags or [])}"
+    return _sed(path, script, backup, extended_regex, interpolate_variables)
+
+
+def sed_delete(
+    path: str,
+    match: str,
+    flags: list[str] | None = None,
+    backup: bool | str = False,
+    extended_regex: bool = False,
+    interpolate_variables: bool = False,
+) -> StringCommand:
+    """Delete every line matching ``match`` (sed ``/re/d``, in place)."""
+    ignore_case = "I" if any(re.search("[iI]", flag) for flag in flags or []) else ""
+    script = f"/{_sed_escape(match, interpolate_variables)}/{ignore_case}d"
+    return _sed(path, script, backup, extended_regex, interpolate_variables)

@@ -1,0 +1,80 @@
+"""Jinja2 rendering for files.template, with errors that point at the template's file:line."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+    TemplateSyntaxError,
+)
+
+from agent.engine.operations.errors import OperationError
+
+STRING_TEMPLATE = "<string>"
+
+
+def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
+    """Where in the template the error happened: jinja's traceback frames carry it."""
+    if isinstance(exc, TemplateSyntaxError) and exc.lineno:
+        return exc.filename or filename, exc.lineno
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if not frame.filename.endswith(".py"):
+            return frame.filename, frame.lineno
+    return filename, None
+
+
+def render_template(
+    src: str | Path | IO[Any],
+    data: Mapping[str, Any],
+    search_path: list[Path],
+    jinja_env_kwargs: Mapping[str, Any] | None = None,
+) -> str:
+    """Render a template file (or a file-like holding template text) with StrictUndefined.
+
+    ``search_path`` is where ``{% include %}`` / ``{% extends %}`` look, after the template's
+    own directory. An undefined name, syntax error or failing filter becomes an
+    OperationError naming the template file and line.
+    """
+    env_kwargs = dict(jinja_env_kwargs or {})
+    name = STRING_TEMPLATE
+    try:
+        if hasattr(src, "read"):
+            if hasattr(src, "seek"):
+                src.seek(0)
+            text = src.read()
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
+            loader = env_kwargs.pop("loader", FileSystemLoader([str(p) for p in search_path]))
+            env = Environment(
+                undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
+            )
+            template = env.from_string(text)
+        else:
+            path = Path(src)
+            name = str(path)
+            if not path.is_file():
+                raise OperationError(f"template {path} does not exist")
+            dirs = [str(path.parent), *(str(p) for p in search_path)]
+            loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
+            env = Environment(
+                undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
+            )
+            template = env.get_template(path.name)
+        return template.render(dict(data))
+    except TemplateNotFound as exc:
+        raise OperationError(f"template {name}: included template not found: {exc}") from None
+    except (TemplateError, TypeError, ValueError, AttributeError, KeyError) as exc:
+        where, line = _error_line(exc, name)
+        location = f"{where}:{line}" if line else where
+        raise OperationError(
+            f"template {location}: {type(exc).__name__}: {exc}"
+        ) from None
