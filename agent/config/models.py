@@ -1,0 +1,325 @@
+"""The agent's configuration schema: every key the agent reads, with its default.
+
+Each model forbids unknown keys so a typo fails loudly at start-up instead of silently
+running with a default. config.example.toml documents every field here, and a test keeps
+the two in step.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from agent.config.durations import Duration
+from agent.config.shard import ordinal_from_pod_name
+
+ENV_PREFIX = "PULLINFRA_"
+ENV_NESTED_DELIMITER = "__"
+DEFAULT_STATE_DIR = Path("/var/lib/pullinfra")
+ONCE_STATE_DIR = Path(".pullinfra")
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SCP_LIKE_URL = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")
+
+
+def _one_or_many(value: object) -> object:
+    """Let `limit = "web"` stand for `limit = ["web"]`, and comma lists from env vars."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+StrList = Annotated[list[str], BeforeValidator(_one_or_many)]
+
+
+def _resolve_path(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Relative paths in a config file mean relative to that file, not to the cwd."""
+    if value is None or value.is_absolute():
+        return value
+    base = (info.context or {}).get("base_dir")
+    return Path(base) / value if base else value
+
+
+def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """Key and trust files are read much later, by git; fail at start-up instead."""
+    resolved = _resolve_path(value, info)
+    if resolved is not None and not resolved.is_file():
+        raise ValueError(f"file {str(resolved)!r} does not exist; create it or fix the path")
+    return resolved
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class SourceConfig(_Section):
+    url: str
+    ref: str = "main"
+    poll_interval: Duration = 60.0
+    timeout: Duration = 60.0
+    depth: int = Field(0, ge=0)
+    ssh_command: str = "ssh"
+    ssh_key: Path | None = None
+    known_hosts: Path | None = None
+    token: SecretStr | None = None
+    token_username: str = "x-access-token"
+    verify: Literal["off", "head"] = "off"
+    allowed_signers: Path | None = None
+    gpg_keys: list[Path] = Field(default_factory=list)
+    allow_non_fast_forward: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _known_url_scheme(cls, value: str, info: ValidationInfo) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("the repository url is empty")
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if scheme not in {"https", "http", "ssh", "git+ssh", "file"}:
+                raise ValueError(
+                    f"unsupported scheme {scheme!r}; use https://, ssh://, file:// or a local path"
+                )
+            return value
+        if _SCP_LIKE_URL.match(value):
+            return value
+        resolved = _resolve_path(Path(value), info)
+        return str(resolved)
+
+    @field_validator("ref")
+    @classmethod
+    def _plain_ref(cls, value: str) -> str:
+        value = value.strip()
+        if not value or value.startswith("-") or any(c in value for c in " ~^:?*[\\"):
+            raise ValueError(f"{value!r} is not a branch, tag or commit name")
+        return value
+
+    @field_validator("poll_interval", "timeout")
+    @classmethod
+    def _positive(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0 seconds")
+        return value
+
+    @field_validator("ssh_key", "known_hosts", "allowed_signers")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info)
+
+    @field_validator("gpg_keys")
+    @classmethod
+    def _key_files_exist(cls, value: list[Path], info: ValidationInfo) -> list[Path]:
+        return [p for p in (_existing_file(v, info) for v in value) if p is not None]
+
+    @model_validator(mode="after")
+    def _verify_needs_keys(self) -> SourceConfig:
+        if self.verify == "head" and not (self.allowed_signers or self.gpg_keys):
+            raise ValueError(
+                "verify = \"head\" needs `allowed_signers` (SSH signers file) or `gpg_keys` "
+                "(OpenPGP public key files) to check signatures against"
+            )
+        if self.token is not None and self.url_kind == "http":
+            raise ValueError("refusing to send a token over plain http://; use https://")
+        return self
+
+    @property
+    def url_kind(self) -> Literal["https", "http", "ssh", "file", "path"]:
+        """How the agent reaches the repository; decides which credentials apply."""
+        if "://" in self.url:
+            scheme = self.url.split("://", 1)[0].lower()
+            return "ssh" if scheme == "git+ssh" else scheme  # type: ignore[return-value]
+        return "ssh" if _SCP_LIKE_URL.match(self.url) else "path"
+
+
+class DeploymentConfig(_Section):
+    name: str
+    inventory: str
+    deploys: StrList = Field(min_length=1)
+    limit: StrList | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    parallel: int | None = Field(None, ge=1)
+    fail_percent: float | None = Field(None, ge=0, le=100)
+    paths: StrList = Field(default_factory=list)
+    mode: Literal["apply", "plan"] = "apply"
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(
+                f"{value!r} is not a usable name; use letters, digits, '.', '_' or '-' "
+                "(it appears in metrics labels and URLs)"
+            )
+        return value
+
+
+class ReconcileConfig(_Section):
+    interval: Duration = 900.0
+    mode: Literal["apply", "detect"] = "apply"
+    jitter: Duration = 60.0
+
+
+class HttpConfig(_Section):
+    listen: str = "127.0.0.1:9469"
+    token: SecretStr | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(
+                f"{value!r} is not HOST:PORT, e.g. \"127.0.0.1:9469\" or \"[::]:9469\""
+            )
+        return value
+
+    @property
+    def host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+
+NotifyEvent = Literal["changed", "failed", "drift", "all"]
+
+
+class NotifyConfig(_Section):
+    type: Literal["webhook", "slack", "github-status", "gitlab-status"]
+    name: str | None = None
+    url: str
+    secret: SecretStr | None = None
+    on: Annotated[list[NotifyEvent], BeforeValidator(_one_or_many)] = Field(
+        default_factory=lambda: ["all"]
+    )
+    timeout: Duration = 10.0
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _usable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a usable name; use letters, digits, '.', '_', '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _status_senders_need_token(self) -> NotifyConfig:
+        if self.type in {"github-status", "gitlab-status"} and self.secret is None:
+            raise ValueError(f"type = \"{self.type}\" needs `secret` (the API token)")
+        return self
+
+    @property
+    def notifier(self) -> str:
+        """The stable name the outbox queues under; survives restarts and reloads."""
+        return self.name or self.type
+
+    def wants(self, event: Literal["changed", "failed", "drift"]) -> bool:
+        return "all" in self.on or event in self.on
+
+
+class RetentionConfig(_Section):
+    runs: int | None = Field(1000, ge=1)
+    days: float | None = Field(90, gt=0)
+
+
+class StateConfig(_Section):
+    dir: Path | None = None
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+    @field_validator("dir")
+    @classmethod
+    def _relative_to_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _resolve_path(value, info)
+
+    def resolved_dir(self, once: bool = False) -> Path:
+        """`--once` runs are often a try-out from a checkout; keep them out of /var/lib."""
+        if self.dir is not None:
+            return self.dir
+        return ONCE_STATE_DIR if once else DEFAULT_STATE_DIR
+
+
+class ShardConfig(_Section):
+    index: int = Field(0, ge=0)
+    count: int = Field(1, ge=1)
+
+    @field_validator("index", mode="before")
+    @classmethod
+    def _ordinal(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().isdigit():
+            if value.strip() == "auto":
+                raise ValueError("\"auto\" needs the HOSTNAME environment variable to be set")
+            return ordinal_from_pod_name(value)
+        return value
+
+    @model_validator(mode="after")
+    def _index_in_range(self) -> ShardConfig:
+        if self.index >= self.count:
+            raise ValueError(
+                f"index {self.index} is outside 0..{self.count - 1} (count = {self.count})"
+            )
+        return self
+
+
+class LogConfig(_Section):
+    format: Literal["text", "json"] = "text"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+class AgentConfig(_Section):
+    """The whole agent configuration; build it with `load_config`, not directly.
+
+    A plain model rather than a BaseSettings: BaseSettings reads os.environ whenever it is
+    constructed, which would make `load_config(env=...)` and reloads depend on hidden
+    process state. `load_config` runs pydantic-settings' env source explicitly instead.
+    """
+
+    instance: str | None = None
+    source: SourceConfig
+    deployment: list[DeploymentConfig] = Field(default_factory=list)
+    reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+    http: HttpConfig = Field(default_factory=HttpConfig)
+    notify: list[NotifyConfig] = Field(default_factory=list)
+    state: StateConfig = Field(default_factory=StateConfig)
+    shard: ShardConfig = Field(default_factory=ShardConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> AgentConfig:
+        _require_unique([d.name for d in self.deployment], "deployment name", "name")
+        _require_unique([n.notifier for n in self.notify], "notifier", "name")
+        return self
+
+    def deployment_named(self, name: str) -> DeploymentConfig | None:
+        return next((d for d in self.deployment if d.name == name), None)
+
+
+def _require_unique(names: list[str], what: str, key: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} {name!r} is used twice; give each one a distinct `{key}`")
+        seen.add(name)
