@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.metrics_core import Metric
 
 from agent import __version__
 
@@ -276,15 +277,18 @@ class Metrics:
         ops_by_status: Mapping[str, int],
         hosts: Iterable[HostOutcome] = (),
         finished_at: float | None = None,
-        reconcile: bool = False,
+        reconcile: bool | None = None,
     ) -> None:
         """Record one finished run.
 
         `finished_at` (unix time) sets the last-success timestamp when the run did not fail
         (`result` not in failed/partial/interrupted). `reconcile=True` means the run was a drift
         check, so each host's drift gauge is set from its `drift_operations`; other runs leave
-        the drift gauges alone, because a new commit's changes are not drift.
+        the drift gauges alone, because a new commit's changes are not drift. It defaults to
+        `trigger == "reconcile"`.
         """
+        if reconcile is None:
+            reconcile = trigger == "reconcile"
         self.run.labels(
             deployment=deployment,
             trigger=_check("trigger", trigger, TRIGGERS),
@@ -329,4 +333,21 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format (what GET /metrics serves)."""
-        return generate_latest(self.registry)
+        return generate_latest(_WithoutCreated(self.registry))
+
+
+class _WithoutCreated:
+    """A view of a registry without the `*_created` samples prometheus_client adds.
+
+    They would be extra metric families outside the contract (and in the text format a gauge
+    per counter); switching them off with `disable_created_metrics()` would flip a
+    process-wide switch instead.
+    """
+
+    def __init__(self, registry: CollectorRegistry):
+        self._registry = registry
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self._registry.collect():
+            family.samples = [s for s in family.samples if not s.name.endswith("_created")]
+            yield family
