@@ -1,0 +1,6 @@
+"""pyinfra compatibility: inside files pullinfra loads, `pyinfra...` names mean this engine.
+
+Only the deploy and inventory files the engine executes see the mapping (through their own
+`__builtins__`); `sys.modules['pyinfra']` is never touched, so a real pyinfra installed in
+the same environment keeps working for everyone else.
+"""

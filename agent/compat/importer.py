@@ -1,0 +1,91 @@
+"""The `__import__` given to deploy and inventory files: `pyinfra[.x]` -> this engine."""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+from types import ModuleType
+from typing import Any
+
+from agent.engine.errors import UnknownNameError
+
+_REAL_IMPORT = builtins.__import__
+_ROOT = "agent.compat.pyinfra"
+_CATALOGUES = {"operations": "operation", "facts": "fact"}
+
+
+def _target_module(name: str) -> str:
+    parts = name.split(".")
+    if len(parts) == 1 or parts[1] == "context":
+        return _ROOT
+    if parts[1] == "api":
+        return f"{_ROOT}.api"
+    if parts[1] in _CATALOGUES and len(parts) >= 3 and parts[2] != "util":
+        return "agent.engine." + ".".join(parts[1:])
+    return f"{_ROOT}." + ".".join(parts[1:])
+
+
+def import_compat(name: str) -> ModuleType:
+    """Import what `pyinfra...` means inside deploy code, or say clearly that it is missing."""
+    target = _target_module(name)
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not target.startswith(exc.name):
+            raise
+        raise UnknownNameError(
+            f"`{name}` is not implemented by pullinfra",
+            fix="use the operations and facts pullinfra provides (see docs/engine-seam.md)",
+        ) from None
+
+
+def check_exported(module: ModuleType, pyinfra_name: str, item: str) -> Any:
+    try:
+        return getattr(module, item)
+    except AttributeError:
+        pass
+    kind = next((v for k, v in _CATALOGUES.items() if f".{k}." in f".{pyinfra_name}."), None)
+    what = f"{kind} {pyinfra_name.split('.')[-1]}.{item}" if kind else f"{pyinfra_name}.{item}"
+    raise UnknownNameError(
+        f"{what} is not implemented by pullinfra",
+        fix=f"pullinfra's {pyinfra_name} provides: {', '.join(public_names(module)) or 'nothing'}",
+    )
+
+
+def public_names(module: ModuleType) -> list[str]:
+    from agent.engine.facts.base import FactBase
+
+    names = []
+    for key, value in vars(module).items():
+        if key.startswith("_"):
+            continue
+        is_op = hasattr(value, "definition")
+        is_fact = isinstance(value, type) and issubclass(value, FactBase) and value is not FactBase
+        if is_op or (is_fact and value.__module__ == module.__name__):
+            names.append(key)
+    return sorted(names)
+
+
+def _deploy_import(
+    name: str,
+    globals: dict[str, Any] | None = None,
+    locals: dict[str, Any] | None = None,
+    fromlist: tuple[str, ...] | list[str] | None = (),
+    level: int = 0,
+) -> ModuleType:
+    if level != 0 or not (name == "pyinfra" or name.startswith("pyinfra.")):
+        return _REAL_IMPORT(name, globals, locals, fromlist or (), level)
+    module = import_compat(name)
+    if not fromlist:
+        return import_compat("pyinfra")
+    for item in fromlist:
+        if item != "*":
+            check_exported(module, name, item)
+    return module
+
+
+def deploy_builtins() -> dict[str, Any]:
+    """A fresh builtins namespace for one executed file, with the pyinfra mapping."""
+    namespace = dict(vars(builtins))
+    namespace["__import__"] = _deploy_import
+    return namespace

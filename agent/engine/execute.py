@@ -1,0 +1,157 @@
+"""Run one queued operation on one host: `_if`, the generator, its commands, retries."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from agent.engine.arguments import if_callables
+from agent.engine.command import (
+    FileUploadCommand,
+    FunctionCommand,
+    QuoteString,
+    StringCommand,
+    make_command,
+)
+from agent.engine.connectors.base import CommandArgs, CommandTimeout, ConnectionLost
+from agent.engine.context import bound_host
+from agent.engine.errors import HostFailure
+from agent.engine.events import OperationRetry
+from agent.engine.host import Host, OpExecution, tail
+from agent.engine.operation import QueuedOp
+from agent.engine.result import OpHostResult
+
+
+@dataclass
+class Failure:
+    message: str
+    command: str | None = None
+    exit_code: int | None = None
+    stderr_tail: str = ""
+
+
+def run_op_on_host(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
+    started = time.monotonic()
+    with bound_host(host):
+        result = _run_bound(host, queued, index)
+    result.duration_seconds = time.monotonic() - started
+    queued.meta.result = result
+    return result
+
+
+def skipped(queued: QueuedOp, reason: str) -> OpHostResult:
+    result = OpHostResult(name=queued.name, status="skipped", reasons=[reason])
+    queued.meta.result = result
+    return result
+
+
+def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
+    args = queued.global_args
+    try:
+        conditions = if_callables(args["_if"])
+        run_it = all(condition() for condition in conditions)
+    except Exception as exc:
+        return _result(queued, None, Failure(f"evaluating _if failed: {exc}"), ignored=False)
+    if not run_it:
+        return OpHostResult(name=queued.name, status="skipped", reasons=["_if is false"])
+
+    retries = int(args["_retries"] or 0)
+    for attempt in range(retries + 1):
+        execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry)
+        host.current = execution
+        try:
+            failure = _drive(host, queued, execution)
+        finally:
+            host.current = None
+        if failure is None or attempt == retries or host.run.cancelled.is_set():
+            break
+        host.run.emit(OperationRetry(index, host.name, attempt + 1, retries, failure.message))
+        host.run.cancelled.wait(float(args["_retry_delay"] or 0))
+    return _result(queued, execution, failure, ignored=bool(args["_ignore_errors"]))
+
+
+def _result(
+    queued: QueuedOp, execution: OpExecution | None, failure: Failure | None, ignored: bool
+) -> OpHostResult:
+    commands = execution.commands if execution else []
+    result = OpHostResult(
+        name=queued.name,
+        status="no_change",
+        commands=list(commands),
+        diff="".join(execution.diffs) if execution and execution.diffs else None,
+        reasons=list(execution.reasons) if execution else [],
+    )
+    if failure is not None:
+        result.status = "failed"
+        result.error = failure.message
+        result.exit_code = failure.exit_code
+        result.stderr_tail = failure.stderr_tail
+        result.ignored = ignored
+    elif commands:
+        result.status = "changed"
+        result.exit_code = 0
+    return result
+
+
+def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | None:
+    """Run the generator, executing each yielded command before asking for the next."""
+    continue_on_error = bool(execution.args["_continue_on_error"])
+    first_failure: Failure | None = None
+    try:
+        generator = queued.definition.function(*queued.args, **queued.kwargs)
+        for value in generator or ():
+            command = make_command(value)
+            shown = host.mask(command.get_masked_value())
+            execution.commands.append(shown)
+            if execution.dry:
+                continue
+            failure = _execute_command(host, command, shown, execution)
+            if failure is None:
+                continue
+            first_failure = first_failure or failure
+            if not continue_on_error:
+                generator.close()
+                return failure
+    except HostFailure as exc:
+        return Failure(str(exc), exc.command, exc.exit_code, exc.stderr_tail)
+    except Exception as exc:
+        where = f" ({queued.location})" if queued.location else ""
+        return Failure(host.mask(f"{queued.name}{where}: {type(exc).__name__}: {exc}"))
+    return first_failure
+
+
+def _execute_command(
+    host: Host, command: object, shown: str, execution: OpExecution
+) -> Failure | None:
+    args = CommandArgs.from_globals(execution.args)
+    try:
+        if isinstance(command, StringCommand):
+            output = host.connector.run_shell_command(command, args)
+            if output.exit_code in args.success_exit_codes:
+                return None
+            return Failure(
+                f"command failed with exit code {output.exit_code}: {shown}",
+                shown,
+                output.exit_code,
+                host.mask(tail(output.stderr)),
+            )
+        if isinstance(command, FileUploadCommand):
+            host.connector.put_file(command.read_bytes(), command.dest, args)
+            if command.mode:
+                chmod = StringCommand("chmod", QuoteString(command.mode), QuoteString(command.dest))
+                output = host.connector.run_shell_command(chmod, args)
+                if output.exit_code != 0:
+                    return Failure(f"chmod failed: {shown}", shown, output.exit_code,
+                                   host.mask(tail(output.stderr)))
+            return None
+        if isinstance(command, FunctionCommand):
+            if command.function(*command.args, **command.kwargs) is False:
+                return Failure(f"python callback returned False: {shown}", shown)
+            return None
+    except CommandTimeout as exc:
+        return Failure(f"command {exc}: {shown}", shown)
+    except ConnectionLost as exc:
+        raise HostFailure(host.mask(str(exc)), command=shown) from None
+    except OSError as exc:
+        return Failure(host.mask(f"{shown}: {exc}"), shown)
+    return Failure(f"unknown command type: {shown}", shown)

@@ -1,0 +1,308 @@
+"""Setup stage: read a pyinfra-style inventory (.py) and its group data into hosts with data.
+
+Data precedence, highest first: `--data` overrides, the host's own data, its groups (groups
+later in the inventory win), then `all`. The inventory is pure data: loading it never
+connects anywhere, so an error here stops the run before any host is touched.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from agent.engine.callsite import format_location, traceback_location
+from agent.engine.command import MaskString
+from agent.engine.errors import InventoryError
+
+STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
+SECRET_DATA_KEYS = frozenset({"ssh_password", "ssh_key_password"})
+SECRET_KEY_SUFFIXES = ("_password", "_secret", "_token")
+SSH_INT_KEYS = ("ssh_port", "ssh_connect_timeout")
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    """One host as the inventory describes it: no connection, no run state."""
+
+    name: str
+    groups: tuple[str, ...]
+    data: Mapping[str, Any]
+    connector: str  # "local" | "ssh"
+    location: str
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Values that must never be shown: passwords, key passphrases, data marked secret."""
+        return secret_values(self.data)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    path: str
+    hosts: tuple[InventoryHost, ...]
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def get(self, name: str) -> InventoryHost:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)
+
+
+def is_secret_key(key: str, data: Mapping[str, Any]) -> bool:
+    marked = data.get("secret_keys") or ()
+    return key in SECRET_DATA_KEYS or key.endswith(SECRET_KEY_SUFFIXES) or key in marked
+
+
+def secret_values(data: Mapping[str, Any]) -> frozenset[str]:
+    found = set()
+    for key, value in data.items():
+        secret = isinstance(value, MaskString) or (
+            isinstance(value, str) and is_secret_key(key, data)
+        )
+        if secret and len(value) >= 3:
+            found.add(str(value))
+    return frozenset(found)
+
+
+def parse_data_override(text: str) -> tuple[str, Any]:
+    """`key=value` gives a string; `key:=JSON` gives a JSON value (number, bool, list...)."""
+    equals = text.find("=")
+    if equals <= 0 or not text[:equals].rstrip(":").strip():
+        raise InventoryError(
+            f"--data {text!r} is not key=value", fix="write --data key=value or key:=JSON"
+        )
+    if text[equals - 1] != ":":
+        return text[:equals].strip(), text[equals + 1 :]
+    key, raw = text[: equals - 1].strip(), text[equals + 1 :]
+    try:
+        return key, json.loads(raw)
+    except ValueError as exc:
+        raise InventoryError(
+            f"--data {text!r}: the value after ':=' is not JSON ({exc})",
+            fix="use key=value for a plain string",
+        ) from None
+
+
+def _exec_python_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """Run an inventory or group-data file; return its namespace and each name's line."""
+    from agent.compat.importer import deploy_builtins
+
+    filename = str(path)
+    try:
+        source = path.read_text()
+    except OSError as exc:
+        raise InventoryError(f"cannot read {path}: {exc.strerror}", where=filename) from None
+    try:
+        tree = ast.parse(source, filename=filename)
+        code = compile(tree, filename, "exec")
+    except SyntaxError as exc:
+        raise InventoryError(
+            f"syntax error: {exc.msg}",
+            where=format_location(filename, exc.lineno or 0),
+            fix="correct the Python syntax of the inventory",
+        ) from None
+    namespace: dict[str, Any] = {
+        "__builtins__": deploy_builtins(),
+        "__file__": filename,
+        "__name__": "__pullinfra_inventory__",
+    }
+    try:
+        exec(code, namespace)
+    except Exception as exc:
+        where = traceback_location(exc.__traceback__, {filename})
+        raise InventoryError(
+            f"{type(exc).__name__}: {exc}", where=where, fix="correct the inventory file"
+        ) from None
+    return namespace, _assignment_lines(tree)
+
+
+def _assignment_lines(tree: ast.Module) -> dict[str, int]:
+    lines: dict[str, int] = {}
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                lines[target.id] = node.lineno
+    return lines
+
+
+def _public_data(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: value
+        for key, value in namespace.items()
+        if not key.startswith("_") and not isinstance(value, ModuleType) and not callable(value)
+    }
+
+
+def _load_group_data(directory: Path, group: str) -> dict[str, Any]:
+    path = directory / "group_data" / f"{group}.py"
+    if not path.is_file():
+        return {}
+    namespace, _ = _exec_python_file(path)
+    return _public_data(namespace)
+
+
+def _parse_group(
+    name: str, value: Any, where: str
+) -> tuple[list[tuple[str, dict[str, Any]]], dict[str, Any]] | None:
+    """A group is a list of hosts, or a (list, data) tuple; anything else is not a group."""
+    group_data: dict[str, Any] = {}
+    if (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], list)
+        and isinstance(value[1], dict)
+    ):
+        value, group_data = value
+    if not isinstance(value, list):
+        return None
+    hosts: list[tuple[str, dict[str, Any]]] = []
+    for entry in value:
+        if isinstance(entry, str):
+            hosts.append((entry, {}))
+        elif (
+            isinstance(entry, tuple)
+            and len(entry) == 2
+            and isinstance(entry[0], str)
+            and isinstance(entry[1], dict)
+        ):
+            hosts.append((entry[0], dict(entry[1])))
+        else:
+            raise InventoryError(
+                f"group {name!r} has an entry {entry!r} that is not a host",
+                where=where,
+                fix='write a host as "name" or ("name", {"key": "value"})',
+            )
+    return hosts, dict(group_data)
+
+
+def _connector_for(name: str, where: str) -> str:
+    if name == "@local":
+        return "local"
+    if name.startswith("@"):
+        raise InventoryError(
+            f"unknown connector in host {name!r}",
+            where=where,
+            fix="use @local, or a plain host name for SSH",
+        )
+    return "ssh"
+
+
+def _check_ssh_data(host: str, data: Mapping[str, Any], where: str) -> None:
+    for key in SSH_INT_KEYS:
+        value = data.get(key)
+        if value is not None and not (isinstance(value, int | float) and value > 0):
+            raise InventoryError(
+                f"host {host!r}: {key} must be a positive number, got {value!r}", where=where
+            )
+    strict = data.get("ssh_strict_host_key_checking")
+    if strict is not None and strict not in STRICT_HOST_KEY_CHOICES:
+        raise InventoryError(
+            f"host {host!r}: ssh_strict_host_key_checking must be one of"
+            f" {', '.join(STRICT_HOST_KEY_CHOICES)}, got {strict!r}",
+            where=where,
+        )
+
+
+def load_inventory(
+    path: str | os.PathLike[str],
+    data_overrides: Mapping[str, Any] | None = None,
+    limit: Iterable[str] | None = None,
+) -> Inventory:
+    """Read an inventory file and its group data; `limit` keeps only these hosts or groups."""
+    inventory_path = Path(path).resolve()
+    filename = str(inventory_path)
+    if not inventory_path.is_file():
+        raise InventoryError(
+            f"inventory file {path} does not exist", fix="pass the path of a .py inventory"
+        )
+    namespace, lines = _exec_python_file(inventory_path)
+
+    groups: dict[str, list[str]] = {}
+    host_entries: dict[str, dict[str, Any]] = {}
+    host_where: dict[str, str] = {}
+    inline_group_data: dict[str, dict[str, Any]] = {}
+    for name, value in namespace.items():
+        if name.startswith("_"):
+            continue
+        where = format_location(filename, lines.get(name, 1))
+        parsed = _parse_group(name, value, where)
+        if parsed is None:
+            continue
+        hosts, group_data = parsed
+        groups[name] = []
+        inline_group_data[name] = group_data
+        for host_name, data in hosts:
+            groups[name].append(host_name)
+            host_entries.setdefault(host_name, {}).update(data)
+            host_where.setdefault(host_name, where)
+
+    if not host_entries:
+        raise InventoryError(
+            "the inventory defines no hosts",
+            where=format_location(filename, 1),
+            fix='define a group, e.g. web = ["web-01", ("web-02", {"ssh_port": 2222})]',
+        )
+
+    directory = inventory_path.parent
+    all_data = _load_group_data(directory, "all")
+    file_group_data = {group: _load_group_data(directory, group) for group in groups}
+    overrides = dict(data_overrides or {})
+
+    hosts: list[InventoryHost] = []
+    for host_name, own_data in host_entries.items():
+        where = host_where[host_name]
+        member_of = tuple(g for g in groups if host_name in groups[g])
+        data: dict[str, Any] = dict(all_data)
+        for group in member_of:
+            data.update(file_group_data[group])
+            data.update(inline_group_data[group])
+        data.update(own_data)
+        data.update(overrides)
+        _check_ssh_data(host_name, data, where)
+        hosts.append(
+            InventoryHost(
+                name=host_name,
+                groups=(*member_of, "all"),
+                data=data,
+                connector=_connector_for(host_name, where),
+                location=where,
+            )
+        )
+
+    all_groups = {g: tuple(members) for g, members in groups.items()}
+    all_groups["all"] = tuple(h.name for h in hosts)
+    if limit:
+        hosts = _apply_limit(hosts, all_groups, list(limit))
+    return Inventory(path=filename, hosts=tuple(hosts), groups=all_groups)
+
+
+def _apply_limit(
+    hosts: list[InventoryHost], groups: Mapping[str, tuple[str, ...]], limit: list[str]
+) -> list[InventoryHost]:
+    wanted: set[str] = set()
+    names = {h.name for h in hosts}
+    for item in (part.strip() for entry in limit for part in entry.split(",")):
+        if not item:
+            continue
+        if item in groups:
+            wanted.update(groups[item])
+        elif item in names:
+            wanted.add(item)
+        else:
+            raise InventoryError(
+                f"--limit {item!r} matches no host or group in the inventory",
+                fix=f"use one of: {', '.join(sorted(names | set(groups)))}",
+            )
+    return [h for h in hosts if h.name in wanted]

@@ -1,0 +1,172 @@
+"""`@operation`, the queued operation, and OperationMeta (what deploy code gets back).
+
+Calling an operation in deploy code does not run it: it queues it for the current host with
+its call-site identity. It runs later, at execute time, against live facts. That is why its
+result (`did_change()`) cannot be read during prepare, and why `_if` exists.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.engine.arguments import if_callables, pop_global_arguments
+from agent.engine.callsite import current_location
+from agent.engine.context import current_host
+from agent.engine.errors import DeployError, PrepareTimeResultError
+from agent.engine.identity import OpId
+
+if TYPE_CHECKING:
+    from agent.engine.host import Host, RunContext
+    from agent.engine.result import OpHostResult
+
+
+@dataclass(frozen=True)
+class OperationDefinition:
+    function: Callable[..., Any]
+    full_name: str  # module.function, e.g. files.directory
+    is_idempotent: bool
+
+
+class OperationMeta:
+    """One operation on one host, as deploy code sees it."""
+
+    def __init__(self, run: RunContext, name: str, host_name: str, location: str | None) -> None:
+        self._run = run
+        self.name = name
+        self.host_name = host_name
+        self.location = location
+        self.result: OpHostResult | None = None
+
+    def __repr__(self) -> str:
+        status = self.result.status if self.result else "pending"
+        return f"OperationMeta({self.name!r}, host={self.host_name!r}, {status})"
+
+    def _completed(self, what: str) -> OpHostResult:
+        if self._run.phase == "prepare":
+            raise PrepareTimeResultError(
+                f"`{what}` of operation {self.name!r} is read while the deploy is being"
+                " prepared, before any operation has run, so it would always be False",
+                fix="make the dependent operation conditional with `_if=<op>.did_change`"
+                " (or _if=any_changed(a, b) / all_changed(a, b)); _if is checked at execute"
+                " time",
+            )
+        if self.result is None:
+            raise RuntimeError(
+                f"operation {self.name!r} has not run yet on {self.host_name};"
+                " an _if may only refer to operations that come before it"
+            )
+        return self.result
+
+    def did_change(self) -> bool:
+        return self._completed("did_change()").status == "changed"
+
+    def did_not_change(self) -> bool:
+        return self._completed("did_not_change()").status != "changed"
+
+    def did_succeed(self) -> bool:
+        return self._completed("did_succeed()").status != "failed"
+
+    def did_error(self) -> bool:
+        return self._completed("did_error()").status == "failed"
+
+    @property
+    def changed(self) -> bool:
+        return self._completed(".changed").status == "changed"
+
+    @property
+    def executed(self) -> bool:
+        return self.result is not None and self.result.status != "skipped"
+
+
+def any_changed(*metas: OperationMeta) -> Callable[[], bool]:
+    """`_if=any_changed(a, b)`: run when at least one of them changed, checked at execute."""
+    return lambda: any(meta.did_change() for meta in metas)
+
+
+def all_changed(*metas: OperationMeta) -> Callable[[], bool]:
+    """`_if=all_changed(a, b)`: run when every one of them changed, checked at execute."""
+    return lambda: all(meta.did_change() for meta in metas)
+
+
+@dataclass
+class QueuedOp:
+    """An operation call recorded for one host during prepare."""
+
+    op_id: OpId
+    name: str
+    definition: OperationDefinition
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    global_args: dict[str, Any]
+    meta: OperationMeta
+    deploy_dir: Path
+    location: str | None
+
+
+def operation(
+    func: Callable[..., Any] | None = None, *, is_idempotent: bool = True, **_ignored: Any
+) -> Any:
+    """Make a generator function an operation: `@operation()` or `@operation`."""
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., OperationMeta]:
+        module = function.__module__.rsplit(".", 1)[-1]
+        name = function.__name__
+        full_name = name if module.startswith("__") else f"{module}.{name}"
+        definition = OperationDefinition(function, full_name, is_idempotent)
+
+        @functools.wraps(function)
+        def queue(*args: Any, **kwargs: Any) -> OperationMeta:
+            return queue_operation(current_host(), definition, args, kwargs)
+
+        queue._inner = function  # type: ignore[attr-defined]
+        queue.definition = definition  # type: ignore[attr-defined]
+        return queue
+
+    return decorate(func) if func is not None else decorate
+
+
+def queue_operation(
+    host: Host, definition: OperationDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> OperationMeta:
+    run = host.run
+    location = current_location(run.user_files)
+    if run.phase != "prepare" or host.current_file is None:
+        raise DeployError(
+            f"operation {definition.full_name} was called while operations execute",
+            where=location,
+            fix="call operations from deploy code; inside an operation use"
+            " `yield from other_op._inner(...)`",
+        )
+    kwargs = dict(kwargs)
+    global_args = pop_global_arguments(kwargs, host.data.get)
+    try:
+        if_callables(global_args["_if"])
+        inspect.signature(definition.function).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise DeployError(
+            f"{definition.full_name}: {exc}",
+            where=location,
+            fix="check the operation's arguments",
+        ) from None
+    op_id = host.identities.next_identity(host.current_file.index, run.user_files)
+    name = str(global_args["name"] or definition.full_name)
+    meta = OperationMeta(run, name, host.name, location)
+    host.queued.append(
+        QueuedOp(
+            op_id=op_id,
+            name=name,
+            definition=definition,
+            args=args,
+            kwargs=kwargs,
+            global_args=global_args,
+            meta=meta,
+            deploy_dir=host.current_file.directory,
+            location=location,
+        )
+    )
+    return meta
