@@ -1,0 +1,81 @@
+"""The ChangeReport schema and the notifier filters."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from agent.report.filters import report_classes, wants
+from agent.report.model import SCHEMA, ChangeReport
+from tests.agent.receivers import sample_report
+
+
+def test_a_contract_shaped_dict_round_trips_through_json() -> None:
+    data = sample_report()
+    report = ChangeReport.from_dict(data)
+    again = ChangeReport.from_json(report.to_json())
+    assert again == report
+    out = json.loads(report.to_json())
+    assert out["schema"] == SCHEMA
+    assert set(out) == {
+        "schema", "run_id", "agent", "deployment", "trigger", "mode", "source", "started_at",
+        "finished_at", "duration_seconds", "stages", "status", "summary", "hosts",
+    }
+    assert set(out["hosts"][0]["operations"][0]) == {
+        "name", "status", "commands", "diff", "stderr_tail", "exit_code", "duration_seconds",
+    }
+    assert out["hosts"][2]["error"].startswith("deploy.py:12:")
+    assert report.failed_hosts[0].name == "web3"
+    assert report.short_revision == "3f2a9c1d"
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda d: d.update(status="ok"), "status"),
+    (lambda d: d.update(trigger="cron"), "trigger"),
+    (lambda d: d.update(schema="pullinfra/change-report/v2"), "schema"),
+    (lambda d: d.update(colour="red"), "colour"),
+    (lambda d: d["hosts"][0]["operations"][0].update(status="success"), "status"),
+    (lambda d: d["summary"]["hosts"].update(skipped=1), "skipped"),
+    (lambda d: d["stages"].update(teardown=1.0), "stages"),
+    (lambda d: d.pop("source"), "source"),
+])
+def test_schema_mismatches_are_loud(mutate, where: str) -> None:
+    data = sample_report()
+    mutate(data)
+    with pytest.raises(ValidationError) as info:
+        ChangeReport.from_dict(data)
+    assert where in str(info.value)
+
+
+@pytest.mark.parametrize("status, classes", [
+    ("unchanged", set()),
+    ("changed", {"changed"}),
+    ("drift_corrected", {"changed", "drift"}),
+    ("drift_detected", {"drift"}),
+    ("failed", {"failed"}),
+    ("partial", {"changed", "failed"}),
+    ("interrupted", {"changed", "failed"}),
+])
+def test_report_classes(status: str, classes: set[str]) -> None:
+    assert report_classes(ChangeReport.from_dict(sample_report(status=status))) == classes
+
+
+def test_a_partial_run_that_changed_nothing_is_only_a_failure() -> None:
+    data = sample_report(status="partial")
+    data["summary"]["hosts"]["changed"] = 0
+    data["summary"]["operations"]["changed"] = 0
+    assert report_classes(ChangeReport.from_dict(data)) == {"failed"}
+
+
+def test_wants_follows_on() -> None:
+    quiet = ChangeReport.from_dict(sample_report(status="unchanged"))
+    drift = ChangeReport.from_dict(sample_report(status="drift_detected"))
+    failed = ChangeReport.from_dict(sample_report(status="failed"))
+    assert not wants("all", quiet)
+    assert wants("all", drift) and wants("all", failed)
+    assert wants("drift", drift) and not wants("changed", drift)
+    assert wants(["changed", "failed"], failed) and not wants(["drift"], failed)
+    with pytest.raises(ValueError, match="unknown notifier"):
+        wants("sometimes", failed)
