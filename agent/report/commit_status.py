@@ -18,6 +18,7 @@ import urllib.parse
 
 from agent.report import transport
 from agent.report.delivery import Delivery
+from agent.report.errors import PermanentError
 from agent.report.model import ChangeReport
 
 GITHUB_API = "https://api.github.com"
@@ -31,6 +32,12 @@ fully applied as written, so the status is a failure."""
 
 def context(report: ChangeReport) -> str:
     return f"pullinfra/{report.deployment}"
+
+
+def _revision(report: ChangeReport) -> str:
+    if not report.source.revision or not report.deployment:
+        raise PermanentError("a commit status needs the report's deployment and revision")
+    return report.source.revision
 
 
 def description(report: ChangeReport) -> str:
@@ -76,7 +83,7 @@ class GitHubStatusSender:
             "Accept": "application/vnd.github+json",
             "X-GitHub-Api-Version": "2022-11-28",
         }
-        transport.post(self.url(report.source.revision), json.dumps(body).encode(), headers,
+        transport.post(self.url(_revision(report)), json.dumps(body).encode(), headers,
                        self.timeout)
 
 
@@ -101,5 +108,5 @@ class GitLabStatusSender:
             "name": context(report),
             "description": description(report),
         }
-        transport.post(self.url(report.source.revision), json.dumps(body).encode(),
+        transport.post(self.url(_revision(report)), json.dumps(body).encode(),
                        {"PRIVATE-TOKEN": self._token}, self.timeout)

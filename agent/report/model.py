@@ -39,13 +39,16 @@ class AgentInfo(_Strict):
 
 
 class SourceInfo(_Strict):
-    url: str
-    ref: str
-    revision: str
+    """The commit the run applied. The agent always fills url, ref and revision; they are
+    None only in `pullinfra apply --json`, which runs without a git source."""
+
+    url: str | None = None
+    ref: str | None = None
+    revision: str | None = None
     previous_revision: str | None = None
     author: str | None = None
     message: str | None = None
-    verified: bool = False
+    verified: bool | None = None
 
 
 class HostCounts(_Strict):
@@ -91,7 +94,8 @@ class ChangeReport(_Strict):
     schema_: Literal["pullinfra/change-report/v1"] = Field(default=SCHEMA, alias="schema")
     run_id: str | int
     agent: AgentInfo
-    deployment: str
+    deployment: str | None
+    """None only for `pullinfra apply --json`; every agent run belongs to a deployment."""
     trigger: Trigger
     mode: Mode
     source: SourceInfo
@@ -124,4 +128,4 @@ class ChangeReport(_Strict):
 
     @property
     def short_revision(self) -> str:
-        return self.source.revision[:8]
+        return (self.source.revision or "no-revision")[:8]

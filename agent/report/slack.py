@@ -33,8 +33,9 @@ def _escape(text: str) -> str:
 
 def summary_line(report: ChangeReport) -> str:
     h, o = report.summary.hosts, report.summary.operations
+    name = _escape(report.deployment or "(no deployment)")
     return (
-        f"{_ICONS.get(report.status, '')} *{_escape(report.deployment)}* {report.status} "
+        f"{_ICONS.get(report.status, '')} *{name}* {report.status} "
         f"at `{report.short_revision}` ({report.trigger}, {report.mode}): "
         f"hosts {h.total} total, {h.changed} changed, {h.unchanged} unchanged, "
         f"{h.failed} failed, {h.unreachable} unreachable; "

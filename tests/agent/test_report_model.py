@@ -79,3 +79,46 @@ def test_wants_follows_on() -> None:
     assert wants(["changed", "failed"], failed) and not wants(["drift"], failed)
     with pytest.raises(ValueError, match="unknown notifier"):
         wants("sometimes", failed)
+
+
+def test_the_engines_change_report_validates() -> None:
+    from datetime import UTC, datetime
+
+    from agent.engine.result import HostResult, OpHostResult, RunResult
+
+    run = RunResult(
+        run_id="r-1", mode="apply",
+        started_at=datetime(2024, 5, 1, 12, 0, tzinfo=UTC),
+        finished_at=datetime(2024, 5, 1, 12, 0, 3, tzinfo=UTC),
+        stages={"setup": 0.1, "connect": 0.2, "prepare": 0.3, "execute": 2.0, "disconnect": 0.1},
+        hosts=[
+            HostResult("web1", "changed", operations=[
+                OpHostResult("files.line", "changed", ["sed -i ..."], diff="-a\n+b\n")]),
+            HostResult("web2", "failed", error="deploy.py:4: boom", operations=[
+                OpHostResult("server.shell", "failed", ["false"], stderr_tail="boom",
+                             exit_code=1)]),
+            HostResult("web3", "unreachable", error="connect: timed out"),
+        ],
+    )
+    data = run.to_change_report(
+        deployment="web", trigger="reconcile",
+        source={"url": "file:///srv/infra.git", "ref": "main", "revision": "c" * 40,
+                "previous_revision": "b" * 40, "author": "Ada", "message": "m",
+                "verified": True},
+        agent_info={"instance": "agent-a", "shard": "0/3"},
+    )
+    report = ChangeReport.from_dict(data)
+    assert report.status == "partial"
+    assert report.summary.hosts.unreachable == 1
+    assert report.summary.operations.unchanged == 0
+    assert [h.name for h in report.failed_hosts] == ["web2", "web3"]
+    assert json.loads(report.to_json())["hosts"] == data["hosts"]
+
+
+def test_the_engines_report_without_a_source_validates_too() -> None:
+    from datetime import datetime
+
+    from agent.engine.result import RunResult
+
+    data = RunResult(run_id="r-2", mode="plan", started_at=datetime.now()).to_change_report()
+    assert ChangeReport.from_dict(data).status == "unchanged"
