@@ -257,6 +257,8 @@ def link(
 
 def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[Any, bytes | None]:
     """What to upload (bytes, or a local Path read at upload time) and its bytes if known."""
+    if isinstance(src, bytes):
+        return src, src
     if hasattr(src, "read"):
         if hasattr(src, "seek"):
             src.seek(0)
