@@ -10,15 +10,11 @@ from agent.engine.command import (
 from agent.engine.errors import DeployError
 from agent.engine.facts.base import FactBase, FactError
 from agent.engine.operation import OperationMeta, operation
-
-
-class OperationError(Exception):
-    """Raised by an operation whose arguments cannot work; the host fails with it."""
-
-
-class OperationValueError(OperationError, ValueError):
-    pass
-
+from agent.engine.operations.errors import (
+    OperationError,
+    OperationTypeError,
+    OperationValueError,
+)
 
 __all__ = [
     "DeployError",
@@ -29,6 +25,7 @@ __all__ = [
     "MaskString",
     "OperationError",
     "OperationMeta",
+    "OperationTypeError",
     "OperationValueError",
     "QuoteString",
     "StringCommand",

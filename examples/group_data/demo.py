@@ -1,0 +1,2 @@
+# Data for the hosts of the `demo` group.
+settings = {"workers": 4, "log_level": "info"}
