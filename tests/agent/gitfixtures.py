@@ -1,0 +1,91 @@
+"""Real git remotes for the agent tests: a bare repository and a work clone that pushes.
+
+Git runs with an empty global config so the machine's settings (signing, hooks, default
+branch) cannot change what a test sees.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+HERMETIC_ENV = {
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Ada Author",
+    "GIT_AUTHOR_EMAIL": "ada@example.com",
+    "GIT_COMMITTER_NAME": "Ada Author",
+    "GIT_COMMITTER_EMAIL": "ada@example.com",
+}
+
+
+def git(*args: str, cwd: Path | None = None) -> str:
+    env = {**os.environ, **HERMETIC_ENV}
+    done = subprocess.run(["git", *args], cwd=cwd, env=env, check=True,
+                          capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+class Remote:
+    """A bare repository (the remote) plus a work clone used to push commits to it."""
+
+    def __init__(self, root: Path, branch: str = "main") -> None:
+        self.bare = root / "remote.git"
+        self.work = root / "work"
+        self.branch = branch
+        git("init", "--quiet", "--bare", f"--initial-branch={branch}", str(self.bare))
+        git("init", "--quiet", f"--initial-branch={branch}", str(self.work))
+        git("remote", "add", "origin", str(self.bare), cwd=self.work)
+
+    @property
+    def url(self) -> str:
+        return f"file://{self.bare}"
+
+    def commit(self, files: dict[str, str | None], message: str,
+               sign_with: Path | None = None) -> str:
+        """Write (or with None, delete) files, commit and return the new SHA; no push."""
+        for name, content in files.items():
+            path = self.work / name
+            if content is None:
+                git("rm", "--quiet", name, cwd=self.work)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            git("add", name, cwd=self.work)
+        signing = (["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_with}"]
+                   if sign_with else [])
+        git(*signing, "commit", "--quiet", *(["-S"] if sign_with else []), "-m", message,
+            cwd=self.work)
+        return self.head()
+
+    def push(self, force: bool = False) -> None:
+        git("push", "--quiet", *(["--force"] if force else []), "origin",
+            f"HEAD:refs/heads/{self.branch}", cwd=self.work)
+
+    def commit_and_push(self, files: dict[str, str | None], message: str,
+                        sign_with: Path | None = None) -> str:
+        sha = self.commit(files, message, sign_with)
+        self.push()
+        return sha
+
+    def rewrite_to(self, revision: str) -> None:
+        """Move the work clone back to `revision` (to build a force-push from there)."""
+        git("reset", "--quiet", "--hard", revision, cwd=self.work)
+
+    def head(self) -> str:
+        return git("rev-parse", "HEAD", cwd=self.work)
+
+
+def ssh_signing_key(directory: Path, name: str = "signer") -> Path:
+    """A fresh ed25519 key pair; returns the private key path (public is `.pub` beside it)."""
+    key = directory / name
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)],
+                   check=True, capture_output=True)
+    return key
+
+
+def allowed_signers(path: Path, email: str, *keys: Path) -> Path:
+    lines = [f'{email} namespaces="git" {Path(f"{k}.pub").read_text().strip()}' for k in keys]
+    path.write_text("\n".join(lines) + "\n")
+    return path
