@@ -81,6 +81,9 @@ def test_apt_policy_parser_none_values() -> None:
         "  Version table:",
         "     1.22.1-9 500",
         "        500 http://deb.debian.org/debian bookworm/main amd64 Packages",
+        "libc6:i386:",
+        "  Installed: 2.36-9",
+        "  Candidate: 2.36-9",
         "ghost:",
         "  Installed: (none)",
         "  Candidate: (none)",
@@ -88,6 +91,7 @@ def test_apt_policy_parser_none_values() -> None:
     ]
     assert AptPolicy().process(output) == {
         "nginx": {"installed": None, "candidate": "1.22.1-9"},
+        "libc6": {"installed": "2.36-9", "candidate": "2.36-9"},
         "ghost": {"installed": None, "candidate": None},
     }
 

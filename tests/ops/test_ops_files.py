@@ -51,6 +51,21 @@ def test_file_absent(fake: FakeHost) -> None:
     assert fake.noops == ["file /gone does not exist"]
 
 
+def test_file_absent_removes_a_symlink_in_its_place(fake: FakeHost) -> None:
+    path = "/etc/nginx/sites-enabled/default"
+    fake.fact(File, False, path=path).fact(Link, {**INFO, "link_target": "../x"}, path=path)
+    assert run_op(fake, files.file, path, present=False) == [f"rm -f {path}"]
+    fake.fact(File, False, path="/srv/dir").fact(Link, False, path="/srv/dir")
+    with pytest.raises(OperationError, match="not a file"):
+        run_op(fake, files.file, "/srv/dir", present=False)
+
+
+def test_ops_never_add_sudo_themselves(fake: FakeHost) -> None:
+    fake.fact(File, None, path="/etc/x").fact(Directory, INFO, path="/etc")
+    commands = run_op(fake, files.file, "/etc/x", user="root", mode="600")
+    assert commands and not any("sudo" in c for c in commands)
+
+
 def test_file_quotes_paths(fake: FakeHost) -> None:
     path = "/srv/it's here; rm -rf x"
     fake.fact(File, None, path=path).fact(Directory, INFO, path="/srv")

@@ -32,8 +32,8 @@ class AptPolicy(FactBase[dict[str, dict[str, str | None]]]):
         current: dict[str, str | None] | None = None
         for line in output:
             if line and not line[0].isspace() and line.rstrip().endswith(":"):
-                name = line.rstrip()[:-1]
                 # Multi-arch queries print "name:arch:"; the operations use bare names.
+                name = line.rstrip()[:-1].split(":", 1)[0]
                 current = result.setdefault(name, {"installed": None, "candidate": None})
                 continue
             if current is None:

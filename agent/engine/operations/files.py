@@ -166,6 +166,11 @@ def file(
     path = _check_path(path)
     wanted_mode = ensure_mode_int(mode)
     info = host.get_fact(File, path=path)
+    if info is False and not present and host.get_fact(Link, path=path):
+        # Unlike pyinfra, which refuses: "no file here" is met by removing a symlink (the
+        # seed's nginx sites-enabled/default is one on Debian); its target is left alone.
+        yield StringCommand("rm", "-f", QuoteString(path))
+        return
     if info is False:
         yield from _remove_in_the_way("file", path, force, force_backup, force_backup_dir)
         info = None
