@@ -1,0 +1,248 @@
+"""End-to-end tests of the test bed itself (real sshd in namespaces; needs root)."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from tests.testbed import Bed, clean_stale_beds
+from tests.testbed.bed import STATE_ROOT
+
+pytestmark = pytest.mark.bed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ssh(host, command: str, user: str = "root") -> tuple[int, str, str]:
+    client = host.paramiko_client(user=user)
+    try:
+        _, out, err = client.exec_command(command, timeout=60)
+        code = out.channel.recv_exit_status()
+        return code, out.read().decode(), err.read().decode()
+    finally:
+        client.close()
+
+
+def test_three_hosts_answer_over_paramiko_with_strict_host_keys(bed_hosts, bed_known_hosts):
+    hosts = bed_hosts(3)
+    assert len({h.address for h in hosts}) == 3
+    for h in hosts:
+        code, out, _ = ssh(h, "hostname; echo $PATH; id -u")
+        assert code == 0
+        hostname, path, uid = out.split()
+        assert hostname == h.hostname
+        assert uid == "0"
+        assert "/usr/sbin" in path.split(":") and "pyenv" not in path
+    # sftp works, and the sudo user can become root without a password
+    client = hosts[0].paramiko_client()
+    try:
+        with client.open_sftp() as sftp:
+            assert "etc" in sftp.listdir("/")
+    finally:
+        client.close()
+    assert ssh(hosts[1], "sudo -n id -u", user="deploy")[1].strip() == "0"
+    # a host key that is not the bed's is rejected (strict checking really is on)
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    with pytest.raises(paramiko.SSHException):
+        client.connect(hosts[0].address, username="root", key_filename=str(hosts[0].bed.client_key),
+                       allow_agent=False, look_for_keys=False, timeout=5)
+    client.close()
+    assert bed_known_hosts.read_text().count(hosts[0].address + " ") == 1
+
+
+def test_a_file_written_on_one_host_is_seen_nowhere_else(bed_hosts):
+    a, b, c = bed_hosts(3)
+    token = uuid.uuid4().hex
+    path = f"/etc/pullinfra-bed-{token}"
+    code, _, err = ssh(a, f"echo {token} > {path} && touch /tmp/{token}")
+    assert code == 0, err
+    assert a.read_text(path) == token + "\n"
+    assert a.exists(f"/tmp/{token}")
+    for other in (b, c):
+        assert other.read_file(path) is None
+        assert not other.exists(f"/tmp/{token}")
+        assert ssh(other, f"test -e {path}")[0] == 1
+    assert not os.path.exists(path)
+    assert not os.path.exists(f"/tmp/{token}")
+
+
+def test_stopping_sshd_makes_only_that_host_unreachable(bed_hosts):
+    a, b, c = bed_hosts(3)
+    b.stop_sshd()
+    with pytest.raises((paramiko.ssh_exception.NoValidConnectionsError, OSError)):
+        b.paramiko_client(timeout=2)
+    assert not b.ssh_ready()
+    for h in (a, c):
+        assert ssh(h, "true")[0] == 0
+    b.start_sshd()
+    assert ssh(b, "true")[0] == 0
+
+
+def test_cutting_a_link_makes_only_that_host_unreachable(bed_hosts):
+    a, b = bed_hosts(2)
+    a.cut_link()
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection((a.address, 22), timeout=0.5).close()
+        assert ssh(b, "true")[0] == 0
+    finally:
+        a.restore_link()
+    a.wait_ssh(timeout=5)
+    assert ssh(a, "true")[0] == 0
+
+
+def test_apt_install_from_the_local_repository_changes_only_that_host(bed_hosts, apt_repo):
+    a, b, c = bed_hosts(3)
+    assert "htop" in apt_repo.packages and "postgresql-server" in apt_repo.packages
+    machine_had = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "htop"],
+                                 capture_output=True, text=True).stdout
+    code, out, err = ssh(a, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                            "htop postgresql-server pullinfra-dummy")
+    assert code == 0, out + err
+    assert a.package_version("htop") == apt_repo.packages["htop"][0]
+    assert a.package_version("postgresql-server") == "1.0-pullinfra1"
+    assert a.package_version("pullinfra-dummy") == "2.0"  # the newest of the two versions
+    assert a.exists("/usr/bin/htop")
+    for other in (b, c):
+        assert other.package_version("htop") is None
+        assert other.package_version("pullinfra-dummy") is None
+        assert not other.exists("/etc/postgresql-server/pg_hba.conf")
+    after = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "htop"],
+                           capture_output=True, text=True).stdout
+    assert after == machine_had
+
+
+def test_reset_gives_back_a_pristine_host(bed, bed_hosts):
+    (h,) = bed_hosts(1)
+    assert ssh(h, "useradd -m alice && touch /root/dirty && (sleep 300 >/dev/null 2>&1 &)")[0] == 0
+    assert h.run("id alice").returncode == 0
+    bed.reset([h])
+    assert not h.exists("/root/dirty")
+    assert h.run("id alice").returncode != 0
+    assert "sleep" not in h.run("ps -eo comm").stdout
+    assert ssh(h, "true")[0] == 0
+    # the next test (and the factory) gets it back clean as well
+    assert bed.pristine_hosts(1)[0].exists("/root/.ssh/authorized_keys")
+
+
+def test_ssh_round_trip_time(bed_hosts, capsys):
+    (h,) = bed_hosts(1)
+    client = h.paramiko_client()
+    try:
+        times = []
+        for _ in range(20):
+            t = time.perf_counter()
+            _, out, _ = client.exec_command("true")
+            assert out.channel.recv_exit_status() == 0
+            times.append(time.perf_counter() - t)
+    finally:
+        client.close()
+    fresh = []
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run(h.ssh_argv("true"), check=True, capture_output=True)
+        fresh.append(time.perf_counter() - t)
+    with capsys.disabled():
+        print(f"\nbed ssh `true`: open paramiko connection median "
+              f"{statistics.median(times) * 1000:.1f} ms; fresh ssh process median "
+              f"{statistics.median(fresh) * 1000:.1f} ms")
+    assert statistics.median(times) < 0.1  # a slow shell profile would show here
+
+
+def test_stale_bed_of_a_crashed_process_is_cleaned():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    code = (f"import os, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+            "from tests.testbed import Bed\n"
+            "b = Bed.create(2)\n"
+            "print(b.bed_id, flush=True)\n"
+            "os._exit(0)  # crash: no teardown\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    bed_id = res.stdout.split()[-1]
+    assert (STATE_ROOT / bed_id).is_dir()
+    assert bed_id in clean_stale_beds()
+    assert_bed_gone(bed_id)
+
+
+def leftovers(bed_id: str) -> list[str]:
+    bed_dir = f"{STATE_ROOT}/{bed_id}"
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    found += [f"netns {n}" for n in re.findall(rf"^({bed_id}-\S+)", netns, re.M)]
+    found += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(bed_id)]
+    with open("/proc/mounts") as f:
+        found += [f"mount {line.split()[1]}" for line in f if bed_dir in line]
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            if stat[stat.rindex(")") + 2] == "Z":
+                continue
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            root = os.readlink(f"/proc/{pid}/root")
+        except (OSError, ValueError):
+            continue
+        if bed_dir in cmd or root.startswith(bed_dir):
+            found.append(f"process {pid} {cmd[:80]}")
+    if os.path.exists(bed_dir):
+        found.append(f"dir {bed_dir}")
+    return found
+
+
+def assert_bed_gone(bed_id: str) -> None:
+    deadline = time.monotonic() + 5
+    while (left := leftovers(bed_id)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert left == []
+
+
+def test_up_20_and_down_through_the_command_leave_nothing_behind(bed, tmp_path, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    env = dict(os.environ, PULLINFRA_BED_CURRENT=str(tmp_path / "current"))
+    cmd = [sys.executable, "-m", "tests.testbed"]
+    t = time.monotonic()
+    up = subprocess.run([*cmd, "up", "20"], cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=120)
+    elapsed = time.monotonic() - t
+    assert up.returncode == 0, up.stderr
+    m = re.search(r"^bed (pib\d+): 20 hosts .* accepting SSH ([\d.]+)s after start", up.stdout,
+                  re.M)
+    assert m, up.stdout
+    bed_id = m.group(1)
+    try:
+        with capsys.disabled():
+            print(f"\n`testbed up 20`: {elapsed:.2f}s for the command, hosts accepting SSH "
+                  f"{m.group(2)}s after bed start")
+        assert elapsed < 10
+        cli_bed = Bed.load(bed_id)
+        assert len(cli_bed.hosts) == 20
+        assert all(h.ssh_ready() for h in cli_bed.hosts)
+        inv = subprocess.run([*cmd, "inventory", "web-01=h01", "db-01=h20"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True).stdout
+        ns: dict = {}
+        exec(inv, ns)
+        assert [n for n, _ in ns["hosts"]] == ["web-01", "db-01"]
+        assert ns["hosts"][1][1]["ssh_hostname"] == cli_bed.hosts[19].address
+        assert ssh(cli_bed.hosts[19], "true")[0] == 0
+        # the session bed of this worker is a different bed and is untouched
+        assert bed.bed_id != bed_id
+    finally:
+        down = subprocess.run([*cmd, "down"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=60)
+    assert down.returncode == 0, down.stderr
+    assert_bed_gone(bed_id)
+    for h in bed.hosts[:1]:
+        assert h.ssh_ready()

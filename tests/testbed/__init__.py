@@ -1,0 +1,75 @@
+"""Test bed: real OpenSSH servers on this machine, each an isolated Debian host.
+
+Each bed host has its own network namespace and /32 address in 198.18.0.0/15 (a veth pair
+with explicit /32 routes; the machine's end is .254 of the bed's /24), its own copy-on-write
+root (overlayfs lower=/ with a per-host upper dir, in its own mount namespace, chrooted),
+its own PID namespace (everything started inside, e.g. nginx from an init.d script, dies with
+the host), fresh /run, /tmp and /dev, and its own sshd (sftp via internal-sftp). Real dpkg,
+apt-get, useradd, sudo and `service` / init.d scripts work inside; there is no systemd and no
+internet (apt sees only the local repository below). Root has a plain profile (no pyenv).
+Needs root on the machine.
+
+Command line (from the checkout root, with .venv/bin/python)::
+
+    python -m tests.testbed up 20        # prints hosts, key and known_hosts paths, start-up time
+    python -m tests.testbed inventory web-01=h01 db-01=h04   # pyinfra inventory .py on stdout
+    python -m tests.testbed status       # every bed on the machine (live/stale)
+    python -m tests.testbed down         # this checkout's bed, plus any stale bed
+
+pytest fixtures (tests/conftest.py; one bed per xdist worker, started on first use)::
+
+    def test_x(bed_hosts, bed_inventory):
+        web1, web2, db = bed_hosts(3)          # pristine hosts (reset to the template)
+        inv = bed_inventory({"web-01": web1, "web-02": web2, "db-01": db},
+                            groups={"web_servers": ["web-01", "web-02"],
+                                    "db_server": ["db-01"]})   # -> Path of an inventory .py
+        ...
+        assert db.package_version("postgresql-server") == "1.0-pullinfra1"
+
+    Fixtures: bed (session Bed), bed_hosts (function: n -> list[Host], fresh each call),
+    bed_host (one pristine Host), bed_inventory (write an inventory file in tmp_path),
+    bed_client_key / bed_known_hosts (Paths), apt_repo (session AptRepo). Tests using any of
+    them get the `bed` marker. In CI (CI=true) a bed that cannot start fails those tests with
+    the reason; elsewhere they are skipped with the reason (e.g. not root).
+
+Library::
+
+    from tests.testbed import Bed
+    with Bed.create(3, apt_repo=ensure_repo().path) as bed:   # owner = this process
+        h = bed.hosts[0]
+
+Bed: bed_id ("pib123"), hosts, client_key, known_hosts, host_key, block, gateway;
+    add_hosts(n), ensure_hosts(n), reset(hosts) (pristine again, ~60 ms/host, parallel),
+    inventory(hosts={name: Host} | [Host], groups={group: [names]}) -> str,
+    write_inventory(path, ...), down(). Beds are torn down at exit of the owning process and,
+    if it crashed, by the next bed start (state in /run/pullinfra-testbed/<bed_id>/).
+
+Host: name ("h01"), hostname ("pib123-h01"), address, port, netns, veth, ssh_data (pyinfra
+    ssh_* data: root, client key, known_hosts, strict checking), ssh_argv(*cmd, user=...),
+    paramiko_client(user="root").
+    Direct checks that bypass SSH (nsenter / openat2 in the host's root, symlinks resolved
+    inside the host): read_file(path) -> bytes | None, read_text, exists, stat, write_file,
+    package_version(name) -> str | None (from /var/lib/dpkg/status),
+    run(cmd, check=False, input=None) -> CompletedProcess (root, via nsenter+chroot).
+    Faults: stop_sshd(), start_sshd(), ssh_ready(), wait_ssh(), cut_link() (packets dropped,
+    connects time out), restore_link().
+
+Users on every host: root and `deploy` (passwordless sudo), both with the bed's client key.
+apt: hosts' only source is `deb [trusted=yes] file:/var/cache/pullinfra-testbed/repo ./`
+(lists already fetched): real htop, iftop, nginx (+deps) fetched once with apt-get download
+and cached in /var/cache/pullinfra-testbed/debs, and tiny packages: postgresql-server,
+pullinfra-dummy 1.0 and 2.0, pullinfra-dummy-extra, pullinfra-svc (sysv init.d service, not
+started on install). nginx's postinst starts nginx inside the host (port 80 of its netns).
+`/usr/sbin/runlevel` on hosts answers "N 2" so invoke-rc.d works without systemd.
+"""
+
+from tests.testbed.bed import (
+    Bed,
+    BedError,
+    Host,
+    clean_stale_beds,
+    list_beds,
+    teardown_state,
+)
+
+__all__ = ["Bed", "BedError", "Host", "clean_stale_beds", "list_beds", "teardown_state"]

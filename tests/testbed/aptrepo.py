@@ -1,0 +1,249 @@
+"""A local apt repository for bed hosts, served over file://.
+
+Real .debs are fetched once with `apt-get download` into CACHE/debs and kept between runs;
+tiny packages for names Debian lacks are built with dpkg-deb. The repository lives under
+/var/cache (the hosts' overlay lower=/ shows it; /tmp is fresh on each host).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CACHE_ROOT = Path(os.environ.get("PULLINFRA_BED_CACHE", "/var/cache/pullinfra-testbed"))
+DEB_CACHE = CACHE_ROOT / "debs"
+REPO_DIR = CACHE_ROOT / "repo"
+
+# Real Debian packages the repository must serve (their missing dependencies are added).
+REAL_PACKAGES = ("htop", "iftop", "nginx", "nginx-common")
+
+SVC_INIT = r"""#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          pullinfra-svc
+# Required-Start:    $local_fs
+# Required-Stop:     $local_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: pullinfra test bed dummy daemon
+### END INIT INFO
+PIDFILE=/run/pullinfra-svc.pid
+DAEMON=/usr/sbin/pullinfra-svc
+case "$1" in
+  start)
+    start-stop-daemon --start --quiet --background --make-pidfile --pidfile $PIDFILE \
+        --exec $DAEMON --oknodo ;;
+  stop)
+    start-stop-daemon --stop --quiet --pidfile $PIDFILE --remove-pidfile --oknodo --retry 5 ;;
+  restart|force-reload)
+    "$0" stop; "$0" start ;;
+  reload)
+    start-stop-daemon --stop --signal HUP --quiet --pidfile $PIDFILE ;;
+  status)
+    if start-stop-daemon --status --pidfile $PIDFILE; then
+        echo "pullinfra-svc is running"; exit 0
+    else
+        echo "pullinfra-svc is not running"; exit 3
+    fi ;;
+  *) echo "Usage: $0 {start|stop|restart|reload|status}" >&2; exit 2 ;;
+esac
+exit 0
+"""
+
+SVC_DAEMON = """#!/bin/sh
+# pullinfra test bed dummy daemon: counts HUPs in /run/pullinfra-svc.reloads
+trap 'echo reload >> /run/pullinfra-svc.reloads' HUP
+while :; do sleep 1 & wait $!; done
+"""
+
+
+@dataclass(frozen=True)
+class TinyPackage:
+    name: str
+    version: str
+    description: str
+    files: dict[str, tuple[str, int]]  # path -> (content, mode)
+    conffiles: tuple[str, ...] = ()
+    depends: str = ""
+
+
+TINY_PACKAGES: tuple[TinyPackage, ...] = (
+    TinyPackage(
+        "postgresql-server", "1.0-pullinfra1",
+        "stand-in for the seed example's postgresql-server (Debian has no such package)",
+        {"/etc/postgresql-server/pg_hba.conf": ("# pullinfra test bed pg_hba.conf\n"
+                                               "local all all peer\n", 0o644),
+         "/usr/share/doc/postgresql-server/README": ("pullinfra test bed package\n", 0o644)},
+        conffiles=("/etc/postgresql-server/pg_hba.conf",)),
+    TinyPackage("pullinfra-dummy", "1.0", "pullinfra test bed dummy package, old version",
+                {"/usr/share/pullinfra-dummy/VERSION": ("1.0\n", 0o644)}),
+    TinyPackage("pullinfra-dummy", "2.0", "pullinfra test bed dummy package, new version",
+                {"/usr/share/pullinfra-dummy/VERSION": ("2.0\n", 0o644)}),
+    TinyPackage("pullinfra-dummy-extra", "1.0", "pullinfra test bed second dummy package",
+                {"/usr/share/pullinfra-dummy-extra/VERSION": ("1.0\n", 0o644)}),
+    TinyPackage("pullinfra-svc", "1.0", "pullinfra test bed dummy sysv service (not started)",
+                {"/etc/init.d/pullinfra-svc": (SVC_INIT, 0o755),
+                 "/usr/sbin/pullinfra-svc": (SVC_DAEMON, 0o755)},
+                conffiles=("/etc/init.d/pullinfra-svc",)),
+)
+
+
+class AptRepoError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class AptRepo:
+    path: Path
+    packages: dict[str, list[str]]  # name -> versions served
+
+    @property
+    def sources_line(self) -> str:
+        return f"deb [trusted=yes] file:{self.path} ./"
+
+
+def _run(argv: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
+    res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise AptRepoError(f"{' '.join(argv)} failed ({res.returncode}): "
+                           f"{(res.stderr or res.stdout).strip()[-2000:]}")
+    return res.stdout
+
+
+@contextlib.contextmanager
+def _lock():
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_ROOT / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+APT_OPTS = ["-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1"]
+
+
+def _needed_names() -> list[str]:
+    """REAL_PACKAGES plus what installing them on this machine would pull in."""
+    out = _run(["apt-get", "install", "-s", "-qq", *APT_OPTS, *REAL_PACKAGES])
+    names = set(REAL_PACKAGES)
+    names.update(m.group(1) for m in re.finditer(r"^Inst (\S+)", out, re.M))
+    return sorted(n.split(":")[0] for n in names)
+
+
+def _fetch_debs() -> list[Path]:
+    """The cached .debs, downloading what is missing (once)."""
+    DEB_CACHE.mkdir(parents=True, exist_ok=True)
+    manifest = DEB_CACHE / "manifest.json"
+    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+        files = [DEB_CACHE / f for f in json.loads(manifest.read_text())["files"]]
+        if files and all(f.exists() for f in files):
+            return files
+    try:
+        names = _needed_names()
+    except AptRepoError:
+        _run(["apt-get", "update", "-qq"])
+        names = _needed_names()
+    tmp = Path(tempfile.mkdtemp(prefix="dl-", dir=DEB_CACHE))
+    try:
+        try:
+            _run(["apt-get", "download", "-qq", *APT_OPTS, *names], cwd=tmp)
+        except AptRepoError:
+            _run(["apt-get", "update", "-qq"])
+            _run(["apt-get", "download", "-qq", *APT_OPTS, *names], cwd=tmp)
+        files = []
+        for f in sorted(tmp.glob("*.deb")):
+            f.replace(DEB_CACHE / f.name)
+            files.append(DEB_CACHE / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    manifest.write_text(json.dumps({"names": names, "files": [f.name for f in files]}))
+    return files
+
+
+def _build_tiny(pkg: TinyPackage, out_dir: Path) -> Path:
+    with tempfile.TemporaryDirectory(dir=out_dir) as td:
+        root = Path(td)
+        for path, (content, mode) in pkg.files.items():
+            p = root / path.lstrip("/")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            p.write_text(content)
+            os.chmod(p, mode)
+        (root / "DEBIAN").mkdir()
+        control = (f"Package: {pkg.name}\nVersion: {pkg.version}\nArchitecture: all\n"
+                   f"Maintainer: pullinfra tests <tests@pullinfra.invalid>\n"
+                   f"Section: misc\nPriority: optional\n"
+                   + (f"Depends: {pkg.depends}\n" if pkg.depends else "")
+                   + f"Description: {pkg.description}\n")
+        (root / "DEBIAN/control").write_text(control)
+        if pkg.conffiles:
+            (root / "DEBIAN/conffiles").write_text("".join(c + "\n" for c in pkg.conffiles))
+        out = out_dir / f"{pkg.name}_{pkg.version}_all.deb"
+        _run(["dpkg-deb", "--root-owner-group", "-Zgzip", "--build", str(root), str(out)])
+        return out
+
+
+def _recipe_hash(debs: list[Path]) -> str:
+    h = hashlib.sha256()
+    h.update(repr(TINY_PACKAGES).encode())
+    for d in debs:
+        h.update(d.name.encode())
+    return h.hexdigest()[:16]
+
+
+def _read_packages_index(repo: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    name = None
+    for line in (repo / "Packages").read_text().splitlines():
+        if line.startswith("Package: "):
+            name = line.split(": ", 1)[1]
+        elif line.startswith("Version: ") and name:
+            out.setdefault(name, []).append(line.split(": ", 1)[1])
+    return out
+
+
+def ensure_repo() -> AptRepo:
+    """Build the repository if needed (under a lock; safe from several processes at once)."""
+    with _lock():
+        debs = _fetch_debs()
+        stamp = _recipe_hash(debs)
+        if (REPO_DIR / "STAMP").is_file() and (REPO_DIR / "STAMP").read_text() == stamp:
+            return AptRepo(REPO_DIR, _read_packages_index(REPO_DIR))
+        tmp = Path(tempfile.mkdtemp(prefix="repo-", dir=CACHE_ROOT))
+        try:
+            for d in debs:
+                os.link(d, tmp / d.name)
+            for pkg in TINY_PACKAGES:
+                _build_tiny(pkg, tmp)
+            packages = _run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=tmp)
+            (tmp / "Packages").write_text(packages)
+            data = packages.encode()
+            release = (
+                "Origin: pullinfra-testbed\nLabel: pullinfra-testbed\nSuite: testbed\n"
+                "Codename: testbed\n"
+                f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}\n"
+                "Architectures: amd64 all\nDescription: pullinfra test bed packages\n"
+                "SHA256:\n"
+                f" {hashlib.sha256(data).hexdigest()} {len(data)} Packages\n")
+            (tmp / "Release").write_text(release)
+            (tmp / "STAMP").write_text(stamp)
+            os.chmod(tmp, 0o755)
+            old = CACHE_ROOT / f"repo.old.{os.getpid()}"
+            if REPO_DIR.exists():
+                REPO_DIR.rename(old)
+            tmp.rename(REPO_DIR)
+            shutil.rmtree(old, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return AptRepo(REPO_DIR, _read_packages_index(REPO_DIR))

@@ -1,0 +1,892 @@
+"""Beds of real SSH hosts: network namespaces, overlay roots, sshd. See the package docstring."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+STATE_ROOT = Path(os.environ.get("PULLINFRA_BED_STATE_ROOT", "/run/pullinfra-testbed"))
+PREFIX = "pib"  # every netns, veth and state dir of a bed starts with this
+MAX_BEDS = 512  # 198.18.0.0/15 holds 512 /24 blocks, one per bed
+MAX_HOSTS = 250  # .1 .. .250 in the bed's /24; .254 is the machine's end of every veth
+GATEWAY_OCTET = 254
+SSH_PORT = 22
+HOSTINIT = Path(__file__).with_name("_hostinit.py")
+DEPLOY_USER = "deploy"
+BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+class BedError(RuntimeError):
+    """The bed could not be started or driven; the message says why."""
+
+
+# --------------------------------------------------------------------------- small helpers
+
+def _run(argv: Sequence[str], *, input: bytes | None = None, check: bool = True,
+         timeout: float = 60) -> subprocess.CompletedProcess:
+    res = subprocess.run(list(argv), input=input, capture_output=True, timeout=timeout)
+    if check and res.returncode != 0:
+        raise BedError(f"{' '.join(argv)} failed ({res.returncode}): "
+                       f"{res.stderr.decode(errors='replace').strip()}")
+    return res
+
+
+def _ip_batch(lines: Iterable[str], netns: str | None = None, force: bool = False) -> None:
+    lines = list(lines)
+    if not lines:
+        return
+    argv = ["ip"] + (["-n", netns] if netns else []) + (["-force"] if force else []) + ["-b", "-"]
+    _run(argv, input="\n".join(lines).encode() + b"\n", check=not force)
+
+
+def _proc_start(pid: int) -> tuple[int, str] | None:
+    """(start time in clock ticks, state letter) of a live or zombie pid, else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read().decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return int(fields[19]), fields[0]
+
+
+def _alive(pid: int | None, start: int | None) -> bool:
+    """True when pid still names the same process (same start time) and it is not a zombie."""
+    if not pid:
+        return False
+    info = _proc_start(pid)
+    return info is not None and info[0] == start and info[1] != "Z"
+
+
+def _boot_id() -> str:
+    return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+
+
+def _write(path: Path, data: str | bytes, mode: int = 0o644, uid: int = 0, gid: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        path.unlink()
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.chown(path, uid, gid)
+    os.chmod(path, mode)
+
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+_SYS_OPENAT2 = 437  # same number on every architecture
+_RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def _open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
+    """openat2(root_fd, path, RESOLVE_IN_ROOT): symlinks resolve inside the host's root."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_IN_ROOT)
+    fd = _libc.syscall(_SYS_OPENAT2, ctypes.c_int(root_fd), ctypes.c_char_p(path.encode()),
+                       ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err), path)
+    return fd
+
+
+# --------------------------------------------------------------------------- state + locking
+
+@contextlib.contextmanager
+def _global_lock() -> Iterator[None]:
+    STATE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(STATE_ROOT / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _read_state(bed_dir: Path) -> dict | None:
+    try:
+        return json.loads((bed_dir / "state.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_state(bed_dir: Path, state: dict) -> None:
+    tmp = bed_dir / "state.json.tmp"
+    tmp.write_text(json.dumps(state, indent=1))
+    tmp.replace(bed_dir / "state.json")
+
+
+def _is_stale(state: dict | None) -> bool:
+    if state is None:
+        return True
+    if state.get("boot_id") != _boot_id():
+        return True
+    owner = state.get("owner", {})
+    if owner.get("kind") == "cli":
+        hosts = state.get("hosts", [])
+        return bool(hosts) and not any(_alive(h.get("init_pid"), h.get("init_start"))
+                                       for h in hosts)
+    return not _alive(owner.get("pid"), owner.get("start"))
+
+
+def list_beds() -> list[dict]:
+    """States of all beds on this machine (live or stale), each with a 'stale' flag."""
+    out = []
+    if not STATE_ROOT.is_dir():
+        return out
+    for d in sorted(STATE_ROOT.glob(f"{PREFIX}[0-9][0-9][0-9]")):
+        state = _read_state(d) or {"bed_id": d.name, "dir": str(d), "hosts": []}
+        state["stale"] = _is_stale(_read_state(d))
+        out.append(state)
+    return out
+
+
+def clean_stale_beds() -> list[str]:
+    """Tear down every bed whose owner is gone. Returns their ids. Live beds are left alone."""
+    cleaned = []
+    with _global_lock():
+        for state in list_beds():
+            if state["stale"]:
+                teardown_state(state)
+                cleaned.append(state["bed_id"])
+    return cleaned
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path).rstrip("/") + "/"
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            target = line.split()[1].replace("\\040", " ")
+            if target == str(path) or target.startswith(prefix):
+                out.append(target)
+    return sorted(out, key=len, reverse=True)
+
+
+def teardown_state(state: dict) -> None:
+    """Remove everything a bed state names: its processes (by pid), netns, veths, mounts, dir.
+
+    Safe to call on a half-built or already half-removed bed.
+    """
+    hosts = state.get("hosts", [])
+    # 1. processes: each host's init (its PID namespace dies with it), its waiting parent, and
+    #    anything else that was started inside the host's network namespace.
+    for h in hosts:
+        for key in ("init", "parent"):
+            if _alive(h.get(f"{key}_pid"), h.get(f"{key}_start")):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(h[f"{key}_pid"], signal.SIGKILL)
+    for h in hosts:
+        ns = h.get("netns")
+        if ns and os.path.exists(f"/run/netns/{ns}"):
+            res = _run(["ip", "netns", "pids", ns], check=False)
+            for tok in res.stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(tok), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    for h in hosts:
+        while _alive(h.get("init_pid"), h.get("init_start")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    # 2. links, routes and namespaces.
+    lines = []
+    for h in hosts:
+        if h.get("veth") and os.path.exists(f"/sys/class/net/{h['veth']}"):
+            lines.append(f"link del {h['veth']}")
+    if state.get("block"):
+        res = _run(["ip", "route", "show", "type", "unreachable", state["block"]], check=False)
+        if res.stdout.strip():
+            lines.append(f"route del unreachable {state['block']}")
+    for h in hosts:
+        if h.get("netns") and os.path.exists(f"/run/netns/{h['netns']}"):
+            lines.append(f"netns del {h['netns']}")
+    _ip_batch(lines, force=True)
+    # 3. mounts (the tmpfs holding upper dirs, a template overlay left by a crash) and files.
+    bed_dir = Path(state.get("dir") or STATE_ROOT / state["bed_id"])
+    for target in _mounts_under(bed_dir):
+        _run(["umount", "-l", target], check=False)
+    shutil.rmtree(bed_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- hosts
+
+class Host:
+    """One bed host. Direct access helpers work through the host's namespaces, never SSH."""
+
+    def __init__(self, bed: Bed, index: int):
+        self.bed = bed
+        self.index = index
+        self.name = f"h{index:02d}"
+        self.netns = f"{bed.bed_id}-h{index:02d}"
+        self.veth = f"{bed.bed_id}h{index:02d}"
+        self.hostname = self.netns
+        self.address = f"{bed.net_prefix}.{index}"
+        self.port = SSH_PORT
+        self.dir = bed.fs_dir / self.name
+        self.init_pid: int | None = None
+        self.init_start: int | None = None
+        self.parent_pid: int | None = None
+        self.parent_start: int | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def __repr__(self) -> str:
+        return f"<Host {self.name} {self.address} pid={self.init_pid}>"
+
+    # --- state record
+    def _record(self) -> dict:
+        return {"index": self.index, "name": self.name, "netns": self.netns, "veth": self.veth,
+                "address": self.address, "init_pid": self.init_pid,
+                "init_start": self.init_start, "parent_pid": self.parent_pid,
+                "parent_start": self.parent_start}
+
+    def _load(self, rec: dict) -> None:
+        for key in ("init_pid", "init_start", "parent_pid", "parent_start"):
+            setattr(self, key, rec.get(key))
+
+    # --- SSH data
+    @property
+    def ssh_data(self) -> dict[str, Any]:
+        """pyinfra host data that reaches this host as root with strict host key checking."""
+        return {
+            "ssh_hostname": self.address,
+            "ssh_port": self.port,
+            "ssh_user": "root",
+            "ssh_key": str(self.bed.client_key),
+            "ssh_known_hosts_file": str(self.bed.known_hosts),
+            "ssh_strict_host_key_checking": "yes",
+            "ssh_allow_agent": False,
+            "ssh_look_for_keys": False,
+        }
+
+    def ssh_argv(self, *command: str, user: str = "root") -> list[str]:
+        """argv for the OpenSSH client to run `command` on this host (strict host keys)."""
+        return ["ssh", "-F", "none", "-i", str(self.bed.client_key),
+                "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+                "-o", "StrictHostKeyChecking=yes",
+                "-o", f"UserKnownHostsFile={self.bed.known_hosts}",
+                "-o", "GlobalKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5",
+                "-p", str(self.port), f"{user}@{self.address}", *command]
+
+    def paramiko_client(self, user: str = "root", timeout: float = 5):
+        """A connected paramiko.SSHClient (RejectPolicy + the bed's known_hosts)."""
+        import paramiko
+
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.bed.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(self.address, port=self.port, username=user,
+                       key_filename=str(self.bed.client_key), timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout,
+                       allow_agent=False, look_for_keys=False)
+        return client
+
+    # --- direct access (nsenter / the host's root via /proc/PID/root)
+    def _root_fd(self) -> int:
+        if not _alive(self.init_pid, self.init_start):
+            raise BedError(f"host {self.name} is not running")
+        return os.open(f"/proc/{self.init_pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    @contextlib.contextmanager
+    def _opened(self, path: str, flags: int, mode: int = 0) -> Iterator[int]:
+        root = self._root_fd()
+        try:
+            fd = _open_in_root(root, path, flags, mode)
+        finally:
+            os.close(root)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def read_file(self, path: str) -> bytes | None:
+        """Content of `path` on the host, or None if it does not exist."""
+        try:
+            with self._opened(path, os.O_RDONLY) as fd, os.fdopen(os.dup(fd), "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def read_text(self, path: str) -> str | None:
+        data = self.read_file(path)
+        return None if data is None else data.decode()
+
+    def stat(self, path: str, follow_symlinks: bool = True) -> os.stat_result | None:
+        flags = os.O_PATH | (0 if follow_symlinks else os.O_NOFOLLOW)
+        try:
+            with self._opened(path, flags) as fd:
+                return os.fstat(fd)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+
+    def exists(self, path: str) -> bool:
+        return self.stat(path) is not None
+
+    def write_file(self, path: str, data: bytes | str, mode: int = 0o644) -> None:
+        """Write a file on the host directly (for setting up a test, not for checking)."""
+        data = data.encode() if isinstance(data, str) else data
+        with self._opened(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode) as fd:
+            os.fchmod(fd, mode)
+            os.write(fd, data)
+
+    def nsenter_argv(self, *command: str) -> list[str]:
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
+                "--", "/usr/bin/env", "-i", f"PATH={BASE_PATH}", "HOME=/root", "USER=root",
+                "LANG=C.UTF-8", *command]
+
+    def run(self, cmd: str | Sequence[str], *, check: bool = False, input: str | None = None,
+            timeout: float = 120, text: bool = True) -> subprocess.CompletedProcess:
+        """Run a command inside the host as root (nsenter + chroot, not SSH).
+
+        A string runs under /bin/sh -c; a list is exec'd as is.
+        """
+        if not _alive(self.init_pid, self.init_start):
+            raise BedError(f"host {self.name} is not running")
+        argv = ["/bin/sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return subprocess.run(self.nsenter_argv(*argv), input=input, capture_output=True,
+                              text=text, timeout=timeout, check=check)
+
+    def package_version(self, name: str) -> str | None:
+        """Version of `name` if dpkg records it as installed on the host (read directly)."""
+        status = self.read_text("/var/lib/dpkg/status") or ""
+        for para in status.split("\n\n"):
+            fields = {}
+            for line in para.splitlines():
+                if line and not line[0].isspace() and ":" in line:
+                    k, v = line.split(":", 1)
+                    fields[k] = v.strip()
+            if fields.get("Package") == name and fields.get("Status") == "install ok installed":
+                return fields.get("Version")
+        return None
+
+    def use_apt_repo(self, repo: str | os.PathLike | None = None) -> None:
+        """Point the host's apt at the local repository only (hosts start that way)."""
+        repo = Path(repo) if repo else self.bed.apt_repo
+        self.run(["sh", "-c", "rm -f /etc/apt/sources.list.d/*"], check=True)
+        self.write_file("/etc/apt/sources.list", _sources_line(repo))
+        self.run(["apt-get", "update", "-qq"], check=True)
+
+    # --- faults
+    def ssh_ready(self, timeout: float = 0.5) -> bool:
+        try:
+            with socket.create_connection((self.address, self.port), timeout=timeout) as s:
+                s.settimeout(timeout)
+                return s.recv(8).startswith(b"SSH-")
+        except OSError:
+            return False
+
+    def wait_ssh(self, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not self.ssh_ready():
+            if time.monotonic() > deadline:
+                raise BedError(f"sshd on {self.name} ({self.address}) not ready in {timeout}s"
+                               f"{self.bed._host_log(self)}")
+            time.sleep(0.02)
+
+    def stop_sshd(self) -> None:
+        """Stop the host's sshd listener (like `service ssh stop`: open sessions stay)."""
+        self.run(["sh", "-c", "kill $(cat /run/sshd.pid) && while [ -e /run/sshd.pid ]; "
+                  "do sleep 0.01; done"], check=True, timeout=10)
+
+    def start_sshd(self, wait: bool = True) -> None:
+        self.run(["/usr/sbin/sshd", "-E", "/run/sshd.log"], check=True)
+        if wait:
+            self.wait_ssh()
+
+    def cut_link(self) -> None:
+        """Take the host's end of its link down: packets to it are dropped (connects time out)."""
+        _run(["ip", "-n", self.netns, "link", "set", "eth0", "down"])
+
+    def restore_link(self) -> None:
+        _ip_batch(_inside_net_lines(self), netns=self.netns)
+
+
+def _inside_net_lines(host: Host) -> list[str]:
+    gw = host.bed.gateway
+    return [
+        "link set lo up",
+        f"addr replace {host.address}/32 dev eth0",
+        "link set eth0 up",
+        f"route replace {gw}/32 dev eth0 src {host.address}",
+        f"route replace {host.bed.block} via {gw} dev eth0 src {host.address}",
+    ]
+
+
+def _sources_line(repo: Path | None) -> str:
+    if repo is None:
+        return "# pullinfra test bed: no apt repository configured\n"
+    return f"deb [trusted=yes] file:{repo} ./\n"
+
+
+# --------------------------------------------------------------------------- the bed
+
+class Bed:
+    """A set of hosts with one id, address block, host key and client key."""
+
+    def __init__(self, bed_id: str, state: dict):
+        self.bed_id = bed_id
+        self.index = int(bed_id[len(PREFIX):])
+        self.dir = STATE_ROOT / bed_id
+        self.fs_dir = self.dir / "fs"
+        self.template = self.fs_dir / "template"
+        self.ssh_dir = self.dir / "ssh"
+        self.client_key = self.ssh_dir / "id_ed25519"
+        self.host_key = self.ssh_dir / "ssh_host_ed25519_key"
+        self.known_hosts = self.ssh_dir / "known_hosts"
+        self.net_prefix = f"198.{18 + self.index // 256}.{self.index % 256}"
+        self.block = f"{self.net_prefix}.0/24"
+        self.gateway = f"{self.net_prefix}.{GATEWAY_OCTET}"
+        self.state = state
+        self.apt_repo: Path | None = Path(state["apt_repo"]) if state.get("apt_repo") else None
+        self.hosts: list[Host] = []
+        for rec in state.get("hosts", []):
+            h = Host(self, rec["index"])
+            h._load(rec)
+            self.hosts.append(h)
+        self._closed = False
+        self._used: set[int] = set()  # host indexes handed out since their last reset
+
+    # ---- creation
+    @classmethod
+    def create(cls, n: int = 0, *, apt_repo: str | os.PathLike | None = None,
+               owner: str = "process", checkout: str | None = None) -> Bed:
+        """Start a new bed with `n` hosts.
+
+        owner="process": the bed belongs to this process; it is torn down at exit, and by the
+        next bed start if this process dies first. owner="cli": it lives until `down`.
+        apt_repo: directory of a local apt repository (see aptrepo.ensure_repo) that hosts use
+        as their only apt source, or None for no source at all.
+        """
+        if os.geteuid() != 0:
+            raise BedError("the test bed needs root (network namespaces, overlay mounts)")
+        for tool in ("ip", "nsenter", "ssh-keygen", "/usr/sbin/sshd"):
+            if not shutil.which(tool):
+                raise BedError(f"the test bed needs {tool} (run scripts/bootstrap.sh)")
+        if "overlay" not in Path("/proc/filesystems").read_text():
+            with contextlib.suppress(Exception):
+                _run(["modprobe", "overlay"], check=False)
+            if "overlay" not in Path("/proc/filesystems").read_text():
+                raise BedError("the kernel has no overlayfs")
+        me = os.getpid()
+        owner_rec = {"kind": owner, "pid": me, "start": _proc_start(me)[0],
+                     "checkout": checkout}
+        with _global_lock():
+            for state in list_beds():
+                if state["stale"]:
+                    teardown_state(state)
+            index = cls._free_index()
+            bed_id = f"{PREFIX}{index:03d}"
+            bed_dir = STATE_ROOT / bed_id
+            bed_dir.mkdir(parents=True)
+            state = {"bed_id": bed_id, "dir": str(bed_dir), "boot_id": _boot_id(),
+                     "owner": owner_rec, "created": time.time(),
+                     "apt_repo": str(apt_repo) if apt_repo else None, "hosts": []}
+            _write_state(bed_dir, state)
+        bed = cls(bed_id, state)
+        bed.state["block"] = bed.block
+        bed._save()
+        if owner == "process":
+            atexit.register(bed.down)
+        try:
+            bed._prepare()
+            if n:
+                bed.add_hosts(n)
+        except BaseException:
+            bed.down()
+            raise
+        return bed
+
+    @staticmethod
+    def _free_index() -> int:
+        used = {int(d.name[len(PREFIX):]) for d in STATE_ROOT.glob(f"{PREFIX}[0-9][0-9][0-9]")}
+        for name in os.listdir("/run/netns") if os.path.isdir("/run/netns") else []:
+            if name.startswith(PREFIX) and name[len(PREFIX):len(PREFIX) + 3].isdigit():
+                used.add(int(name[len(PREFIX):len(PREFIX) + 3]))
+        for name in os.listdir("/sys/class/net"):
+            if name.startswith(PREFIX) and name[len(PREFIX):len(PREFIX) + 3].isdigit():
+                used.add(int(name[len(PREFIX):len(PREFIX) + 3]))
+        # Spread beds: start from a pid-derived slot so two fresh beds rarely meet.
+        start = os.getpid() % MAX_BEDS
+        for k in range(MAX_BEDS):
+            i = (start + k) % MAX_BEDS
+            if i not in used:
+                return i
+        raise BedError("no free test bed slot (512 beds running?)")
+
+    @classmethod
+    def load(cls, bed_id: str) -> Bed:
+        state = _read_state(STATE_ROOT / bed_id)
+        if state is None:
+            raise BedError(f"no bed {bed_id}")
+        return cls(bed_id, state)
+
+    def _save(self) -> None:
+        self.state["hosts"] = [h._record() for h in self.hosts]
+        _write_state(self.dir, self.state)
+
+    def _prepare(self) -> None:
+        self.ssh_dir.mkdir(mode=0o700)
+        self.fs_dir.mkdir()
+        _run(["mount", "-t", "tmpfs", "-o", "mode=755,size=8g", "pib-fs", str(self.fs_dir)])
+        keygens = [
+            subprocess.Popen(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", comment,
+                              "-f", str(path)], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+            for path, comment in ((self.host_key, f"{self.bed_id} host"),
+                                  (self.client_key, f"{self.bed_id} client"))
+        ]
+        for p in keygens:
+            _, err = p.communicate()
+            if p.returncode:
+                raise BedError(f"ssh-keygen failed: {err.decode()}")
+        self.known_hosts.write_text("")
+        self._build_template()
+        _ip_batch([f"route replace unreachable {self.block}"])
+
+    def _build_template(self) -> None:
+        """The upper dir every host starts from: keys, sshd config, users, plain root profile,
+        apt pointed at the local repository only."""
+        t = self.fs_dir / "tmpl"
+        upper, work, merged = self.template, t / "work", t / "merged"
+        for d in (upper, work, merged):
+            d.mkdir(parents=True)
+        _run(["mount", "-t", "overlay", "-o",
+              f"lowerdir=/,upperdir={upper},workdir={work}", "pib-tmpl", str(merged)])
+        try:
+            self._fill_template(merged)
+        finally:
+            _run(["umount", str(merged)])
+        shutil.rmtree(t)
+
+    def _fill_template(self, m: Path) -> None:
+        client_pub = (self.client_key.with_suffix(".pub")).read_text()
+        # sshd
+        _write(m / "etc/ssh/sshd_config", SSHD_CONFIG)
+        _write(m / "etc/ssh/ssh_host_ed25519_key", self.host_key.read_bytes(), 0o600)
+        _write(m / "etc/ssh/ssh_host_ed25519_key.pub",
+               self.host_key.with_suffix(".pub").read_bytes())
+        # plain root profile and key
+        skel = Path("/etc/skel")
+        bashrc = PLAIN_BASHRC
+        profile = (skel / ".profile").read_text() if (skel / ".profile").exists() else ""
+        _write(m / "root/.bashrc", bashrc)
+        _write(m / "root/.profile", profile)
+        for extra in (".bash_profile", ".bash_login"):
+            with contextlib.suppress(FileNotFoundError):
+                (m / "root" / extra).unlink()
+        _write(m / "root/.ssh/authorized_keys", client_pub, 0o600)
+        os.chmod(m / "root/.ssh", 0o700)
+        # the sudo user, written straight into passwd/shadow/group (no useradd per host)
+        uid, gid = _add_user(m, DEPLOY_USER)
+        home = m / "home" / DEPLOY_USER
+        home.mkdir(parents=True, exist_ok=True)
+        os.chown(home, uid, gid)
+        os.chmod(home, 0o755)
+        _write(home / ".bashrc", bashrc, uid=uid, gid=gid)
+        _write(home / ".profile", profile, uid=uid, gid=gid)
+        _write(home / ".ssh/authorized_keys", client_pub, 0o600, uid, gid)
+        os.chown(home / ".ssh", uid, gid)
+        os.chmod(home / ".ssh", 0o700)
+        _write(m / "etc/sudoers.d/pullinfra-bed", f"{DEPLOY_USER} ALL=(ALL:ALL) NOPASSWD: ALL\n",
+               0o440)
+        # No systemd here: `runlevel` (a systemctl symlink) must answer like sysvinit so that
+        # invoke-rc.d in maintainer scripts starts services through /etc/init.d.
+        _write(m / "usr/sbin/runlevel", "#!/bin/sh\necho N 2\n", 0o755)
+        # no DNS, and apt knows only the local repository
+        _write(m / "etc/resolv.conf", "# pullinfra test bed: no DNS\n")
+        for p in (m / "etc/apt/sources.list.d").glob("*"):
+            p.unlink()
+        _write(m / "etc/apt/sources.list", _sources_line(self.apt_repo))
+        lists = m / "var/lib/apt/lists"
+        for p in lists.glob("*"):
+            if p.is_file() and p.name != "lock":
+                p.unlink()
+        for p in (m / "var/cache/apt").glob("*.bin"):
+            p.unlink()
+        if self.apt_repo:
+            _run(["apt-get", "-qq", "-o", f"Dir::Etc::SourceList={m}/etc/apt/sources.list",
+                  "-o", f"Dir::Etc::SourceParts={m}/etc/apt/sources.list.d",
+                  "-o", f"Dir::State::Lists={lists}", "-o", "Dir::Cache::pkgcache=",
+                  "-o", "Dir::Cache::srcpkgcache=", "-o", "APT::Sandbox::User=root",
+                  "-o", "Debug::NoLocking=1", "-o", "APT::Update::Post-Invoke::=",
+                  "-o", "APT::Update::Post-Invoke-Success::=", "update"])
+
+    # ---- hosts
+    def add_hosts(self, n: int) -> list[Host]:
+        """Start `n` more hosts (in parallel) and wait until each accepts SSH."""
+        first = len(self.hosts) + 1
+        if first + n - 1 > MAX_HOSTS:
+            raise BedError(f"a bed holds at most {MAX_HOSTS} hosts")
+        new = [Host(self, i) for i in range(first, first + n)]
+        self.hosts.extend(new)
+        self._save()  # record names first, so a crash below is still cleaned up
+        _ip_batch([f"netns add {h.netns}" for h in new]
+                  + [f"link add {h.veth} type veth peer name eth0 netns {h.netns}" for h in new])
+        for h in new:
+            Path(f"/proc/sys/net/ipv4/conf/{h.veth}/forwarding").write_text("1")
+            with contextlib.suppress(OSError):
+                Path(f"/proc/sys/net/ipv6/conf/{h.veth}/disable_ipv6").write_text("1")
+        lines = []
+        for h in new:
+            lines += [f"addr add {self.gateway}/32 dev {h.veth}", f"link set {h.veth} up",
+                      f"route replace {h.address}/32 dev {h.veth} src {self.gateway}"]
+        _ip_batch(lines)
+        procs = [subprocess.Popen(["ip", "-n", h.netns, "-b", "-"], stdin=subprocess.PIPE,
+                                  stderr=subprocess.PIPE) for h in new]
+        for h, p in zip(new, procs, strict=True):
+            _, err = p.communicate("\n".join(_inside_net_lines(h)).encode() + b"\n")
+            if p.returncode:
+                raise BedError(f"network set-up of {h.name} failed: {err.decode()}")
+        self._write_known_hosts()
+        self._boot(new)
+        return new
+
+    def _write_known_hosts(self) -> None:
+        key = " ".join(self.host_key.with_suffix(".pub").read_text().split()[:2])
+        self.known_hosts.write_text("".join(f"{h.address} {key}\n" for h in self.hosts))
+
+    def _fresh_upper(self, hosts: Sequence[Host]) -> None:
+        for h in hosts:
+            if h.dir.exists():
+                shutil.rmtree(h.dir)
+            h.dir.mkdir()
+            for d in ("work", "root"):
+                (h.dir / d).mkdir()
+        procs = [subprocess.Popen(["cp", "-a", str(self.template), str(h.dir / "upper")],
+                                  stderr=subprocess.PIPE) for h in hosts]
+        for p in procs:
+            _, err = p.communicate()
+            if p.returncode:
+                raise BedError(f"copying the template failed: {err.decode()}")
+        for h in hosts:
+            up = h.dir / "upper"
+            _write(up / "etc/hostname", h.hostname + "\n")
+            _write(up / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
+                   f"ip6-loopback\n{h.address}\t{h.hostname} {h.name}\n")
+
+    def _boot(self, hosts: Sequence[Host]) -> None:
+        self._fresh_upper(hosts)
+        for h in hosts:
+            cfg = {"netns": f"/run/netns/{h.netns}", "root": str(h.dir / "root"),
+                   "upper": str(h.dir / "upper"), "work": str(h.dir / "work"),
+                   "hostname": h.hostname, "sshd": True}
+            log = open(h.dir / "init.log", "wb")  # noqa: SIM115 - handed to the child
+            h._proc = subprocess.Popen([sys.executable, "-S", "-I", str(HOSTINIT),
+                                        json.dumps(cfg)], stdout=subprocess.PIPE, stderr=log,
+                                       stdin=subprocess.DEVNULL, start_new_session=True)
+            log.close()
+        for h in hosts:
+            assert h._proc is not None and h._proc.stdout is not None
+            line = h._proc.stdout.readline()
+            h._proc.stdout.close()
+            if not line.strip().isdigit():
+                h._proc.wait()
+                raise BedError(f"host {h.name} failed to start{self._host_log(h)}")
+            h.init_pid = int(line)
+            h.init_start = _proc_start(h.init_pid)[0]
+            h.parent_pid = h._proc.pid
+            h.parent_start = _proc_start(h._proc.pid)[0]
+        self._save()
+        self._wait_ready(hosts)
+
+    def _host_log(self, h: Host) -> str:
+        parts = []
+        for name in ("init.log",):
+            with contextlib.suppress(OSError):
+                text = (h.dir / name).read_text(errors="replace").strip()
+                if text:
+                    parts.append(f"{name}: {text[-2000:]}")
+        with contextlib.suppress(Exception):
+            text = (h.read_text("/run/sshd.log") or "").strip()
+            if text:
+                parts.append(f"sshd.log: {text[-2000:]}")
+        return ("\n" + "\n".join(parts)) if parts else ""
+
+    def _wait_ready(self, hosts: Sequence[Host], timeout: float = 30) -> None:
+        pending = list(hosts)
+        deadline = time.monotonic() + timeout
+        while pending:
+            for h in list(pending):
+                if h.ssh_ready(timeout=1):
+                    pending.remove(h)
+                elif h._proc is not None and h._proc.poll() is not None:
+                    raise BedError(f"host {h.name} died while starting{self._host_log(h)}")
+            if pending:
+                if time.monotonic() > deadline:
+                    names = ", ".join(h.name for h in pending)
+                    raise BedError(f"hosts not accepting SSH after {timeout}s: {names}"
+                                   f"{self._host_log(pending[0])}")
+                time.sleep(0.01)
+
+    def _stop(self, hosts: Sequence[Host]) -> None:
+        for h in hosts:
+            if _alive(h.init_pid, h.init_start):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(h.init_pid, signal.SIGKILL)
+        for h in hosts:
+            if h._proc is not None:
+                h._proc.wait(timeout=10)
+                h._proc = None
+            else:
+                deadline = time.monotonic() + 10
+                while (_alive(h.init_pid, h.init_start) or _alive(h.parent_pid, h.parent_start)) \
+                        and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            h.init_pid = h.init_start = h.parent_pid = h.parent_start = None
+
+    def reset(self, hosts: Sequence[Host] | None = None) -> None:
+        """Make hosts pristine: fresh upper dir from the template, fresh /run and /tmp, sshd
+        running, link up. Takes ~0.1 s per host, done in parallel."""
+        hosts = list(self.hosts if hosts is None else hosts)
+        if not hosts:
+            return
+        self._stop(hosts)
+        _ip_batch([f"link set {h.veth} up" for h in hosts]
+                  + [f"route replace {h.address}/32 dev {h.veth} src {self.gateway}"
+                     for h in hosts])
+        for h in hosts:
+            _ip_batch(_inside_net_lines(h), netns=h.netns)
+        self._boot(hosts)
+
+    def ensure_hosts(self, n: int) -> list[Host]:
+        if len(self.hosts) < n:
+            self.add_hosts(n - len(self.hosts))
+        return self.hosts[:n]
+
+    def pristine_hosts(self, n: int, skip: int = 0) -> list[Host]:
+        """Hosts skip+1 .. skip+n, started if missing, reset if handed out before."""
+        hosts = self.ensure_hosts(skip + n)[skip:]
+        self.reset([h for h in hosts if h.index in self._used])
+        self._used.update(h.index for h in hosts)
+        return hosts
+
+    # ---- inventories
+    def inventory(self, hosts: Mapping[str, Host] | Sequence[Host] | None = None,
+                  groups: Mapping[str, Sequence[str]] | None = None) -> str:
+        """Source of a pyinfra inventory .py for these hosts.
+
+        hosts: {inventory name: Host} or a list of hosts (named by Host.name); default all.
+        groups: {group name: [inventory names]}; each becomes a module-level list.
+        """
+        if hosts is None:
+            hosts = self.hosts
+        named = dict(hosts) if isinstance(hosts, Mapping) else {h.name: h for h in hosts}
+        lines = [f"# pyinfra inventory for test bed {self.bed_id}", ""]
+        grouped = set()
+        for group, names in (groups or {}).items():
+            lines.append(f"{group} = [")
+            for name in names:
+                lines.append(f"    ({name!r}, {named[name].ssh_data!r}),")
+                grouped.add(name)
+            lines += ["]", ""]
+        rest = [n for n in named if n not in grouped]
+        if rest or not groups:
+            lines.append("hosts = [")
+            for name in rest:
+                lines.append(f"    ({name!r}, {named[name].ssh_data!r}),")
+            lines += ["]", ""]
+        return "\n".join(lines)
+
+    def write_inventory(self, path: str | os.PathLike, hosts=None, groups=None) -> Path:
+        path = Path(path)
+        path.write_text(self.inventory(hosts, groups))
+        return path
+
+    # ---- teardown
+    def down(self) -> None:
+        """Kill the bed's processes and remove its namespaces, links, mounts and state."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            atexit.unregister(self.down)
+        state = dict(self.state)
+        state["hosts"] = [h._record() for h in self.hosts]
+        teardown_state(state)
+        for h in self.hosts:
+            if h._proc is not None:
+                with contextlib.suppress(Exception):
+                    h._proc.wait(timeout=10)
+
+    def __enter__(self) -> Bed:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+
+def _add_user(m: Path, name: str) -> tuple[int, int]:
+    passwd = (m / "etc/passwd").read_text()
+    for line in passwd.splitlines():
+        f = line.split(":")
+        if f[0] == name:
+            return int(f[2]), int(f[3])
+    group = (m / "etc/group").read_text()
+    used_uids = {int(line.split(":")[2]) for line in passwd.splitlines() if line.count(":") >= 6}
+    used_gids = {int(line.split(":")[2]) for line in group.splitlines() if line.count(":") >= 3}
+    uid = next(i for i in range(1990, 60000) if i not in used_uids and i not in used_gids)
+    gid = uid
+
+    def append(rel: str, line: str, mode: int | None = None) -> None:
+        p = m / rel
+        text = p.read_text() if p.exists() else ""
+        if text and not text.endswith("\n"):
+            text += "\n"
+        st = p.stat() if p.exists() else None
+        p.write_text(text + line + "\n")
+        if st is not None:
+            os.chown(p, st.st_uid, st.st_gid)
+            os.chmod(p, st.st_mode & 0o7777)
+        elif mode is not None:
+            os.chmod(p, mode)
+
+    append("etc/passwd", f"{name}:x:{uid}:{gid}:pullinfra test bed:/home/{name}:/bin/bash")
+    append("etc/shadow", f"{name}:*:19000:0:99999:7:::", 0o640)
+    append("etc/group", f"{name}:x:{gid}:")
+    append("etc/gshadow", f"{name}:!::", 0o640)
+    return uid, gid
+
+
+SSHD_CONFIG = """\
+# pullinfra test bed sshd
+Port 22
+ListenAddress 0.0.0.0
+HostKey /etc/ssh/ssh_host_ed25519_key
+PidFile /run/sshd.pid
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+PrintMotd no
+PrintLastLog no
+X11Forwarding no
+MaxStartups 200:30:400
+MaxSessions 100
+AcceptEnv LANG LC_*
+Subsystem sftp internal-sftp
+"""
+
+PLAIN_BASHRC = """\
+# ~/.bashrc of a pullinfra test bed host: plain on purpose (no pyenv, nothing slow).
+case $- in
+    *i*) ;;
+      *) return;;
+esac
+PS1='\\u@\\h:\\w\\$ '
+"""
