@@ -28,12 +28,14 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from agent import __version__
 
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
+"""Our names are plain ASCII, so the body is the classic 0.0.4 text format, which every
+Prometheus (Debian 12 ships 2.42) understands; the 1.0.0 type would be no different here."""
 
 FETCH_RESULTS = ("success", "failure", "rejected")
 """`rejected`: fetched, but refused (non-fast-forward, failed signature check)."""
