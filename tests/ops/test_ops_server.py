@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.engine.facts.files import Directory
-from agent.engine.facts.server import Which
+from agent.engine.facts.server import Groups, Which
 from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled
 from agent.engine.facts.sysvinit import ServiceStatus, StartLinks
 from agent.engine.operations import server
@@ -99,3 +99,12 @@ def test_no_init_system(fake: FakeHost) -> None:
 def test_service_name_is_validated(fake: FakeHost) -> None:
     with pytest.raises(OperationError, match="invalid service name"):
         run_op(fake, server.service, "nginx; reboot")
+
+
+def test_group(fake: FakeHost) -> None:
+    fake.fact(Groups, ["root", "adm"])
+    assert run_op(fake, server.group, "web", system=True, gid=990) == ["groupadd -r -g 990 web"]
+    assert run_op(fake, server.group, "adm") == []
+    assert run_op(fake, server.group, "adm", present=False) == ["groupdel adm"]
+    assert run_op(fake, server.group, "web", present=False) == []
+    assert fake.noops == ["group adm exists", "group web does not exist"]

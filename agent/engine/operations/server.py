@@ -11,7 +11,7 @@ from collections.abc import Callable, Generator
 from agent.engine.command import QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.facts.files import Directory
-from agent.engine.facts.server import Which
+from agent.engine.facts.server import Groups, Which
 from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
 from agent.engine.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
 from agent.engine.operation import operation
@@ -164,3 +164,26 @@ def service(
             "no init system found: systemd is not running and there is no `service` command "
             "or /etc/init.d"
         )
+
+
+@operation()
+def group(
+    group: str, present: bool = True, system: bool = False, gid: int | str | None = None
+) -> Commands:
+    """Ensure a local group exists (or not); an existing group's gid is left as it is."""
+    groups = host.get_fact(Groups) or []
+    if not present:
+        if group in groups:
+            yield StringCommand("groupdel", QuoteString(group))
+        else:
+            host.noop(f"group {group} does not exist")
+        return
+    if group in groups:
+        host.noop(f"group {group} exists")
+        return
+    bits: list[object] = ["groupadd"]
+    if system:
+        bits.append("-r")
+    if gid is not None:
+        bits += ["-g", QuoteString(str(gid))]
+    yield StringCommand(*bits, QuoteString(group))
