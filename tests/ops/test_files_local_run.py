@@ -17,7 +17,7 @@ DEPLOY = '''
 from io import StringIO
 
 from pyinfra import host
-from pyinfra.operations import files, server
+from pyinfra.operations import files
 
 root = host.data.root
 
