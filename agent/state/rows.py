@@ -1,0 +1,85 @@
+"""Read-only views of state DB rows, as handed to the daemon, CLI and HTTP API."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+TRIGGERS = frozenset({"poll", "webhook", "manual", "reconcile", "retry"})
+RUN_STATUSES = frozenset({
+    "running", "unchanged", "changed", "drift_corrected", "drift_detected", "failed",
+    "partial", "interrupted", "superseded",
+})
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    deployment: str
+    trigger: str
+    mode: str
+    status: str
+    revision: str | None
+    previous_revision: str | None
+    author: str | None
+    message: str | None
+    started_at: float
+    finished_at: float | None
+    stages: dict[str, float]
+    report: dict[str, Any] | None
+    error: str | None
+    superseded_by: str | None
+
+    @property
+    def duration_seconds(self) -> float | None:
+        return None if self.finished_at is None else self.finished_at - self.started_at
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> RunRow:
+        values = dict(row)
+        values["stages"] = json.loads(values["stages"] or "{}")
+        values["report"] = json.loads(values["report"]) if values["report"] else None
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class HostRow:
+    run_id: int
+    host: str
+    status: str
+    error: str | None
+
+
+@dataclass(frozen=True)
+class AppliedRow:
+    """What a deployment last applied, and the retry state of the commit it last tried."""
+
+    deployment: str
+    revision: str | None
+    applied_at: float | None
+    attempted_revision: str | None
+    attempts: int
+    last_attempt_at: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """One queued report for one notifier; `next_at` is when it may be (re)tried."""
+
+    id: int
+    notifier: str
+    payload: str
+    created_at: float
+    attempts: int
+    next_at: float
+    delivered_at: float | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> OutboxItem:
+        values = dict(row)
+        values["next_at"] = values.pop("next_attempt_at")
+        return cls(**values)
