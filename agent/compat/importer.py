@@ -59,7 +59,7 @@ def public_names(module: ModuleType) -> list[str]:
     for key, value in vars(module).items():
         if key.startswith("_"):
             continue
-        is_op = hasattr(value, "definition")
+        is_op = callable(value) and hasattr(value, "definition")
         is_fact = isinstance(value, type) and issubclass(value, FactBase) and value is not FactBase
         if is_op or (is_fact and value.__module__ == module.__name__):
             names.append(key)

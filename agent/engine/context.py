@@ -46,6 +46,8 @@ class HostProxy:
     __slots__ = ()
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") and _current_host.get() is None:
+            raise AttributeError(name)  # introspection (copy, inspect) outside a run
         return getattr(current_host(), name)
 
     def __setattr__(self, name: str, value: Any) -> None:

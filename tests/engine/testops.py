@@ -1,0 +1,55 @@
+"""Test-only operations and facts, so engine tests do not depend on the real catalogue."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from agent.engine.command import FunctionCommand, QuoteString, StringCommand
+from agent.engine.context import host
+from agent.engine.facts.base import FactBase
+from agent.engine.operation import operation
+
+
+@operation()
+def mark(path: str | None = None, label: str = "x"):
+    """Append a label to a log file on the host: the file shows the order ops really ran in."""
+    yield StringCommand("echo", QuoteString(label), ">>", QuoteString(path or host.data.log))
+
+
+@operation()
+def touch(path: str):
+    """Create a file unless it exists (idempotent)."""
+    if Path(path).exists():
+        host.noop(f"{path} exists")
+    else:
+        yield StringCommand("touch", QuoteString(path))
+
+
+@operation()
+def nothing():
+    host.noop("nothing to do")
+    return
+    yield
+
+
+@operation(is_idempotent=False)
+def shell(*commands: str):
+    yield from commands
+
+
+@operation()
+def wait_at(barrier: threading.Barrier):
+    yield FunctionCommand(barrier.wait, (30,))
+
+
+class Echo(FactBase):
+    def command(self, text: str) -> str:
+        return f"echo {text}"
+
+
+class FixedEcho(FactBase):
+    immutable = True
+
+    def command(self, text: str) -> str:
+        return f"echo {text}"
