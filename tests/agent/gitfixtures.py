@@ -43,7 +43,7 @@ class Remote:
         return f"file://{self.bare}"
 
     def commit(self, files: dict[str, str | None], message: str,
-               sign_with: Path | None = None) -> str:
+               sign_with: Path | None = None, git_args: list[str] | None = None) -> str:
         """Write (or with None, delete) files, commit and return the new SHA; no push."""
         for name, content in files.items():
             path = self.work / name
@@ -55,8 +55,8 @@ class Remote:
             git("add", name, cwd=self.work)
         signing = (["-c", "gpg.format=ssh", "-c", f"user.signingkey={sign_with}"]
                    if sign_with else [])
-        git(*signing, "commit", "--quiet", *(["-S"] if sign_with else []), "-m", message,
-            cwd=self.work)
+        sign = ["-S"] if sign_with or git_args else []
+        git(*signing, *(git_args or []), "commit", "--quiet", *sign, "-m", message, cwd=self.work)
         return self.head()
 
     def push(self, force: bool = False) -> None:
@@ -89,3 +89,39 @@ def allowed_signers(path: Path, email: str, *keys: Path) -> Path:
     lines = [f'{email} namespaces="git" {Path(f"{k}.pub").read_text().strip()}' for k in keys]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+class GpgSigner:
+    """A throwaway OpenPGP identity in its own GNUPGHOME; `close()` stops its gpg-agent."""
+
+    def __init__(self, home: Path, email: str = "ada@example.com") -> None:
+        self.home = home
+        self.email = email
+        home.mkdir(mode=0o700, parents=True)
+        self._gpg("--quick-gen-key", "--passphrase", "", f"Ada <{email}>", "ed25519", "sign",
+                  "never")
+
+    def export_public(self, path: Path) -> Path:
+        path.write_bytes(self._gpg("--armor", "--export", self.email).stdout)
+        return path
+
+    def git_args(self) -> list[str]:
+        """Options for `git commit -S` to sign with this identity."""
+        return ["-c", "gpg.format=openpgp", "-c", f"user.signingkey={self.email}",
+                "-c", f"gpg.program={self._wrapper()}"]
+
+    def close(self) -> None:
+        subprocess.run(["gpgconf", "--homedir", str(self.home), "--kill", "all"],
+                       capture_output=True, check=False)
+
+    def _wrapper(self) -> Path:
+        script = self.home / "gpg-wrapper"
+        script.write_text(f'#!/bin/sh\nexec gpg --homedir "{self.home}" --batch '
+                          f'--pinentry-mode loopback --passphrase "" "$@"\n')
+        script.chmod(0o700)
+        return script
+
+    def _gpg(self, *args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["gpg", "--homedir", str(self.home), "--batch",
+                               "--pinentry-mode", "loopback", *args],
+                              check=True, capture_output=True)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,13 @@ from agent.source import (
     VerificationFailed,
     paths_match,
 )
-from tests.agent.gitfixtures import Remote, allowed_signers, git, ssh_signing_key
+from tests.agent.gitfixtures import (
+    GpgSigner,
+    Remote,
+    allowed_signers,
+    git,
+    ssh_signing_key,
+)
 
 
 @pytest.fixture
@@ -257,3 +265,54 @@ def test_head_signed_by_an_unknown_key_is_refused(tmp_path: Path, remote: Remote
         source.fetch()
     assert "allowed_signers" in refused.value.reason
     assert source.accepted is None
+
+
+@pytest.fixture
+def gpg_signer(tmp_path: Path) -> GpgSigner:
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    signer = GpgSigner(tmp_path / "gnupg-signer")
+    yield signer
+    signer.close()
+
+
+def test_openpgp_signed_head_is_verified_and_others_refused(
+        tmp_path: Path, remote: Remote, gpg_signer: GpgSigner) -> None:
+    key = gpg_signer.export_public(tmp_path / "ada.asc")
+    signed = remote.commit({"f": "1"}, "gpg signed", git_args=gpg_signer.git_args())
+    remote.push()
+    source = make_source(tmp_path, remote.url, verify="head", gpg_keys=[key])
+    try:
+        result = source.fetch()
+        assert (result.revision, result.verified) == (signed, True)
+        remote.commit_and_push({"f": "2"}, "unsigned")
+        with pytest.raises(VerificationFailed):
+            source.fetch()
+        assert source.accepted == signed
+    finally:
+        subprocess.run(["gpgconf", "--homedir", str(source.root / "gnupg"), "--kill", "all"],
+                       capture_output=True, check=False)
+
+
+def test_ssh_transport_uses_the_configured_command_key_and_known_hosts(
+        tmp_path: Path, remote: Remote) -> None:
+    """A stand-in ssh that records its arguments and runs git's remote command locally."""
+    sha = remote.commit_and_push({"f": "1"}, "over ssh")
+    calls = tmp_path / "ssh-calls"
+    fake_ssh = tmp_path / "fake-ssh"
+    fake_ssh.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" >> "{calls}"\n'
+                        'for last; do :; done\nexec sh -c "$last"\n')
+    fake_ssh.chmod(0o755)
+    key, known_hosts = tmp_path / "id_ed25519", tmp_path / "known_hosts"
+    key.write_text("not used by the stand-in\n")
+    known_hosts.write_text("")
+    source = make_source(tmp_path, f"ssh://git@198.18.0.10{remote.bare}",
+                         ssh_command=f"{fake_ssh} -p 2222", ssh_key=key,
+                         known_hosts=known_hosts)
+    assert source.fetch().revision == sha
+    args = calls.read_text().splitlines()
+    assert args[:2] == ["-p", "2222"]
+    for expected in ("StrictHostKeyChecking=yes", "BatchMode=yes",
+                     f"UserKnownHostsFile={known_hosts}", str(key), "IdentitiesOnly=yes"):
+        assert expected in args
+    assert "git@198.18.0.10" in args
