@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from agent.engine.command import FunctionCommand, QuoteString, StringCommand
+from agent.engine.command import FileUploadCommand, FunctionCommand, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.facts.base import FactBase
 from agent.engine.operation import operation
@@ -53,3 +53,14 @@ class FixedEcho(FactBase):
 
     def command(self, text: str) -> str:
         return f"echo {text}"
+
+
+@operation()
+def upload(data: bytes, dest: str):
+    """Write bytes through the connector's file transfer, with a diff of the change."""
+    before = host.get_file(dest)
+    if before == data:
+        host.noop(f"{dest} is up to date")
+        return
+    host.record_diff(dest, None if before is None else before.decode(), data.decode())
+    yield FileUploadCommand(data, dest, mode="640")
