@@ -20,6 +20,7 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -43,12 +44,14 @@ MAX_RUNS_LIMIT = 1000
 
 
 class RunsSource(Protocol):
-    """Read access to run history (agent/state.py); rows must be JSON-serialisable."""
+    """Read access to run history; agent.state.StateDB satisfies it as it is."""
 
     def list_runs(self, deployment: str | None = None, limit: int = DEFAULT_RUNS_LIMIT
-                  ) -> list[dict[str, Any]]: ...
+                  ) -> list[Any]:
+        """Newest first; dicts or dataclass rows."""
 
-    def get_run(self, run_id: str) -> dict[str, Any] | None: ...
+    def get_run(self, run_id: int | str) -> Any:
+        """The run (a dict or a dataclass row) or None; numeric ids are passed as int."""
 
 
 @dataclass(frozen=True)
@@ -315,11 +318,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(503, "run history is not available")
             return
         if len(parts) == 3:
-            run = self.app.runs.get_run(urllib.parse.unquote(parts[2]))
+            run_id = urllib.parse.unquote(parts[2])
+            run = self.app.runs.get_run(int(run_id) if run_id.isdigit() else run_id)
             if run is None:
-                self._error(404, f"no run {parts[2]!r}")
+                self._error(404, f"no run {run_id!r}")
             else:
-                self._json(200, run)
+                self._json(200, _plain(run))
             return
         if len(parts) > 3:
             self._error(404, "no such endpoint")
@@ -330,7 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
         if not raw_limit.isdigit() or not 0 < int(raw_limit) <= MAX_RUNS_LIMIT:
             self._error(400, f"limit must be an integer from 1 to {MAX_RUNS_LIMIT}")
             return
-        self._json(200, {"runs": self.app.runs.list_runs(deployment, int(raw_limit))})
+        runs = self.app.runs.list_runs(deployment, int(raw_limit))
+        self._json(200, {"runs": [_plain(run) for run in runs]})
 
     def _trigger(self, parts: list[str]) -> None:
         if len(parts) != 2:
@@ -398,6 +403,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.app.on_push(push)
         metrics.count_webhook(provider, "accepted")
         self._json(202, {"status": "accepted", "ref": push.ref, "revision": push.revision})
+
+
+def _plain(row: Any) -> Any:
+    """A run row as JSON-ready data: dataclass rows (agent/state) become dicts."""
+    if dataclasses.is_dataclass(row) and not isinstance(row, type):
+        return dataclasses.asdict(row)
+    return row
 
 
 def _parse_payload(body: bytes, content_type: str) -> Any:

@@ -166,7 +166,7 @@ class Outbox:
         try:
             report = ChangeReport.from_json(body)
         except (ValidationError, json.JSONDecodeError, ValueError) as e:
-            self._drop(name, row_id, PermanentError(f"stored report does not parse: {e}"))
+            self._drop(name, row_id, now, PermanentError(f"stored report does not parse: {e}"))
             return False
         delivery = Delivery(id=f"{name}-{row_id}-{report.run_id}", body=body, report=report)
         try:
@@ -175,7 +175,7 @@ class Outbox:
             self._retry(name, row, row_id, now, e)
             return False
         except DeliveryError as e:
-            self._drop(name, row_id, e)
+            self._drop(name, row_id, now, e)
             return False
         self.store.outbox_done(row_id)
         self._attempts.pop(row_id, None)
@@ -199,7 +199,9 @@ class Outbox:
             "notifier": name, "outbox_id": row_id, "attempt": attempt,
             "retry_in_seconds": round(wait, 1), "error": str(error)})
 
-    def _drop(self, name: str, row_id: int, error: DeliveryError) -> None:
+    def _drop(self, name: str, row_id: int, now: float, error: DeliveryError) -> None:
+        # Record why before the row leaves the queue, so the state DB keeps the reason.
+        self.store.outbox_failed(row_id, now, f"dropped: {error}")
         self.store.outbox_done(row_id)
         self._attempts.pop(row_id, None)
         self._held.pop(name, None)

@@ -176,6 +176,28 @@ def test_runs_list_filter_and_one(server: AgentHTTPServer) -> None:
     assert status == 400
 
 
+def test_runs_api_serves_the_real_state_db(metrics: Metrics, tmp_path: Path) -> None:
+    state = pytest.importorskip("agent.state", reason="agent/state.py has not landed yet")
+    from tests.agent.receivers import sample_report
+
+    db = state.StateDB(tmp_path / "state.db")
+    try:
+        run_id = db.start_run("web", "poll", "apply", "c" * 40)
+        db.finish_run(run_id, "partial", report=sample_report(run_id=run_id, status="partial"))
+        db.start_run("db", "manual", "apply", "d" * 40)
+        with AgentHTTPServer("127.0.0.1:0", metrics, token=TOKEN, runs=db) as s:
+            status, _, raw = http("GET", s.url + "/api/runs?deployment=web", headers=auth())
+            assert status == 200
+            [row] = body_json(raw)["runs"]
+            assert (row["id"], row["status"], row["revision"]) == (run_id, "partial", "c" * 40)
+            status, _, raw = http("GET", f"{s.url}/api/runs/{run_id}", headers=auth())
+            assert status == 200
+            assert body_json(raw)["report"]["hosts"][2]["name"] == "web3"
+            assert http("GET", s.url + "/api/runs/999", headers=auth())[0] == 404
+    finally:
+        db.close()
+
+
 def test_trigger_queues_and_answers_202(server: AgentHTTPServer, daemon: Daemon) -> None:
     status, _, raw = http("POST", server.url + "/api/trigger", body=b"", headers=auth())
     assert status == 202

@@ -80,6 +80,14 @@ def _state_db(tmp_path: Path) -> Any:
     return state.StateDB(tmp_path / "state.db")
 
 
+def reopen(store: OutboxStore) -> OutboxStore:
+    """What a restart does to the store: the SQLite file is opened afresh."""
+    if isinstance(store, MemoryStore):
+        return store
+    store.close()
+    return type(store)(store.path)
+
+
 STORES: dict[str, Callable[[Path], OutboxStore]] = {
     "memory": lambda tmp: MemoryStore(),
     "statedb": _state_db,
@@ -87,8 +95,11 @@ STORES: dict[str, Callable[[Path], OutboxStore]] = {
 
 
 @pytest.fixture(params=sorted(STORES))
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> OutboxStore:
-    return STORES[request.param](tmp_path)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OutboxStore]:
+    s = STORES[request.param](tmp_path)
+    yield s
+    if not isinstance(s, MemoryStore):
+        s.close()
 
 
 @pytest.fixture
@@ -128,7 +139,7 @@ def test_a_report_is_delivered_signed_and_leaves_the_queue(store: OutboxStore,
     box = outbox(store, receiver, m)
     assert box.enqueue(report(1)) == ["hook"]
     assert sample_value(m, "pullinfra_notification_queue_depth") == 1
-    assert box.deliver_due(1000.0) == 1
+    assert box.deliver_due(time.time() + 1) == 1
     [got] = receiver.received()
     assert verify(SECRET, got.body, got.headers["X-Pullinfra-Signature"])
     assert ChangeReport.from_json(got.body) == report(1)
@@ -144,7 +155,7 @@ def test_receiver_down_for_three_reports_then_back_gets_all_in_order_across_a_re
     m = Metrics()
     box = outbox(store, receiver, m)
     receiver.stop()  # really down: connection refused on its port
-    now = 1000.0
+    now = time.time() + 1
     for run_id in (1, 2, 3):
         box.enqueue(report(run_id))
         assert box.deliver_due(now) == 0
@@ -153,7 +164,8 @@ def test_receiver_down_for_three_reports_then_back_gets_all_in_order_across_a_re
     assert sample_value(m, "pullinfra_notifications_total", notifier="hook",
                         result="retry") >= 1
 
-    # The agent restarts: a new Outbox (and Metrics) over the same store, receiver back.
+    # The agent restarts: the store reopened, a new Outbox and Metrics; the receiver is back.
+    store = reopen(store)
     receiver.start()
     m2 = Metrics()
     box2 = outbox(store, receiver, m2)
@@ -222,10 +234,10 @@ def test_a_refused_report_is_dropped_and_the_queue_moves_on(store: OutboxStore,
     receiver.status = 422
     box.enqueue(report(1))
     store.outbox_put("hook", '{"not": "a change report"}')
-    box.deliver_due(1000.0)
+    box.deliver_due(time.time() + 1)
     receiver.status = 200
     box.enqueue(report(3))
-    assert box.deliver_due(1000.0) == 1
+    assert box.deliver_due(time.time() + 1) == 1
     assert delivered_run_ids(receiver) == [1, 3]
     assert store.outbox_depth() == 0
     assert sample_value(m, "pullinfra_notifications_total", notifier="hook",
