@@ -171,9 +171,19 @@ class ReconcileConfig(_Section):
     jitter: Duration = 60.0
 
 
+WebhookProvider = Literal["github", "gitlab", "gitea"]
+
+
 class HttpConfig(_Section):
     listen: str = "127.0.0.1:9469"
     token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_secrets: dict[WebhookProvider, SecretStr] = Field(default_factory=dict)
+
+    def webhook_secret_for(self, provider: str) -> str | None:
+        """The provider's own secret if set, else the shared one; None disables its hook."""
+        secret = self.webhook_secrets.get(provider, self.webhook_secret)  # type: ignore[call-overload]
+        return secret.get_secret_value() if secret is not None else None
 
     @field_validator("listen")
     @classmethod

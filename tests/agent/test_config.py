@@ -167,6 +167,8 @@ token = "hunter2-source"
 
 [http]
 token = "hunter2-http"
+webhook_secret = "hunter2-hooks"
+webhook_secrets = { gitlab = "hunter2-gitlab" }
 
 [[notify]]
 type = "webhook"
@@ -176,6 +178,8 @@ secret = "hunter2-notify"
     config = load_config(path, env={})
     assert config.source.token is not None
     assert config.source.token.get_secret_value() == "hunter2-source"
+    assert config.http.webhook_secret_for("github") == "hunter2-hooks"
+    assert config.http.webhook_secret_for("gitlab") == "hunter2-gitlab"
     for text in (repr(config), str(config), config.model_dump_json()):
         assert "hunter2" not in text
     bad = config_error(write(tmp_path, MINIMAL + "[http]\ntoken = 31415926\n"), env={})
