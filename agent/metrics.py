@@ -15,8 +15,8 @@ Usage, by the daemon::
     m.set_source_revision("3f2a...")
     with m.run_in_progress("web"):
         ...
-    m.observe_run("web", "poll", "changed", {"setup": 0.1, "execute": 2.3},
-                  {"changed": 3, "no_change": 7}, hosts=[HostOutcome("h1", up=True, ...)])
+    m.observe_report(change_report)          # or observe_run(...) with the parts
+    m.set_applied_revision("web", sha)
     body = m.exposition()                    # what GET /metrics serves
 """
 
@@ -26,12 +26,16 @@ import contextlib
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 
 from agent import __version__
+
+if TYPE_CHECKING:
+    from agent.report.model import ChangeReport
 
 CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """Our names are plain ASCII, so the body is the classic 0.0.4 text format, which every
@@ -315,6 +319,29 @@ class Metrics:
                 self.host_last_success.labels(deployment=deployment, host=host.name).set(
                     host.succeeded_at
                 )
+
+    def observe_report(self, report: ChangeReport, finished_at: float | None = None) -> None:
+        """`observe_run` from a finished run's ChangeReport (what the daemon has at hand).
+
+        `finished_at` defaults to the report's own finish time. Drift per host is the number
+        of operations a reconcile run found changed on it.
+        """
+        done = finished_at if finished_at is not None else report.finished_at.timestamp()
+        ops: dict[str, int] = dict.fromkeys(OPERATION_STATUSES, 0)
+        hosts = []
+        for host in report.hosts:
+            for op in host.operations:
+                ops[op.status] += 1
+            hosts.append(HostOutcome(
+                name=host.name,
+                up=host.status not in ("unreachable",),
+                drift_operations=sum(op.status == "changed" for op in host.operations),
+                succeeded_at=done if host.status in ("changed", "unchanged") else None,
+            ))
+        self.observe_run(
+            report.deployment or "", report.trigger, report.status, dict(report.stages), ops,
+            hosts=hosts, finished_at=done,
+        )
 
     # ---- notifications and webhooks ----
 

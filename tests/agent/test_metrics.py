@@ -177,3 +177,27 @@ def test_forget_host_removes_its_series() -> None:
     m = initialised()
     m.forget_host("web", "web1")
     assert "pullinfra_host_up" not in exposed(m)
+
+
+def test_observe_report_takes_everything_from_a_change_report() -> None:
+    from agent.report.model import ChangeReport
+    from tests.agent.receivers import sample_report
+
+    m = initialised()
+    m.init_host("web", "web3")
+    m.observe_report(ChangeReport.from_dict(sample_report(status="partial", trigger="reconcile")))
+    s = exposed(m)
+
+    def value(name: str, **labels: str) -> float:
+        return next(x.value for x in s[name] if all(x.labels.get(k) == v
+                                                     for k, v in labels.items()))
+
+    assert value("pullinfra_run_total", trigger="reconcile", result="partial") == 1
+    assert value("pullinfra_operations_total", status="changed") == 1
+    assert value("pullinfra_operations_total", status="failed") == 1
+    assert value("pullinfra_run_duration_seconds_count", stage="disconnect") == 1
+    assert value("pullinfra_host_up", host="web3") == 1
+    assert value("pullinfra_host_drift_operations", host="web1") == 1
+    assert value("pullinfra_host_last_success_timestamp_seconds", host="web3") == 0
+    assert value("pullinfra_host_last_success_timestamp_seconds", host="web2") > 0
+    assert value("pullinfra_last_run_success_timestamp_seconds") == 0  # partial is no success
