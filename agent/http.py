@@ -206,8 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     timeout = 15  # a client that stalls mid-request is dropped, not waited on forever
     protocol_version = "HTTP/1.1"
-    server_version = "pullinfra"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "pullinfra"
 
     # ---- plumbing ----
 
@@ -413,11 +414,16 @@ def _plain(row: Any) -> Any:
 
 
 def _parse_payload(body: bytes, content_type: str) -> Any:
-    """JSON, or GitHub's form encoding (payload=<json>); None when it is neither."""
+    """JSON, or GitHub's form encoding (payload=<json>); None when it is neither.
+
+    A form content type with no `payload` field is read as JSON: `curl -d` and urllib label
+    any body as a form, and a JSON body is what was meant.
+    """
     try:
         if content_type.startswith("application/x-www-form-urlencoded"):
             form = urllib.parse.parse_qs(body.decode())
-            return json.loads(form.get("payload", [""])[0])
+            if "payload" in form:
+                return json.loads(form["payload"][0])
         return json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return None

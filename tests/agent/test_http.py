@@ -313,6 +313,15 @@ def test_github_form_encoded_push_is_accepted(server: AgentHTTPServer, daemon: D
     assert daemon.pushes[0].revision == "c" * 40
 
 
+def test_a_json_push_labelled_as_a_form_is_still_read(server: AgentHTTPServer,
+                                                      daemon: Daemon) -> None:
+    headers = signed("gitea", PUSH)
+    headers["Content-Type"] = "application/x-www-form-urlencoded"  # what curl -d sends
+    status, _, _ = http("POST", f"{server.url}/hooks/gitea", body=PUSH, headers=headers)
+    assert status == 202
+    assert daemon.pushes[0].ref == "refs/heads/main"
+
+
 def test_a_provider_without_a_secret_refuses_everything(metrics: Metrics, daemon: Daemon
                                                         ) -> None:
     with AgentHTTPServer("127.0.0.1:0", metrics, on_push=daemon.pushes.append) as s:
