@@ -16,6 +16,9 @@ Command line (from the checkout root, with .venv/bin/python)::
     python -m tests.testbed status       # every bed on the machine (live/stale)
     python -m tests.testbed down         # this checkout's bed, plus any stale bed
 
+    The checkout's bed id is kept in .cache/testbed-bed (PULLINFRA_BED_CURRENT points
+    elsewhere); `up` refuses while that bed is up unless --replace. --bed ID picks any bed.
+
 pytest fixtures (tests/conftest.py; one bed per xdist worker, started on first use)::
 
     def test_x(bed_hosts, bed_inventory):
@@ -46,13 +49,20 @@ Bed: bed_id ("pib123"), hosts, client_key, known_hosts, host_key, block, gateway
 
 Host: name ("h01"), hostname ("pib123-h01"), address, port, netns, veth, ssh_data (pyinfra
     ssh_* data: root, client key, known_hosts, strict checking), ssh_argv(*cmd, user=...),
-    paramiko_client(user="root").
+    paramiko_client(user="root", nodelay=True). Set TCP_NODELAY in SSH clients: without it,
+    Nagle + delayed ACK cost ~40 ms per command on an open paramiko connection (2 ms with).
     Direct checks that bypass SSH (nsenter / openat2 in the host's root, symlinks resolved
     inside the host): read_file(path) -> bytes | None, read_text, exists, stat, write_file,
     package_version(name) -> str | None (from /var/lib/dpkg/status),
     run(cmd, check=False, input=None) -> CompletedProcess (root, via nsenter+chroot).
-    Faults: stop_sshd(), start_sshd(), ssh_ready(), wait_ssh(), cut_link() (packets dropped,
-    connects time out), restore_link().
+    Faults: stop_sshd() (listener only, like `service ssh stop`: connects are refused),
+    start_sshd(), ssh_ready(), wait_ssh(), cut_link() (the host's eth0 goes down: packets are
+    dropped, connects time out, open connections hang), restore_link().
+
+Network: bed N (0..511) owns 198.18.0.0/15's N-th /24; host i is .i, the machine's end .254.
+Hosts reach the machine (.254) and each other in their bed, nothing else (no default route,
+no DNS). The machine routes 198.18.0.0/15 as unreachable, so a dead bed's address never
+leaves by the default route.
 
 Users on every host: root and `deploy` (passwordless sudo), both with the bed's client key.
 apt: hosts' only source is `deb [trusted=yes] file:/var/cache/pullinfra-testbed/repo ./`

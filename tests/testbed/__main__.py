@@ -30,11 +30,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"cleaned stale beds: {' '.join(cleaned)}", file=sys.stderr)
     if CURRENT.is_file():
         old = CURRENT.read_text().strip()
-        try:
+        state = next((b for b in list_beds() if b["bed_id"] == old), None)
+        if state is not None and not args.replace:
+            raise BedError(f"bed {old} from this checkout is still up: `down` it, pass "
+                           "--replace, or set PULLINFRA_BED_CURRENT to another file")
+        if state is not None:
             Bed.load(old).down()
             print(f"took down this checkout's previous bed {old}", file=sys.stderr)
-        except BedError:
-            pass
         CURRENT.unlink()
     repo = None
     if not args.no_apt:
@@ -111,9 +113,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    up = sub.add_parser("up", help="start a bed of N hosts (replaces this checkout's bed)")
+    up = sub.add_parser("up", help="start a bed of N hosts")
     up.add_argument("n", type=int)
     up.add_argument("--no-apt", action="store_true", help="no local apt repository")
+    up.add_argument("--replace", action="store_true", help="take down this checkout's bed first")
     down = sub.add_parser("down", help="take down this checkout's bed and any stale bed")
     down.add_argument("--bed", help="bed id (default: this checkout's)")
     inv = sub.add_parser("inventory", help="print a pyinfra inventory for the running bed")

@@ -24,6 +24,7 @@ MAX_BEDS = 512  # 198.18.0.0/15 holds 512 /24 blocks, one per bed
 MAX_HOSTS = 250  # .1 .. .250 in the bed's /24; .254 is the machine's end of every veth
 GATEWAY_OCTET = 254
 SSH_PORT = 22
+BENCH_RANGE = "198.18.0.0/15"
 HOSTINIT = Path(__file__).with_name("_hostinit.py")
 DEPLOY_USER = "deploy"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -567,6 +568,11 @@ class Bed:
                 raise BedError(f"ssh-keygen failed: {err.decode()}")
         self.known_hosts.write_text("")
         self._build_template()
+        # Nothing for 198.18.0.0/15 may leave by the default route (a host address after its
+        # bed is gone, a typo): the whole range is unreachable from the machine, for good;
+        # each bed's /24 is unreachable too, and the per-host /32 routes override both.
+        if b"unreachable" not in _run(["ip", "route", "show", "exact", BENCH_RANGE]).stdout:
+            _ip_batch([f"route replace unreachable {BENCH_RANGE}"])
         _ip_batch([f"route replace unreachable {self.block}"])
 
     def _build_template(self) -> None:
