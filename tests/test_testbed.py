@@ -107,6 +107,8 @@ def test_apt_install_from_the_local_repository_changes_only_that_host(bed_hosts,
     assert "htop" in apt_repo.packages and "postgresql-server" in apt_repo.packages
     machine_had = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "htop"],
                                  capture_output=True, text=True).stdout
+    a.use_apt_repo()
+    assert a.read_text("/etc/apt/sources.list").strip() == apt_repo.sources_line
     code, out, err = ssh(a, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                             "htop postgresql-server pullinfra-dummy")
     assert code == 0, out + err
@@ -121,6 +123,20 @@ def test_apt_install_from_the_local_repository_changes_only_that_host(bed_hosts,
     after = subprocess.run(["dpkg-query", "-W", "-f=${Status}", "htop"],
                            capture_output=True, text=True).stdout
     assert after == machine_had
+
+
+def test_inventory_maps_names_and_groups_to_bed_hosts(bed_hosts, bed_inventory):
+    w1, w2, db = bed_hosts(3)
+    path = bed_inventory({"web-01": w1, "web-02": w2, "db-01": db},
+                         groups={"web_servers": ["web-01", "web-02"], "db_server": ["db-01"]})
+    ns: dict = {}
+    exec(path.read_text(), ns)
+    assert [n for n, _ in ns["web_servers"]] == ["web-01", "web-02"]
+    (name, data), = ns["db_server"]
+    assert name == "db-01" and data["ssh_hostname"] == db.address
+    assert data["ssh_strict_host_key_checking"] == "yes"
+    assert Path(data["ssh_known_hosts_file"]).read_text().count(db.address + " ") == 1
+    assert "hosts" not in ns
 
 
 def test_reset_gives_back_a_pristine_host(bed, bed_hosts):
@@ -165,9 +181,7 @@ def test_ssh_round_trip_time(bed_hosts, capsys):
     assert fast < 0.03  # a slow shell profile (pyenv init: ~130 ms) would show here
 
 
-def test_stale_bed_of_a_crashed_process_is_cleaned():
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+def test_stale_bed_of_a_crashed_process_is_cleaned(bed):
     code = (f"import os, sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "from tests.testbed import Bed\n"
             "b = Bed.create(2)\n"
@@ -214,8 +228,6 @@ def assert_bed_gone(bed_id: str) -> None:
 
 
 def test_up_20_and_down_through_the_command_leave_nothing_behind(bed, tmp_path, capsys):
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
     env = dict(os.environ, PULLINFRA_BED_CURRENT=str(tmp_path / "current"))
     cmd = [sys.executable, "-m", "tests.testbed"]
     t = time.monotonic()
