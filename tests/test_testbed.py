@@ -139,6 +139,19 @@ def test_inventory_maps_names_and_groups_to_bed_hosts(bed_hosts, bed_inventory):
     assert "hosts" not in ns
 
 
+def test_nginx_installs_offline_and_its_init_script_starts_it(bed_hosts):
+    (h,) = bed_hosts(1)
+    code, out, err = ssh(h, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx "
+                            "pullinfra-svc && service pullinfra-svc start")
+    assert code == 0, out + err
+    assert h.package_version("nginx") is not None
+    with socket.create_connection((h.address, 80), timeout=5) as s:
+        s.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+        assert s.recv(64).startswith(b"HTTP/1.1 200")
+    assert h.run("service pullinfra-svc status").returncode == 0
+    assert h.run("service pullinfra-svc stop && service pullinfra-svc status").returncode == 3
+
+
 def test_reset_gives_back_a_pristine_host(bed, bed_hosts):
     (h,) = bed_hosts(1)
     assert ssh(h, "useradd -m alice && touch /root/dirty && (sleep 300 >/dev/null 2>&1 &)")[0] == 0
