@@ -193,8 +193,26 @@ def _build_tiny(pkg: TinyPackage, out_dir: Path) -> Path:
         return out
 
 
+def _packages_index(repo: Path) -> str:
+    """The Packages file for the .debs in repo (what dpkg-scanpackages --multiversion makes)."""
+    stanzas = []
+    for deb in sorted(repo.glob("*.deb")):
+        control = _run(["dpkg-deb", "-f", str(deb)]).rstrip("\n")
+        data = deb.read_bytes()
+        extra = (f"Filename: ./{deb.name}\nSize: {len(data)}\n"
+                 f"MD5sum: {hashlib.md5(data).hexdigest()}\n"
+                 f"SHA1: {hashlib.sha1(data).hexdigest()}\n"
+                 f"SHA256: {hashlib.sha256(data).hexdigest()}")
+        # Filename and checksums go right after Version/Architecture-ish fields; apt does not
+        # care about order, but keep Description (multi-line) last as dpkg-scanpackages does.
+        head, sep, desc = control.partition("\nDescription:")
+        stanzas.append(f"{head}\n{extra}{sep}{desc}\n" if sep else f"{control}\n{extra}\n")
+    return "\n".join(stanzas)
+
+
 def _recipe_hash(debs: list[Path]) -> str:
     h = hashlib.sha256()
+    h.update(b"index-v2")
     h.update(repr(TINY_PACKAGES).encode())
     for d in debs:
         h.update(d.name.encode())
@@ -225,7 +243,7 @@ def ensure_repo() -> AptRepo:
                 os.link(d, tmp / d.name)
             for pkg in TINY_PACKAGES:
                 _build_tiny(pkg, tmp)
-            packages = _run(["dpkg-scanpackages", "--multiversion", ".", "/dev/null"], cwd=tmp)
+            packages = _packages_index(tmp)
             (tmp / "Packages").write_text(packages)
             data = packages.encode()
             release = (
