@@ -24,6 +24,11 @@ def bed_unavailable(reason: str):
     pytest.skip(f"test bed unavailable: {reason}")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "bed: needs the test bed of real SSH hosts (network namespaces, root)")
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if BED_FIXTURES & set(getattr(item, "fixturenames", ())):
