@@ -162,6 +162,10 @@ class SSHConnector(Connector):
             raise ConnectionLost(f"connection to {self.name} is closed")
         return transport
 
+    def _client_transport_active(self) -> bool:
+        transport = self._client.get_transport() if self._client else None
+        return transport is not None and transport.is_active()
+
     def run_shell_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
         wrapped = make_unix_command(command, args).get_raw_value()
         try:
@@ -201,8 +205,13 @@ class SSHConnector(Connector):
             if not self._transport().is_active():
                 raise ConnectionLost(f"connection to {self.name} lost during a command")
             select.select([channel], [], [], wait)
+        status = channel.recv_exit_status()
+        if status == -1 and not self._client_transport_active():
+            # paramiko reports -1 when the channel closed without an exit status: the
+            # connection went away mid-command (sshd killed, link reset), not a failing command.
+            raise ConnectionLost(f"connection to {self.name} lost during a command")
         return CommandOutput(
-            channel.recv_exit_status(),
+            status,
             split_lines(stdout.getvalue()),
             split_lines(stderr.getvalue()),
         )
