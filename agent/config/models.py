@@ -308,6 +308,7 @@ class AgentConfig(_Section):
     """
 
     instance: str | None = None
+    shutdown_grace: Duration = 30.0
     source: SourceConfig
     deployment: list[DeploymentConfig] = Field(default_factory=list)
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
@@ -322,6 +323,13 @@ class AgentConfig(_Section):
         _require_unique([d.name for d in self.deployment], "deployment name", "name")
         _require_unique([n.notifier for n in self.notify], "notifier", "name")
         return self
+
+    @field_validator("shutdown_grace")
+    @classmethod
+    def _not_negative(cls, value: float) -> float:
+        if value < 0:
+            raise ValueError("must be 0 seconds or more")
+        return value
 
     def deployment_named(self, name: str) -> DeploymentConfig | None:
         return next((d for d in self.deployment if d.name == name), None)
