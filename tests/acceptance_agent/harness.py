@@ -8,6 +8,8 @@ Nothing here imports the daemon.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -94,7 +96,7 @@ def agent_config(*, url: str, port: int, state_dir: Path, instance: str = "accep
                  poll_interval: str = "1s", reconcile_interval: str | int = 0,
                  reconcile_mode: str = "apply", notify_url: str | None = None,
                  notify_on: Iterable[str] = ("all",), data: Mapping[str, Any] | None = None,
-                 shard: tuple[int, int] | None = None,
+                 shard: tuple[int, int] | None = None, shutdown_grace: str | None = None,
                  source: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A complete agent config: one deployment "app" = inventory.py + deploy.py of the repo."""
     config: dict[str, Any] = {
@@ -112,6 +114,8 @@ def agent_config(*, url: str, port: int, state_dir: Path, instance: str = "accep
     if notify_url:
         config["notify"] = [{"type": "webhook", "name": "receiver", "url": notify_url,
                              "secret": REPORT_SECRET, "on": list(notify_on), "timeout": "2s"}]
+    if shutdown_grace is not None:
+        config["shutdown_grace"] = shutdown_grace
     if shard:
         config["shard"] = {"index": shard[0], "count": shard[1]}
     return config
@@ -325,6 +329,14 @@ def operations(report: Mapping[str, Any], host: str) -> dict[str, str]:
         if entry["name"] == host:
             return {op["name"]: op["status"] for op in entry["operations"]}
     raise AssertionError(f"host {host} not in the report: {[h['name'] for h in report['hosts']]}")
+
+
+def signature_ok(request: Any, secret: str) -> bool:
+    """Whether a received report's X-Pullinfra-Signature is the HMAC-SHA256 of its raw body."""
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    given = headers.get("x-pullinfra-signature", "")
+    expected = "sha256=" + hmac.new(secret.encode(), request.body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(given, expected)
 
 
 ARCH_METRIC = re.compile(r"^- `(pullinfra_[a-z_]+)(?:\{([a-z_,]*)\})?`", re.M)
