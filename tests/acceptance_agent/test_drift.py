@@ -26,6 +26,11 @@ def _drift_gauges(agent, hosts) -> dict[str, float | None]:
                                  host=h.name) for h in hosts}
 
 
+def _hosts_with_drift(report) -> set[str]:
+    return {h["name"] for h in report["hosts"]
+            if any(op["status"] != "no_change" for op in h["operations"])}
+
+
 @pytest.mark.parametrize("mode", ["apply", "detect"])
 def test_drift_on_one_host_is_found_by_reconcile_and_reported_for_that_host_alone(
         mode, remote, bed_hosts, receiver, make_agent):
@@ -60,7 +65,8 @@ def test_drift_on_one_host_is_found_by_reconcile_and_reported_for_that_host_alon
     drifted_ops = operations(report, drifted.name)
     assert drifted_ops.pop("put a.conf") != "no_change"
     assert set(drifted_ops.values()) == {"no_change"}, drifted_ops
-    assert set(operations(report, clean.name).values()) == {"no_change"}
+    # The clean host is either left out of the drift report or shows no drift.
+    assert _hosts_with_drift(report) == {drifted.name}, report["hosts"]
 
     if mode == "apply":
         assert app_state(drifted) == expected_state()
@@ -83,6 +89,4 @@ def test_drift_on_one_host_is_found_by_reconcile_and_reported_for_that_host_alon
     assert signature_ok(sent, REPORT_SECRET)
     body = sent.json()
     assert body["deployment"] == DEPLOYMENT and body["trigger"] == "reconcile"
-    with_drift = {h["name"] for h in body["hosts"]
-                  if any(op["status"] != "no_change" for op in h["operations"])}
-    assert with_drift == {drifted.name}
+    assert _hosts_with_drift(body) == {drifted.name}

@@ -83,10 +83,11 @@ def test_syntax_error_fails_run_with_file_line_touches_no_host_and_next_good_com
 
 
 def test_force_pushed_branch_is_refused_reported_and_not_applied(
-        remote, bed_hosts, make_agent):
+        remote, bed_hosts, receiver, make_agent):
     hosts = bed_hosts(1)
     first = remote.commit_and_push(tree(hosts), "A")
-    agent = make_agent(url=remote.url)
+    agent = make_agent(url=remote.url, notify_url=f"{receiver.url}/reports",
+                       notify_on=["all"])
     agent.start()
     agent.wait_ready()
     agent.wait_finished(first)
@@ -103,7 +104,19 @@ def test_force_pushed_branch_is_refused_reported_and_not_applied(
     wait_for(lambda: agent.scrape().sum("pullinfra_source_fetch_total", result="rejected")
              >= rejected_before + 2, 30, "two refused (rejected) fetches after the force-push",
              describe=agent.describe)
-    assert not [r for r in agent.runs() if r["revision"] == rewritten], agent.describe()
+
+    # Reported: the receiver gets a failed report for the refused head, saying why.
+    def refusal():
+        return next((r for r in receiver.received()
+                     if r.json()["source"]["revision"] == rewritten), None)
+    sent = wait_for(refusal, 60, "a report of the refused head", describe=agent.describe)
+    assert signature_ok(sent, REPORT_SECRET)
+    assert sent.json()["status"] == "failed"
+    assert "force" in sent.body.decode() or "fast-forward" in sent.body.decode(), sent.body
+
+    # Not applied: any run recorded for the refused head failed (it is the refusal itself),
+    # the applied revision is still B and the host still has B's files.
+    assert {r["status"] for r in agent.runs() if r["revision"] == rewritten} <= {"failed"}
     scrape = agent.scrape()
     assert scrape.value("pullinfra_applied_revision_info", deployment=DEPLOYMENT,
                         revision=second) == 1
