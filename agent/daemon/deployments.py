@@ -1,0 +1,96 @@
+"""One run at a time per deployment, and at most one queued follow-up.
+
+A trigger that arrives while a deployment is running does not start a second run and is not
+lost: it becomes the single follow-up, which runs once the current run ends. More triggers
+during the same run fold into that one follow-up (keeping the most specific trigger), so a
+burst of pushes or polls never stacks up runs. The follow-up decides what to run only when it
+starts, from the newest commit known then; commits in between are recorded as superseded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+log = logging.getLogger(__name__)
+
+RequestKind = Literal["poll", "webhook", "manual", "reconcile", "retry"]
+_PRIORITY: dict[str, int] = {"reconcile": 0, "poll": 1, "retry": 2, "webhook": 3, "manual": 4}
+
+
+@dataclass(frozen=True)
+class Request:
+    """Why a deployment should be looked at; what to run is decided when it starts."""
+
+    kind: RequestKind
+    revision: str | None = None
+    """For `retry` after a crash: the commit the interrupted run was on."""
+
+    def merged(self, other: Request) -> Request:
+        return other if _PRIORITY[other.kind] > _PRIORITY[self.kind] else self
+
+
+SubmitResult = Literal["started", "queued", "refused"]
+
+
+class DeploymentSlot:
+    """The run lock of one deployment: `submit` starts a worker or queues the follow-up."""
+
+    def __init__(self, name: str, work: Callable[[str, Request], None]) -> None:
+        self.name = name
+        self._work = work
+        self._mu = threading.Lock()
+        self._running = False
+        self._pending: Request | None = None
+        self._closed = False
+        self._idle = threading.Event()
+        self._idle.set()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def pending(self) -> Request | None:
+        return self._pending
+
+    def submit(self, request: Request) -> SubmitResult:
+        with self._mu:
+            if self._closed:
+                return "refused"
+            if self._running:
+                self._pending = request if self._pending is None else self._pending.merged(request)
+                return "queued"
+            self._running = True
+            self._idle.clear()
+            self._thread = threading.Thread(target=self._loop, args=(request,),
+                                            name=f"pullinfra-run-{self.name}", daemon=True)
+            self._thread.start()
+            return "started"
+
+    def close(self) -> None:
+        """Refuse new work and drop the follow-up (shutdown); a run in flight goes on."""
+        with self._mu:
+            self._closed = True
+            self._pending = None
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        return self._idle.wait(timeout)
+
+    def _loop(self, request: Request) -> None:
+        while True:
+            try:
+                self._work(self.name, request)
+            except Exception:  # a bug in one run must not wedge the deployment for good
+                log.exception("run worker failed", extra={"deployment": self.name})
+            with self._mu:
+                if self._pending is None or self._closed:
+                    self._pending = None
+                    self._running = False
+                    self._idle.set()
+                    return
+                request, self._pending = self._pending, None

@@ -1,0 +1,71 @@
+"""The agent's timers on an apscheduler 3 BackgroundScheduler: poll and drift reconcile.
+
+Jobs only fetch and hand requests to the deployment slots, so a long run never delays the
+next poll, and a slow poll never overlaps itself (max_instances=1, missed ticks coalesce).
+Jitter spreads a fleet of agents so they do not hit the git server or their hosts in step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from agent.config import AgentConfig
+
+log = logging.getLogger(__name__)
+
+POLL_JITTER_FRACTION = 0.05
+"""Like Flux's default --interval-jitter-percentage: up to 5% of the interval, added."""
+
+
+def _poll_trigger(config: AgentConfig) -> IntervalTrigger:
+    interval = config.source.poll_interval
+    return IntervalTrigger(seconds=interval, jitter=interval * POLL_JITTER_FRACTION or None,
+                           timezone=UTC)
+
+
+def _reconcile_trigger(config: AgentConfig) -> IntervalTrigger:
+    interval = config.reconcile.interval
+    jitter = min(config.reconcile.jitter, interval / 2)
+    return IntervalTrigger(seconds=interval, jitter=jitter or None, timezone=UTC)
+
+
+class Jobs:
+    """Owns the scheduler; `configure` (re)applies intervals after a config reload."""
+
+    def __init__(self, poll: Callable[[], None], reconcile: Callable[[], None]) -> None:
+        self._poll = poll
+        self._reconcile = reconcile
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
+    def start(self, config: AgentConfig) -> None:
+        self._scheduler.add_job(self._poll, _poll_trigger(config), id="poll",
+                                name="poll", next_run_time=datetime.now(UTC))
+        self._set_reconcile(config)
+        self._scheduler.start()
+
+    def configure(self, config: AgentConfig) -> None:
+        self._scheduler.reschedule_job("poll", trigger=_poll_trigger(config))
+        self._set_reconcile(config)
+
+    def _set_reconcile(self, config: AgentConfig) -> None:
+        if self._scheduler.get_job("reconcile") is not None:
+            self._scheduler.remove_job("reconcile")
+        if config.reconcile.interval <= 0:
+            log.info("drift reconcile is off (reconcile.interval = 0)")
+            return
+        first = datetime.now(UTC) + timedelta(seconds=config.reconcile.interval)
+        self._scheduler.add_job(self._reconcile, _reconcile_trigger(config), id="reconcile",
+                                name="reconcile", next_run_time=first)
+
+    def stop(self) -> None:
+        """Stop firing; a job already running finishes on its own thread."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
