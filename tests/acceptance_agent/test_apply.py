@@ -105,10 +105,12 @@ def test_ssh_remote_on_bed_host_is_applied_like_file_remote(
                         ).stdout.strip() == remote.head()
 
 
-def test_metrics_has_every_contract_metric_and_passes_promtool(remote, bed_hosts, make_agent):
+def test_metrics_has_every_contract_metric_and_passes_promtool(
+        remote, bed_hosts, receiver, make_agent):
     hosts = bed_hosts(1)
     commit = remote.commit_and_push(tree(hosts), "A")
-    agent = make_agent(url=remote.url).start()
+    # A notifier is configured so that pullinfra_notifications_total{notifier} has series.
+    agent = make_agent(url=remote.url, notify_url=f"{receiver.url}/reports").start()
     agent.wait_ready()
     assert agent.wait_finished(commit)["status"] == "changed"
     scrape = agent.scrape()
@@ -140,6 +142,9 @@ def test_metrics_has_every_contract_metric_and_passes_promtool(remote, bed_hosts
     assert scrape.value("pullinfra_source_revision_info", revision=commit) == 1
     assert scrape.sum("pullinfra_source_fetch_total", result="success") >= 1
     assert scrape.value("pullinfra_source_last_fetch_success_timestamp_seconds") > 0
+
+    assert scrape.value("pullinfra_notifications_total", notifier="receiver",
+                        result="dropped") == 0
 
     promtool = subprocess.run(["/usr/bin/promtool", "check", "metrics"], input=scrape.text,
                               capture_output=True, text=True, timeout=60)

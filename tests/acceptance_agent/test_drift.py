@@ -8,6 +8,7 @@ import pytest
 from tests.acceptance_agent.fleet import APP, app_state, conf, expected_state, tree
 from tests.acceptance_agent.harness import (
     DEPLOYMENT,
+    FINISHED,
     REPORT_SECRET,
     operations,
     report_of,
@@ -71,12 +72,14 @@ def test_drift_on_one_host_is_found_by_reconcile_and_reported_for_that_host_alon
     if mode == "apply":
         assert app_state(drifted) == expected_state()
         after = agent.wait_run("a clean reconcile after the correction",
-                               lambda r: r["trigger"] == "reconcile" and r["id"] > run["id"])
+                               lambda r: r["trigger"] == "reconcile" and r["id"] > run["id"]
+                               and r["status"] in FINISHED)
         assert after["status"] == "unchanged"
     else:
         assert drifted.read_text(f"{APP}/a.conf") == TAMPERED
         again = agent.wait_run("the next reconcile",
-                               lambda r: r["trigger"] == "reconcile" and r["id"] > run["id"])
+                               lambda r: r["trigger"] == "reconcile" and r["id"] > run["id"]
+                               and r["status"] in FINISHED)
         assert again["status"] == "drift_detected"  # still drifted: detect never corrects
         assert drifted.read_text(f"{APP}/a.conf") == TAMPERED
     assert app_state(clean) == expected_state()
