@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -122,6 +123,9 @@ def run_command(args: argparse.Namespace, mode: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # paramiko logs transport errors from its own threads; the engine already reports them
+    # as host results, so keep them off the console (Python's last-resort handler).
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

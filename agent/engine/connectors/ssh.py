@@ -31,6 +31,11 @@ from agent.engine.connectors.base import (
 )
 
 _LOST = (paramiko.SSHException, EOFError, OSError, socket.error)
+# A peer that vanishes (link cut, host powered off) sends no RST; without these the run would
+# wait on it for TCP's ~15 minute retransmission limit. SSH keepalives put data in flight
+# every KEEPALIVE_SECONDS, and TCP_USER_TIMEOUT drops the connection when it stays unacked.
+KEEPALIVE_SECONDS = 5
+DEAD_PEER_SECONDS = 20
 
 
 def _known_hosts_name(hostname: str, port: int) -> str:
@@ -139,13 +144,16 @@ class SSHConnector(Connector):
             raise ConnectError(f"cannot connect to {self.hostname}:{self.port}: {reason}") from None
         transport = client.get_transport()
         if transport is not None:
-            transport.set_keepalive(15)
+            transport.set_keepalive(KEEPALIVE_SECONDS)
         self._client = client
 
     def _open_socket(self) -> socket.socket:
         """TCP with TCP_NODELAY: otherwise Nagle + delayed ACK add ~40 ms to every command."""
         sock = socket.create_connection((self.hostname, self.port), timeout=self.connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, "TCP_USER_TIMEOUT"):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, DEAD_PEER_SECONDS * 1000)
         return sock
 
     def disconnect(self) -> None:
@@ -169,7 +177,7 @@ class SSHConnector(Connector):
     def run_shell_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
         wrapped = make_unix_command(command, args).get_raw_value()
         try:
-            channel = self._transport().open_session()
+            channel = self._transport().open_session(timeout=DEAD_PEER_SECONDS)
         except _LOST as exc:
             raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
         try:
