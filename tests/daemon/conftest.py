@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent.config import load_config
+from agent.daemon import Agent
+from tests.daemon.helpers import AgentProcess, Fleet
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Fleet:
+    return Fleet(tmp_path)
+
+
+@pytest.fixture
+def make_agent() -> Iterator:
+    """In-process agents (no scheduler, no HTTP unless started); stopped at the end."""
+    made: list[Agent] = []
+
+    def make(config: Path, **kwargs) -> Agent:
+        agent = Agent(load_config(config, env={}), **kwargs)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        if not agent._stopping.is_set():
+            agent.stop(grace=10)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[AgentProcess]]:
+    started: list[AgentProcess] = []
+    yield started
+    for proc in started:
+        proc.kill()
