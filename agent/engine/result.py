@@ -27,6 +27,7 @@ class OpHostResult:
     error: str | None = None
     ignored: bool = False  # failed, but `_ignore_errors` let the host go on
     reasons: list[str] = field(default_factory=list)  # host.noop() / skip reasons
+    index: int = 0  # 1-based position of the operation in the run's global order
 
     @property
     def host_stopped(self) -> bool:

@@ -234,6 +234,7 @@ class _Run:
                 self.emit(Progress(index, total, done, len(entries)))
 
     def _record(self, index: int, host: Host, outcome: OpHostResult) -> None:
+        outcome.index = index
         self.host_results[host.name].operations.append(outcome)
         if outcome.host_stopped:
             self._stop(host, outcome.error or "operation failed")
