@@ -98,8 +98,14 @@ def execute_run(env: RunEnv, plan: RunPlan) -> RunOutcome:
     started = datetime.now(UTC)
     with env.metrics.run_in_progress(name):
         document, error = _run_engine(env, plan, run_id, events, started)
-    report = ChangeReport.from_dict(document)
-    _record(env, plan, run_id, report, error)
+    full = ChangeReport.from_dict(document)
+    report = full
+    if plan.trigger == "reconcile" and full.status.startswith("drift"):
+        # Drift is reported for the hosts that drifted (or failed) only; the metrics still
+        # see every host, so a host that stopped drifting goes back to 0.
+        report = full.model_copy(update={
+            "hosts": [h for h in full.hosts if h.status != "unchanged"]})
+    _record(env, plan, run_id, report, error, full)
     log.log(logging.WARNING if report.status in FAILED_STATUSES | {"interrupted"}
             else logging.INFO, "run finished", extra={
                 **fields, "status": report.status,
@@ -147,8 +153,6 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
         # Shutdown arrived during the run: whatever got done, it did not finish under our
         # watch, so it is recorded as interrupted and run again at the next start.
         document["status"] = "interrupted"
-    if plan.trigger == "reconcile" and document["status"].startswith("drift"):
-        document["hosts"] = [h for h in document["hosts"] if h["status"] != "unchanged"]
     for host in document["hosts"]:
         if host.get("error"):
             host["error"] = _relative(host["error"], checkout)
@@ -207,7 +211,7 @@ def failed_report(env: RunEnv, plan: RunPlan, run_id: int, started: datetime, er
 
 
 def _record(env: RunEnv, plan: RunPlan, run_id: int, report: ChangeReport,
-            error: str | None) -> None:
+            error: str | None, full: ChangeReport) -> None:
     """State first (the truth), then metrics, then the outbox; then prune old history."""
     name = plan.deployment.name
     status = report.status
@@ -220,7 +224,7 @@ def _record(env: RunEnv, plan: RunPlan, run_id: int, report: ChangeReport,
     elif status != "interrupted":
         env.db.set_applied(name, plan.revision)
         env.metrics.set_applied_revision(name, plan.revision)
-    env.metrics.observe_report(report)
+    env.metrics.observe_report(full)
     env.enqueue(report)
     try:
         env.db.prune(env.retention)

@@ -6,12 +6,26 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import shutil
 import signal
+import subprocess
 import time
 
 from tests.agent.receivers import http
 from tests.daemon.helpers import SLOW_DEPLOY, AgentProcess, pullinfra, runs
 
+ARCHITECTURE_METRICS = [
+    "pullinfra_build_info", "pullinfra_source_fetch_total",
+    "pullinfra_source_fetch_duration_seconds",
+    "pullinfra_source_last_fetch_success_timestamp_seconds", "pullinfra_source_revision_info",
+    "pullinfra_source_verification_failures_total", "pullinfra_run_total",
+    "pullinfra_run_duration_seconds", "pullinfra_last_run_success_timestamp_seconds",
+    "pullinfra_applied_revision_info", "pullinfra_run_in_progress",
+    "pullinfra_deployment_suspended", "pullinfra_operations_total", "pullinfra_host_up",
+    "pullinfra_host_drift_operations", "pullinfra_host_last_success_timestamp_seconds",
+    "pullinfra_notifications_total", "pullinfra_notification_queue_depth",
+    "pullinfra_webhook_requests_total",
+]
 SLOW_FILES = {"inventory.py": 'hosts = ["@local"]\n', "deploys/a.txt": "A\n"}
 
 
@@ -137,6 +151,13 @@ def test_push_to_applied_by_poll_and_by_signed_webhook(fleet, processes) -> None
     metrics = http("GET", f"{fleet.url}/metrics")[2].decode()
     assert 'pullinfra_webhook_requests_total{provider="github",result="unauthorized"} 1.0' \
         in metrics
+    promtool = shutil.which("promtool")
+    if promtool:
+        checked = subprocess.run([promtool, "check", "metrics"], input=metrics,
+                                 capture_output=True, text=True)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    for name in ARCHITECTURE_METRICS:
+        assert f"# TYPE {name} " in metrics, name
     print(f"push->run finished by 1s poll: {by_poll:.2f}s; webhook->run started: "
           f"{by_webhook:.2f}s")
     agent.signal(signal.SIGTERM)
