@@ -52,11 +52,17 @@ class SignatureVerifier:
         self._gnupg_home.mkdir(mode=0o700, parents=True)
         gpg = ["gpg", "--batch", "--no-tty", "--homedir", str(self._gnupg_home)]
         try:
-            subprocess.run([*gpg, "--import", *map(str, self._config.gpg_keys)],
-                           check=True, capture_output=True, timeout=timeout)
+            # gpg exits 2 when it cannot reach a gpg-agent (e.g. a state dir whose socket path
+            # is too long), even though public keys need no agent: judge by the keyring.
+            imported = subprocess.run([*gpg, "--import", *map(str, self._config.gpg_keys)],
+                                      capture_output=True, text=True, timeout=timeout)
             listing = subprocess.run([*gpg, "--with-colons", "--list-keys"], check=True,
                                      capture_output=True, text=True, timeout=timeout).stdout
-            owner_trust = "".join(f"{fpr}:6:\n" for fpr in _primary_fingerprints(listing))
+            fingerprints = _primary_fingerprints(listing)
+            if not fingerprints:
+                raise VerificationFailed(
+                    "", f"cannot load source.gpg_keys: {imported.stderr.strip()[-300:]}")
+            owner_trust = "".join(f"{fpr}:6:\n" for fpr in fingerprints)
             subprocess.run([*gpg, "--import-ownertrust"], input=owner_trust.encode(),
                            check=True, capture_output=True, timeout=timeout)
         except (OSError, subprocess.SubprocessError) as exc:
