@@ -38,6 +38,7 @@ from agent.daemon.scheduler import Jobs
 from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent, Refused
 from agent.metrics import Metrics
 from agent.report.model import ChangeReport
+from agent.report.outbox import Backoff as OutboxBackoff
 from agent.report.outbox import Notifier, Outbox, OutboxRunner
 from agent.report.senders import build_sender
 from agent.source import (
@@ -533,7 +534,9 @@ class Agent:
             except ValueError as exc:
                 raise AgentError(f"[[notify]] {spec.notifier}: {exc}") from None
             notifiers.append(Notifier(spec.notifier, spec.on, sender))
-        return Outbox(self.db, notifiers, metrics=self.metrics)
+        # Capped at a minute: a receiver back after an hour gets its backlog within a minute.
+        return Outbox(self.db, notifiers, metrics=self.metrics,
+                      backoff=OutboxBackoff(base=2.0, factor=2.0, cap=60.0))
 
     def _replace_outbox(self, outbox: Outbox) -> Outbox:
         if self._outbox_runner is not None:
