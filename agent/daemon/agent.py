@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.backoff import Backoff
 from agent.config import AgentConfig, DeploymentConfig
 from agent.daemon.commits import commit_info, overtaken, touched_paths
 from agent.daemon.deployments import DeploymentSlot, Request, SubmitResult
@@ -38,11 +39,9 @@ from agent.daemon.scheduler import Jobs
 from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent, Refused
 from agent.metrics import Metrics
 from agent.report.model import ChangeReport
-from agent.report.outbox import Backoff as OutboxBackoff
 from agent.report.outbox import Notifier, Outbox, OutboxRunner
 from agent.report.senders import build_sender
 from agent.source import (
-    Backoff,
     FetchError,
     FetchResult,
     GitSource,
@@ -80,9 +79,9 @@ class Agent:
         self.source = GitSource(config.source, self.state_dir)
         poll = config.source.poll_interval
         self._retry_backoff = retry_backoff or Backoff(
-            base=max(5.0, 2 * poll), maximum=max(1800.0, 2 * poll), jitter=0.0)
+            base=max(5.0, 2 * poll), cap=max(1800.0, 2 * poll), jitter=0.0)
         self._fetch_backoff = fetch_backoff or Backoff(
-            base=min(max(poll, 1.0), 5.0), maximum=max(300.0, poll), jitter=0.1)
+            base=min(max(poll, 1.0), 5.0), cap=max(300.0, poll), jitter=0.1)
         self._fetch_not_before = 0.0
         self._head: FetchResult | None = None
         self._fetched_once = False
@@ -536,7 +535,7 @@ class Agent:
             notifiers.append(Notifier(spec.notifier, spec.on, sender))
         # Capped at a minute: a receiver back after an hour gets its backlog within a minute.
         return Outbox(self.db, notifiers, metrics=self.metrics,
-                      backoff=OutboxBackoff(base=2.0, factor=2.0, cap=60.0))
+                      backoff=Backoff(base=2.0, factor=2.0, cap=60.0, jitter=0.2))
 
     def _replace_outbox(self, outbox: Outbox) -> Outbox:
         if self._outbox_runner is not None:

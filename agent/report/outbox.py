@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from agent.backoff import Backoff
 from agent.metrics import Metrics
 from agent.report.delivery import Delivery, Sender
 from agent.report.errors import DeliveryError, PermanentError, RetryableError
@@ -67,24 +68,6 @@ def _field(row: Any, name: str, default: Any = None) -> Any:
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Exponential backoff with a cap and jitter.
-
-    The n-th retry waits base * factor**(n-1), at most `cap`, then minus up to `jitter` of
-    itself at random, so many agents whose receiver came back do not retry in lock-step.
-    """
-
-    base: float = 5.0
-    factor: float = 2.0
-    cap: float = 300.0
-    jitter: float = 0.2
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        raw = min(self.cap, self.base * self.factor ** max(0, attempt - 1))
-        return raw * (1.0 - self.jitter * rng.random())
-
-
-@dataclass(frozen=True)
 class Notifier:
     """A configured notifier: its stable name (the queue key), what it wants, its sender."""
 
@@ -105,7 +88,7 @@ class Outbox:
         self.store = store
         self.notifiers = {n.name: n for n in notifiers}
         self.metrics = metrics
-        self.backoff = backoff or Backoff()
+        self.backoff = backoff or Backoff(jitter=0.2)
         self._rng = rng or random.Random()
         # Guards the head-of-line rule within this process even if a store were to return a
         # later row while the head waits; the store's own order is what survives a restart.

@@ -1,6 +1,5 @@
 """The source stage: git clone/fetch, signature checks, immutable checkouts per commit."""
 
-from agent.source.backoff import Backoff
 from agent.source.errors import (
     CheckoutError,
     FetchError,
@@ -14,7 +13,6 @@ from agent.source.git_source import FetchResult, GitSource
 from agent.source.paths import paths_match
 
 __all__ = [
-    "Backoff",
     "CheckoutError",
     "FetchError",
     "FetchResult",

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent.backoff import Backoff
 from agent.metrics import Metrics
 from agent.report.model import ChangeReport
-from agent.report.outbox import Backoff, Notifier, Outbox, OutboxRunner, OutboxStore
+from agent.report.outbox import Notifier, Outbox, OutboxRunner, OutboxStore
 from agent.report.webhook import WebhookSender, verify
 from tests.agent.receivers import Receiver, sample_report
 

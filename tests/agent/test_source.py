@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.backoff import Backoff
 from agent.config import SourceConfig
 from agent.source import (
-    Backoff,
     FetchError,
     GitSource,
     NonFastForward,
@@ -219,11 +219,11 @@ def test_token_and_credentials_never_reach_messages(tmp_path: Path) -> None:
 
 
 def test_backoff_grows_caps_and_resets() -> None:
-    backoff = Backoff(base=2, maximum=10, jitter=0)
+    backoff = Backoff(base=2, cap=10, jitter=0)
     assert [backoff.failure() for _ in range(5)] == [2, 4, 8, 10, 10]
     backoff.success()
     assert backoff.failure() == 2
-    jittered = Backoff(base=100, maximum=100, jitter=0.5)
+    jittered = Backoff(base=100, cap=100, jitter=0.5)
     assert all(50 <= jittered.failure() <= 100 for _ in range(20))
 
 

@@ -7,8 +7,8 @@ import hashlib
 import hmac
 import time
 
+from agent.backoff import Backoff
 from agent.daemon.deployments import Request
-from agent.source import Backoff
 from tests.agent.gitfixtures import git
 from tests.agent.receivers import Receiver
 from tests.daemon.helpers import BROKEN_DEPLOY, SLOW_DEPLOY, pullinfra, runs
@@ -61,7 +61,7 @@ def test_failed_run_is_retried_with_backoff_not_every_poll(fleet, make_agent) ->
     fleet.push_site()
     broken = fleet.push({"deploys/site.py": BROKEN_DEPLOY}, "broken")
     agent = make_agent(fleet.config(),
-                       retry_backoff=Backoff(base=1.5, maximum=1.5, jitter=0.0))
+                       retry_backoff=Backoff(base=1.5, cap=1.5, jitter=0.0))
     agent.poll()
     assert agent.wait_idle()
     [failed] = runs(fleet.state)
