@@ -20,12 +20,12 @@ from agent.engine.operation import operation
 from agent.engine.operations.errors import OperationError, OperationTypeError
 from agent.engine.operations.util.files import (
     adjust_regex,
+    attribute_fixes,
     backup_suffix,
     chmod,
     chown,
     ensure_mode_int,
     escape_bre,
-    owner_differs,
     sed_delete,
     sed_replace,
     strip_regex_anchors,
@@ -106,20 +106,12 @@ def _directory(
 
     if info is None:
         yield StringCommand("mkdir", "-p", QuoteString(path))
-        if wanted_mode is not None:
-            yield chmod(path, wanted_mode, recursive=recursive)
-        if user or group:
-            yield chown(path, user, group, recursive=recursive)
+        yield from attribute_fixes(path, None, wanted_mode, user, group, recursive=recursive)
         return
 
-    changed = False
-    if wanted_mode is not None and info["mode"] != wanted_mode:
-        yield chmod(path, wanted_mode, recursive=recursive)
-        changed = True
-    if owner_differs(info, user, group):
-        yield chown(path, user, group, recursive=recursive)
-        changed = True
-    if not changed:
+    fixes = attribute_fixes(path, info, wanted_mode, user, group, recursive=recursive)
+    yield from fixes
+    if not fixes:
         host.noop(f"directory {path} already exists")
 
 
@@ -186,23 +178,14 @@ def file(
         if create_remote_dir:
             yield from _ensure_parent_dir(path, user, group)
         yield StringCommand("touch", QuoteString(path))
-        if wanted_mode is not None:
-            yield chmod(path, wanted_mode)
-        if user or group:
-            yield chown(path, user, group)
+        yield from attribute_fixes(path, None, wanted_mode, user, group)
         return
 
-    changed = False
     if touch:
         yield StringCommand("touch", QuoteString(path))
-        changed = True
-    if wanted_mode is not None and info["mode"] != wanted_mode:
-        yield chmod(path, wanted_mode)
-        changed = True
-    if owner_differs(info, user, group):
-        yield chown(path, user, group)
-        changed = True
-    if not changed:
+    fixes = attribute_fixes(path, info, wanted_mode, user, group)
+    yield from fixes
+    if not touch and not fixes:
         host.noop(f"file {path} already exists")
 
 
@@ -244,19 +227,16 @@ def link(
         if create_remote_dir:
             yield from _ensure_parent_dir(path, user, group)
         yield make
-        if user or group:
-            yield chown(path, user, group, dereference=False)
+        yield from attribute_fixes(path, None, None, user, group, dereference=False)
         return
 
-    changed = False
-    if info.get("link_target") != target:
+    relink = info.get("link_target") != target
+    if relink:
         yield StringCommand("rm", "-f", QuoteString(path))
         yield make
-        changed = True
-    if owner_differs(info, user, group):
-        yield chown(path, user, group, dereference=False)
-        changed = True
-    if not changed:
+    fixes = attribute_fixes(path, info, None, user, group, dereference=False)
+    yield from fixes
+    if not relink and not fixes:
         host.noop(f"link {path} already exists")
 
 
@@ -344,14 +324,9 @@ def _put(
         return
 
     assert remote
-    changed = False
-    if wanted_mode is not None and remote["mode"] != wanted_mode:
-        yield chmod(dest, wanted_mode)
-        changed = True
-    if owner_differs(remote, user, group):
-        yield chown(dest, user, group)
-        changed = True
-    if not changed:
+    fixes = attribute_fixes(dest, remote, wanted_mode, user, group)
+    yield from fixes
+    if not fixes:
         host.noop(f"file {dest} is already uploaded")
 
 

@@ -63,6 +63,28 @@ def owner_differs(info: dict, user: str | None, group: str | None) -> bool:
     return bool((user and info.get("user") != user) or (group and info.get("group") != group))
 
 
+def attribute_fixes(
+    target: str,
+    info: dict | None,
+    mode: int | str | None,
+    user: str | None,
+    group: str | None,
+    recursive: bool = False,
+    dereference: bool = True,
+) -> list[StringCommand]:
+    """chmod/chown needed to give ``target`` the wanted mode and owner; none if it has them.
+
+    ``info`` is the path's fact, or None for a path this operation is creating, which has
+    nothing wanted yet. A list rather than a generator: callers say "already so" when empty.
+    """
+    fixes = []
+    if mode is not None and (info is None or info["mode"] != mode):
+        fixes.append(chmod(target, mode, recursive=recursive))
+    if (user or group) and (info is None or owner_differs(info, user, group)):
+        fixes.append(chown(target, user, group, recursive=recursive, dereference=dereference))
+    return fixes
+
+
 def unix_path_join(*parts: str) -> str:
     head = [part.rstrip("/") for part in parts[:-1]]
     return "/".join([*head, parts[-1]])
