@@ -26,6 +26,7 @@ from agent.engine.operations.util.files import (
     chown,
     ensure_mode_int,
     escape_bre,
+    read_file_like,
     sed_delete,
     sed_replace,
     strip_regex_anchors,
@@ -245,11 +246,7 @@ def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[A
     if isinstance(src, bytes):
         return src, src
     if hasattr(src, "read"):
-        if hasattr(src, "seek"):
-            src.seek(0)
-        data = src.read()
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+        data = read_file_like(src)
         return data, data
     local = host.local_path(str(src)) if add_deploy_dir else Path(src)
     if local.is_file():

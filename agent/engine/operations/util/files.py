@@ -8,6 +8,7 @@ from __future__ import annotations
 import posixpath
 import re
 from datetime import datetime
+from typing import Any
 
 from agent.engine.command import QuoteString, StringCommand
 from agent.engine.operations.errors import OperationError, OperationValueError
@@ -83,6 +84,15 @@ def attribute_fixes(
     if (user or group) and (info is None or owner_differs(info, user, group)):
         fixes.append(chown(target, user, group, recursive=recursive, dereference=dereference))
     return fixes
+
+
+def read_file_like(src: Any) -> bytes:
+    """All of a file-like object's content, from the start: a deploy may hand the same
+    StringIO to several operations (or to one operation on several hosts)."""
+    if hasattr(src, "seek"):
+        src.seek(0)
+    data = src.read()
+    return data.encode("utf-8") if isinstance(data, str) else data
 
 
 def unix_path_join(*parts: str) -> str:

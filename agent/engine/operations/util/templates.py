@@ -17,6 +17,7 @@ from jinja2 import (
 )
 
 from agent.engine.operations.errors import OperationError
+from agent.engine.operations.util.files import read_file_like
 
 STRING_TEMPLATE = "<string>"
 
@@ -48,11 +49,7 @@ def render_template(
     name = STRING_TEMPLATE
     try:
         if hasattr(src, "read"):
-            if hasattr(src, "seek"):
-                src.seek(0)
-            text = src.read()
-            if isinstance(text, bytes):
-                text = text.decode("utf-8")
+            text = read_file_like(src).decode("utf-8")
             loader = env_kwargs.pop("loader", FileSystemLoader([str(p) for p in search_path]))
             env = Environment(
                 undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
