@@ -235,11 +235,16 @@ def _known_deployment(config: AgentConfig, name: str, path: str) -> bool:
     return True
 
 
-def cmd_suspend(args: argparse.Namespace) -> int:
+def _deployment_db(args: argparse.Namespace) -> StateDB | None:
+    """The state DB that suspend/resume write, once `args.name` is a configured deployment."""
     config = _load(args.config)
     if config is None or not _known_deployment(config, args.name, args.config):
-        return EXIT_USAGE
-    db = _open_db(config, create=True)
+        return None
+    return _open_db(config, create=True)
+
+
+def cmd_suspend(args: argparse.Namespace) -> int:
+    db = _deployment_db(args)
     if db is None:
         return EXIT_USAGE
     with db:
@@ -250,10 +255,7 @@ def cmd_suspend(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    config = _load(args.config)
-    if config is None or not _known_deployment(config, args.name, args.config):
-        return EXIT_USAGE
-    db = _open_db(config, create=True)
+    db = _deployment_db(args)
     if db is None:
         return EXIT_USAGE
     with db:
