@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -33,6 +34,19 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if BED_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.bed)
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> Callable[[str, str], Path]:
+    """write(name, text) -> Path: a deploy/inventory/template file in tmp_path (dedented)."""
+
+    def write_file(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"))
+        return path
+
+    return write_file
 
 
 @pytest.fixture(scope="session")

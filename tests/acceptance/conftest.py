@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,19 +15,6 @@ from agent.engine.run import RunOptions, run_deploy
 
 ROOT = Path(__file__).resolve().parents[2]
 PULLINFRA = ROOT / ".venv" / "bin" / "pullinfra"
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str, str], Path]:
-    """write(name, text) -> Path: a deploy/inventory/template file in tmp_path (dedented)."""
-
-    def write_file(name: str, text: str) -> Path:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
-
-    return write_file
 
 
 @pytest.fixture

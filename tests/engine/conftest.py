@@ -1,9 +1,7 @@
-"""Helpers for engine tests: write deploy/inventory files, run with local connectors."""
+"""Helpers for engine tests: run deploys with local connectors (`write` is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import textwrap
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -11,17 +9,6 @@ import pytest
 from agent.engine.connectors.local import LocalConnector
 from agent.engine.events import Event
 from agent.engine.run import RunOptions, run_deploy
-
-
-@pytest.fixture
-def write(tmp_path: Path) -> Callable[[str, str], Path]:
-    def write_file(name: str, text: str) -> Path:
-        path = tmp_path / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text).lstrip("\n"))
-        return path
-
-    return write_file
 
 
 @pytest.fixture
