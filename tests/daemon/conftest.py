@@ -32,8 +32,16 @@ def make_agent() -> Iterator:
 
 
 @pytest.fixture
-def processes() -> Iterator[list[AgentProcess]]:
+def start_process(tmp_path: Path) -> Iterator:
+    """start_process(config, log="agent.log"): `pullinfra agent` subprocesses logging into
+    tmp_path; killed at the end, whatever the test did."""
     started: list[AgentProcess] = []
-    yield started
+
+    def start(config: Path, log: str = "agent.log") -> AgentProcess:
+        proc = AgentProcess(config, tmp_path / log)
+        started.append(proc)
+        return proc
+
+    yield start
     for proc in started:
         proc.kill()

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from tests.agent.receivers import http
-from tests.daemon.helpers import SLOW_DEPLOY, AgentProcess, pullinfra, runs
+from tests.daemon.helpers import SLOW_DEPLOY, pullinfra, runs
 
 ARCHITECTURE_METRICS = [
     "pullinfra_build_info", "pullinfra_source_fetch_total",
@@ -55,11 +55,10 @@ def test_once_exit_codes(fleet) -> None:
     assert "bad.toml:3" in usage.stderr and "Traceback" not in usage.stderr
 
 
-def test_sighup_with_an_invalid_config_keeps_the_old_one(fleet, processes) -> None:
+def test_sighup_with_an_invalid_config_keeps_the_old_one(fleet, start_process) -> None:
     fleet.push_site()
     config = fleet.config(poll="300ms")
-    agent = AgentProcess(config, fleet.tmp / "agent.log")
-    processes.append(agent)
+    agent = start_process(config)
     agent.wait_for('msg="run finished"')
     good = config.read_text()
     config.write_text(good + "\nnot_a_key = true\n")
@@ -75,11 +74,10 @@ def test_sighup_with_an_invalid_config_keeps_the_old_one(fleet, processes) -> No
     assert agent.wait(30) == 0
 
 
-def test_sigterm_mid_run_records_interrupted_and_exits_0(fleet, processes) -> None:
+def test_sigterm_mid_run_records_interrupted_and_exits_0(fleet, start_process) -> None:
     _slow(fleet, 2)
     config = fleet.config(grace="20s", deploy="deploys/slow.py")
-    agent = AgentProcess(config, fleet.tmp / "agent.log")
-    processes.append(agent)
+    agent = start_process(config)
     agent.wait_for("stage=execute")
     time.sleep(0.3)
     agent.signal(signal.SIGTERM)
@@ -91,18 +89,16 @@ def test_sigterm_mid_run_records_interrupted_and_exits_0(fleet, processes) -> No
     assert 'msg="agent stopped" clean=true' in agent.log()
 
 
-def test_sigkill_mid_run_is_rerun_at_the_next_start(fleet, processes) -> None:
+def test_sigkill_mid_run_is_rerun_at_the_next_start(fleet, start_process) -> None:
     _slow(fleet, 3)
     config = fleet.config(deploy="deploys/slow.py")
-    agent = AgentProcess(config, fleet.tmp / "agent.log")
-    processes.append(agent)
+    agent = start_process(config)
     agent.wait_for("stage=execute")
     agent.signal(signal.SIGKILL)
     agent.wait(10)
     assert [r.status for r in runs(fleet.state)] == ["running"]
 
-    again = AgentProcess(config, fleet.tmp / "agent2.log")
-    processes.append(again)
+    again = start_process(config, "agent2.log")
     again.wait_for('msg="run finished"', timeout=30)
     history = runs(fleet.state)
     assert [(r.status, r.trigger) for r in history] == [("interrupted", "poll"),
@@ -112,11 +108,10 @@ def test_sigkill_mid_run_is_rerun_at_the_next_start(fleet, processes) -> None:
     assert again.wait(30) == 0
 
 
-def test_push_to_applied_by_poll_and_by_signed_webhook(fleet, processes) -> None:
+def test_push_to_applied_by_poll_and_by_signed_webhook(fleet, start_process) -> None:
     fleet.push_site()
     config = fleet.config(poll="1s")
-    agent = AgentProcess(config, fleet.tmp / "agent.log")
-    processes.append(agent)
+    agent = start_process(config)
     agent.wait_for('msg="run finished"')
 
     pushed = time.monotonic()
