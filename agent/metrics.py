@@ -258,9 +258,6 @@ class Metrics:
         finally:
             gauge.set(0)
 
-    def set_run_in_progress(self, deployment: str, running: bool) -> None:
-        self.run_in_progress_gauge.labels(deployment=deployment).set(1 if running else 0)
-
     def set_suspended(self, deployment: str, suspended: bool) -> None:
         self.deployment_suspended.labels(deployment=deployment).set(1 if suspended else 0)
 

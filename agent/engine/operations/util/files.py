@@ -5,7 +5,6 @@ Every path goes through QuoteString so that a name with spaces or quotes stays o
 
 from __future__ import annotations
 
-import posixpath
 import re
 from datetime import datetime
 from typing import Any
@@ -98,10 +97,6 @@ def read_file_like(src: Any) -> bytes:
 def unix_path_join(*parts: str) -> str:
     head = [part.rstrip("/") for part in parts[:-1]]
     return "/".join([*head, parts[-1]])
-
-
-def parent_dir(path: str) -> str:
-    return posixpath.dirname(path.rstrip("/")) if path != "/" else ""
 
 
 def backup_suffix() -> str:

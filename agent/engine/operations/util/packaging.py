@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -83,7 +83,3 @@ def plan_packages(
 
 def joined(specs: list[PackageSpec]) -> str:
     return " ".join(spec.install_arg for spec in specs)
-
-
-def iter_names(specs: list[PackageSpec]) -> Iterator[str]:
-    return (spec.name for spec in specs)
