@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+from collections.abc import Callable, Mapping, Sequence
 from types import ModuleType
 from typing import Any
 
@@ -66,15 +67,12 @@ def public_names(module: ModuleType) -> list[str]:
     return sorted(names)
 
 
-def _deploy_import(
-    name: str,
-    globals: dict[str, Any] | None = None,
-    locals: dict[str, Any] | None = None,
-    fromlist: tuple[str, ...] | list[str] | None = (),
-    level: int = 0,
-) -> ModuleType:
-    if level != 0 or not (name == "pyinfra" or name.startswith("pyinfra.")):
-        return _REAL_IMPORT(name, globals, locals, fromlist or (), level)
+LocalImport = Callable[
+    [str, Mapping[str, Any] | None, Sequence[str], int], ModuleType | None
+]
+
+
+def _import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType:
     module = import_compat(name)
     if not fromlist:
         return import_compat("pyinfra")
@@ -84,8 +82,31 @@ def _deploy_import(
     return module
 
 
-def deploy_builtins() -> dict[str, Any]:
-    """A fresh builtins namespace for one executed file, with the pyinfra mapping."""
+def _make_import(local_import: LocalImport | None) -> Callable[..., ModuleType]:
+    def deploy_import(
+        name: str,
+        globals: dict[str, Any] | None = None,
+        locals: dict[str, Any] | None = None,
+        fromlist: Sequence[str] | None = (),
+        level: int = 0,
+    ) -> ModuleType:
+        if level == 0 and (name == "pyinfra" or name.startswith("pyinfra.")):
+            return _import_pyinfra(name, fromlist or ())
+        if local_import is not None:
+            module = local_import(name, globals, fromlist or (), level)
+            if module is not None:
+                return module
+        return _REAL_IMPORT(name, globals, locals, fromlist or (), level)
+
+    return deploy_import
+
+
+def deploy_builtins(local_import: LocalImport | None = None) -> dict[str, Any]:
+    """A fresh builtins namespace with the pyinfra mapping, for the files of one run.
+
+    `local_import` is the run's resolver for the repository's own modules (see
+    agent/engine/loader.py); without it (inventory files) other imports are normal imports.
+    """
     namespace = dict(vars(builtins))
-    namespace["__import__"] = _deploy_import
+    namespace["__import__"] = _make_import(local_import)
     return namespace

@@ -63,22 +63,56 @@ COMMAND_ARGUMENTS = frozenset(
 
 
 def pop_global_arguments(
-    kwargs: dict[str, Any], host_data_get: Callable[[str], Any]
+    kwargs: dict[str, Any],
+    host_data_get: Callable[[str], Any],
+    scope: Mapping[str, Any] | None = None,
+    config: Config | None = None,
 ) -> dict[str, Any]:
-    """Remove the global arguments from an operation's kwargs and resolve every one of them."""
+    """Remove the global arguments from an operation's kwargs and resolve every one of them.
+
+    Precedence is pyinfra's: the operation's own keyword, then the enclosing `host.when` /
+    `host.arguments` / `@deploy` scope, then `host.data._<name>`, then `config`. `_if` is the
+    exception: the scope's conditions and the operation's own all have to hold, so a block's
+    condition can never be switched off by an operation inside it.
+    """
+    scope = scope or {}
+    config_defaults = config.argument_defaults() if config is not None else {}
     resolved: dict[str, Any] = {}
     for spec in GLOBAL_ARGUMENTS:
+        if spec.name == "_if":
+            own = if_callables(kwargs.pop("_if", None))
+            resolved["_if"] = [*if_callables(scope.get("_if")), *own]
+            continue
         if spec.name in kwargs:
             resolved[spec.name] = kwargs.pop(spec.name)
-            continue
-        from_data = host_data_get(spec.name) if spec.name.startswith("_") else None
-        resolved[spec.name] = spec.default if from_data is None else from_data
+        elif spec.name in scope:
+            resolved[spec.name] = scope[spec.name]
+        else:
+            from_data = host_data_get(spec.name) if spec.name.startswith("_") else None
+            if from_data is not None:
+                resolved[spec.name] = from_data
+            else:
+                resolved[spec.name] = config_defaults.get(spec.name, spec.default)
+    if config is not None and config.ENV:
+        resolved["_env"] = {**config.ENV, **(resolved["_env"] or {})}
     return resolved
 
 
-def default_arguments(host_data_get: Callable[[str], Any]) -> dict[str, Any]:
-    """The global arguments that apply outside any operation (facts read by deploy code)."""
-    return pop_global_arguments({}, host_data_get)
+def merge_scope(outer: Mapping[str, Any], inner: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments of a block nested in another: inner values win, `_if` lists add up."""
+    merged = {**outer, **inner}
+    if "_if" in outer or "_if" in inner:
+        merged["_if"] = [*if_callables(outer.get("_if")), *if_callables(inner.get("_if"))]
+    return merged
+
+
+def split_global_arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Pop only the global arguments actually passed (a `@deploy(...)` call, `host.arguments`)."""
+    found = {key: kwargs.pop(key) for key in list(kwargs) if key in ARGUMENTS_BY_NAME}
+    found.pop("name", None)
+    if "_if" in found:
+        found["_if"] = if_callables(found["_if"])
+    return found
 
 
 def if_callables(value: Any) -> list[Callable[[], Any]]:
@@ -96,3 +130,82 @@ def if_callables(value: Any) -> list[Callable[[], Any]]:
         f"_if must be a callable or a list of callables, got {value!r}"
         " (pass op.did_change, not op.did_change())"
     )
+
+
+# pyinfra `config` attributes that are the lowest layer of a global argument's default.
+CONFIG_ARGUMENTS: Mapping[str, str] = {
+    "SUDO": "_sudo",
+    "SUDO_USER": "_sudo_user",
+    "SU_USER": "_su_user",
+    "SHELL": "_shell_executable",
+    "IGNORE_ERRORS": "_ignore_errors",
+    "RETRY": "_retries",
+    "RETRY_DELAY": "_retry_delay",
+    "PARALLEL": "_parallel",
+}
+# Settings that tune pyinfra's controller; accepted so config files run, with no effect here
+# (the agent's own configuration decides these), except FAIL_PERCENT from config.py.
+CONFIG_CONTROLLER_ONLY: Mapping[str, Any] = {
+    "FAIL_PERCENT": None,
+    "CONNECT_TIMEOUT": 10,
+    "TEMP_DIR": None,
+    "DEFAULT_TEMP_DIR": "/tmp",
+    "REQUIRE_PYINFRA_VERSION": None,
+    "REQUIRE_PACKAGES": None,
+    "DIFF": False,
+    "INHERIT_ENV": (),
+}
+# Privilege settings pullinfra cannot honour: silently ignoring them would run commands as
+# the wrong user, so setting one to anything but its default is an error.
+CONFIG_UNSUPPORTED: Mapping[str, Any] = {
+    "USE_SUDO_LOGIN": False,
+    "PRESERVE_SUDO_ENV": False,
+    "SUDO_PASSWORD": None,
+    "USE_SU_LOGIN": False,
+    "PRESERVE_SU_ENV": False,
+    "SU_SHELL": False,
+    "SU_PASSWORD": None,
+    "DOAS": False,
+    "DOAS_USER": None,
+    "DZDO": False,
+    "DZDO_USER": None,
+}
+
+
+class UnsupportedConfigError(Exception):
+    """Raised with the attribute name; the caller turns it into a DeployError with file:line."""
+
+
+class Config:
+    """pyinfra's `config` object for one run (and a copy per host per deploy file).
+
+    pyinfra gives every host's execution of a deploy file its own copy of the config, so
+    `config.SUDO = True` at the top of a deploy file affects that file's later operations on
+    that host only; the engine keeps that model instead of a process-wide object.
+    """
+
+    def __init__(self, values: Mapping[str, Any] | None = None) -> None:
+        defaults: dict[str, Any] = {
+            **{key: ARGUMENTS_BY_NAME[arg].default for key, arg in CONFIG_ARGUMENTS.items()},
+            **CONFIG_CONTROLLER_ONLY,
+            **CONFIG_UNSUPPORTED,
+            "ENV": {},
+            "PARALLEL": 0,
+        }
+        defaults.update(values or {})
+        for key, value in defaults.items():
+            setattr(self, key, value)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        if key in CONFIG_UNSUPPORTED and value != CONFIG_UNSUPPORTED[key]:
+            raise UnsupportedConfigError(key)
+        object.__setattr__(self, key, value)
+
+    def copy(self) -> Config:
+        return Config(vars(self))
+
+    def argument_defaults(self) -> dict[str, Any]:
+        found = {arg: getattr(self, key) for key, arg in CONFIG_ARGUMENTS.items()}
+        if not found["_parallel"]:
+            found["_parallel"] = None
+        return found

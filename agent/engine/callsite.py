@@ -55,6 +55,14 @@ def current_location(user_files: Collection[str]) -> str | None:
     return None
 
 
+def innermost_user_file(user_files: Collection[str]) -> str | None:
+    """The user's file executing right now (the one calling into the engine)."""
+    for frame in _outward_frames():
+        if frame.f_code.co_filename in user_files:
+            return frame.f_code.co_filename
+    return None
+
+
 def traceback_location(tb: TracebackType | None, user_files: Collection[str]) -> str | None:
     """file:line of the innermost user-file frame of a traceback."""
     found = None

@@ -12,10 +12,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
+from agent.engine.arguments import Config, UnsupportedConfigError
+from agent.engine.errors import UnknownAttributeError
+
 if TYPE_CHECKING:
     from agent.engine.host import Host
 
 _current_host: ContextVar[Host | None] = ContextVar("pullinfra_current_host", default=None)
+# config.py runs before any host is bound; it edits the run's base config through this.
+_setup_config: ContextVar[Config | None] = ContextVar("pullinfra_setup_config", default=None)
 
 
 class NoHostBound(RuntimeError):
@@ -65,3 +70,73 @@ class HostProxy:
 
 
 host = HostProxy()
+
+
+@contextmanager
+def bound_setup_config(config: Config) -> Iterator[Config]:
+    token = _setup_config.set(config)
+    try:
+        yield config
+    finally:
+        _setup_config.reset(token)
+
+
+def current_config() -> Config:
+    """The host's config while deploy code runs for it, else the run's (config.py)."""
+    setup = _setup_config.get()
+    if setup is not None:
+        return setup
+    return current_host().config
+
+
+class ConfigProxy:
+    """`from pyinfra import config`: reads and writes go to the current host's config copy."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return getattr(current_config(), name)
+        except AttributeError:
+            raise UnknownAttributeError(
+                f"config.{name} is not a pyinfra config setting", fix="check the name"
+            ) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        try:
+            setattr(current_config(), name, value)
+        except UnsupportedConfigError:
+            raise UnknownAttributeError(
+                f"config.{name} = {value!r} is not implemented by pullinfra",
+                fix="pullinfra runs commands with sudo/su only (config.SUDO, config.SUDO_USER,"
+                " config.SU_USER); remove this setting or use those",
+            ) from None
+
+    def __repr__(self) -> str:
+        return "<pullinfra config proxy>"
+
+
+class InventoryProxy:
+    """`from pyinfra import inventory`: the hosts of the run the current host belongs to."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and _current_host.get() is None:
+            raise AttributeError(name)
+        return getattr(current_host().run.inventory, name)
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(current_host().run.inventory)
+
+    def __len__(self) -> int:
+        return len(current_host().run.inventory)
+
+    def __repr__(self) -> str:
+        return "<pullinfra inventory proxy>"
+
+
+config = ConfigProxy()
+inventory = InventoryProxy()

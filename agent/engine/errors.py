@@ -35,6 +35,13 @@ class UnknownNameError(DeployError):
     """Deploy code asked for an operation or fact that pullinfra does not implement."""
 
 
+class UnknownAttributeError(UnknownNameError, AttributeError):
+    """`host.x`, `inventory.x` or `config.X` that pullinfra does not implement.
+
+    Also an AttributeError, so `getattr(host, "x", default)` and `hasattr` keep working.
+    """
+
+
 class PrepareTimeResultError(DeployError):
     """Deploy code read an operation's result before any operation has run."""
 

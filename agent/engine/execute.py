@@ -57,7 +57,7 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
 
     retries = int(args["_retries"] or 0)
     for attempt in range(retries + 1):
-        execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry)
+        execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry, queued.deploy_data)
         host.current = execution
         try:
             failure = _drive(host, queued, execution)

@@ -7,13 +7,21 @@ deploy code queued, and while an operation executes, that operation's arguments 
 from __future__ import annotations
 
 import difflib
+import inspect
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agent.engine.arguments import ARGUMENTS_BY_NAME, default_arguments
+from agent.engine.arguments import (
+    ARGUMENTS_BY_NAME,
+    Config,
+    merge_scope,
+    pop_global_arguments,
+    split_global_arguments,
+)
 from agent.engine.callsite import current_location
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import (
@@ -23,7 +31,7 @@ from agent.engine.connectors.base import (
     ConnectionLost,
     Connector,
 )
-from agent.engine.errors import HostFailure
+from agent.engine.errors import DeployError, HostFailure, UnknownAttributeError
 from agent.engine.events import EngineWarning, Event
 from agent.engine.facts.base import FactBase, FactError
 from agent.engine.identity import IdentityTracker
@@ -32,10 +40,11 @@ from agent.engine.masking import Masker
 from agent.engine.result import STDERR_TAIL_LINES
 
 if TYPE_CHECKING:
-    from agent.engine.loader import DeployFile
+    from agent.engine.loader import DeployCode, DeployFile
     from agent.engine.operation import QueuedOp
 
 T = TypeVar("T")
+_MISSING: Any = object()
 
 
 @dataclass
@@ -43,8 +52,10 @@ class RunContext:
     """What all hosts of one run share. One per run; never shared between runs."""
 
     mode: str  # apply | plan
-    user_files: frozenset[str]
     emit: Callable[[Event], None]
+    code: DeployCode | None = None  # set in setup, once the deploy files are compiled
+    config: Config = field(default_factory=Config)  # after config.py; copied per host
+    hosts: list[Host] = field(default_factory=list)
     phase: str = "setup"
     cancelled: threading.Event = field(default_factory=threading.Event)
 
@@ -52,35 +63,75 @@ class RunContext:
     def dry(self) -> bool:
         return self.mode == "plan"
 
+    @property
+    def user_files(self) -> frozenset[str]:
+        """Files whose frames are the user's: deploy files, included files, helper modules."""
+        return self.code.user_files if self.code is not None else frozenset()
+
+    @property
+    def inventory(self) -> RunInventory:
+        return RunInventory(self.hosts)
+
 
 class HostData:
-    """`host.data.x`: the merged inventory data; a missing key reads as None, like pyinfra."""
+    """`host.data.x`: the merged inventory data; a missing key reads as None, like pyinfra.
 
-    def __init__(self, data: Mapping[str, Any]) -> None:
+    `defaults` gives the `@deploy(data_defaults=...)` / `local.include(data=...)` layer in
+    effect, which sits below every inventory layer.
+    """
+
+    def __init__(
+        self, data: Mapping[str, Any], defaults: Callable[[], Mapping[str, Any]] = dict
+    ) -> None:
         object.__setattr__(self, "_data", dict(data))
+        object.__setattr__(self, "_defaults", defaults)
 
     def __getattr__(self, key: str) -> Any:
         if key.startswith("__"):
             raise AttributeError(key)
-        return self._data.get(key)
+        return self.get(key)
 
     def __setattr__(self, key: str, value: Any) -> None:
         self._data[key] = value
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self._data.get(key, default)
+        if key in self._data:
+            return self._data[key]
+        return self._defaults().get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        return key in self._data
+        return key in self._data or key in self._defaults()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
+        return iter(self.dict())
 
     def dict(self) -> dict[str, Any]:
-        return dict(self._data)
+        return {**self._defaults(), **self._data}
 
     def __repr__(self) -> str:
         return f"HostData({sorted(self._data)})"
+
+
+@dataclass(frozen=True)
+class DeployScope:
+    """What an enclosing `@deploy`, `local.include`, `host.when` or `host.arguments` adds to
+    the operations called inside it: a name prefix, global arguments and data defaults."""
+
+    name: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def nested(
+        self, name: str, arguments: Mapping[str, Any], data: Mapping[str, Any]
+    ) -> DeployScope:
+        return DeployScope(
+            name=" | ".join(part for part in (self.name, name) if part),
+            arguments=merge_scope(self.arguments, arguments),
+            data={**self.data, **data},
+        )
+
+    def operation_name(self, name: str) -> str:
+        return f"{self.name} | {name}" if self.name else name
 
 
 @dataclass
@@ -90,6 +141,7 @@ class OpExecution:
     args: dict[str, Any]
     deploy_dir: Path
     dry: bool
+    deploy_data: Mapping[str, Any] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
@@ -99,11 +151,78 @@ def tail(lines: Iterable[str], count: int = STDERR_TAIL_LINES) -> str:
     return "\n".join(list(lines)[-count:])
 
 
+def _fact_arguments(
+    fact: FactBase[Any], positional: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """Name every argument of `host.get_fact(Fact, *args, **kwargs)` after `command()`'s
+    parameters, so positional and keyword calls run the same command."""
+    if not positional:
+        return kwargs
+    try:
+        bound = inspect.signature(fact.command).bind(*positional, **kwargs)
+    except TypeError as exc:
+        raise TypeError(f"host.get_fact({type(fact).name}, ...): {exc}") from None
+    named: dict[str, Any] = {}
+    for parameter, value in bound.arguments.items():
+        kind = bound.signature.parameters[parameter].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            named.update(value)
+        elif kind is inspect.Parameter.VAR_POSITIONAL:
+            raise TypeError(f"host.get_fact({type(fact).name}, ...): command() takes *{parameter}")
+        else:
+            named[parameter] = value
+    return named
+
+
+class RunInventory:
+    """pyinfra's `inventory` as deploy code sees it: the hosts of this run, by name or group."""
+
+    def __init__(self, hosts: list[Host]) -> None:
+        self._hosts = list(hosts)
+
+    def __iter__(self) -> Iterator[Host]:
+        return iter(self._hosts)
+
+    def __len__(self) -> int:
+        return len(self._hosts)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise UnknownAttributeError(
+            f"inventory.{name} is not implemented by pullinfra",
+            fix="deploy code may use inventory.get_host(name), inventory.get_group(name),"
+            " inventory.get_active_hosts(), len(inventory) and iterate over it",
+        )
+
+    def get_active_hosts(self) -> list[Host]:
+        return list(self._hosts)
+
+    def get_host(self, name: str, default: Any = _MISSING) -> Any:
+        for host in self._hosts:
+            if host.name == name:
+                return host
+        if default is _MISSING:
+            raise DeployError(f"inventory has no host {name!r}", fix="check the host name")
+        return default
+
+    def get_group(self, name: str, default: Any = _MISSING) -> Any:
+        members = [host for host in self._hosts if name in host.groups]
+        if members:
+            return members
+        if default is _MISSING:
+            groups = sorted({group for host in self._hosts for group in host.groups})
+            raise DeployError(
+                f"inventory has no group {name!r}", fix=f"use one of: {', '.join(groups)}"
+            )
+        return default
+
+
 class Host:
     def __init__(self, spec: InventoryHost, connector: Connector, run: RunContext) -> None:
         self.name = spec.name
         self.groups = list(spec.groups)
-        self.data = HostData(spec.data)
+        self.data = HostData(spec.data, self._deploy_data)
         self.spec = spec
         self.connector = connector
         self.run = run
@@ -112,25 +231,98 @@ class Host:
         self.queued: list[QueuedOp] = []
         self.current_file: DeployFile | None = None
         self.current: OpExecution | None = None
+        self.scope = DeployScope()
+        self.config = run.config.copy()
 
     def __repr__(self) -> str:
         return f"Host({self.name!r})"
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise UnknownAttributeError(
+            f"host.{name} is not implemented by pullinfra",
+            fix="deploy code may use host.name, host.groups, host.data, host.host_data,"
+            " host.group_data, host.get_fact, host.loop, host.when, host.arguments, host.noop",
+        )
+
     # -- deploy-code API -------------------------------------------------------------------
+
+    @property
+    def host_data(self) -> dict[str, Any]:
+        """The host's own inventory data, without group data (pyinfra's `host.host_data`)."""
+        return dict(self.spec.host_data)
+
+    @property
+    def group_data(self) -> dict[str, Any]:
+        """The merged data of the host's groups, without its own (pyinfra's `group_data`)."""
+        return dict(self.spec.group_data)
 
     def loop(self, iterable: Iterable[T]) -> Iterator[T]:
         """Iterate so that each iteration's operations have their own identity."""
         return self.identities.loop(iterable)
 
-    def get_fact(self, fact_cls: type[FactBase[T]], **kwargs: Any) -> T | None:
-        """Run the fact's command on this host now (facts are not cached between ops)."""
+    @contextmanager
+    def deploy(
+        self,
+        name: str,
+        kwargs: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> Iterator[None]:
+        """Operations inside get the name prefix, the global arguments and data defaults.
+
+        Unlike pyinfra, an inner block adds to the outer one instead of replacing it, so a
+        `host.when` nested in `host.arguments(_sudo=True)` keeps `_sudo`.
+        """
+        outer = self.scope
+        self.scope = outer.nested(name, kwargs or {}, data or {})
+        try:
+            yield
+        finally:
+            self.scope = outer
+
+    def when(self, condition: Callable[[], Any]) -> Any:
+        """`with host.when(op.did_change):` every operation inside gets that `_if`."""
+        if not callable(condition):
+            raise TypeError(
+                f"host.when needs a callable, got {condition!r}"
+                " (pass op.did_change, not op.did_change())"
+            )
+        return self.deploy("", {"_if": [condition]})
+
+    def arguments(self, **arguments: Any) -> Any:
+        """`with host.arguments(_sudo=True):` global arguments for every operation inside."""
+        unknown = sorted(set(arguments) - set(ARGUMENTS_BY_NAME))
+        if unknown:
+            raise TypeError(
+                f"host.arguments got {', '.join(unknown)}, which are not global arguments"
+            )
+        return self.deploy("", split_global_arguments(dict(arguments)))
+
+    def global_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Resolve (and pop) the global arguments of a call made from deploy code now."""
+        return pop_global_arguments(kwargs, self.data.get, self.scope.arguments, self.config)
+
+    def _deploy_data(self) -> Mapping[str, Any]:
+        return self.current.deploy_data if self.current is not None else self.scope.data
+
+    def get_fact(
+        self, fact_cls: type[FactBase[T]], *fact_args: Any, **kwargs: Any
+    ) -> T | None:
+        """Run the fact's command on this host now (facts are not cached between ops).
+
+        Positional arguments are the fact's `command()` parameters, as in pyinfra.
+        """
         if not (isinstance(fact_cls, type) and issubclass(fact_cls, FactBase)):
             raise TypeError(f"host.get_fact needs a fact class, got {fact_cls!r}")
         self._warn_if_fact_is_stale(fact_cls)
-        args = dict(self.current.args) if self.current else default_arguments(self.data.get)
-        for key in [k for k in kwargs if k in ARGUMENTS_BY_NAME]:
-            args[key] = kwargs.pop(key)
+        overrides = {k: kwargs.pop(k) for k in list(kwargs) if k in ARGUMENTS_BY_NAME}
+        if self.current is not None:
+            args = {**self.current.args, **overrides}
+        else:
+            args = self.global_arguments(overrides)
         fact = fact_cls()
+        kwargs = _fact_arguments(fact, fact_args, kwargs)
         command_args = CommandArgs.from_globals(args)
         if fact.shell_executable:
             command_args = CommandArgs.from_globals(

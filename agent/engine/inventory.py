@@ -35,6 +35,8 @@ class InventoryHost:
     data: Mapping[str, Any]
     connector: str  # "local" | "ssh"
     location: str
+    host_data: Mapping[str, Any] = field(default_factory=dict)  # its own entry only
+    group_data: Mapping[str, Any] = field(default_factory=dict)  # its groups, merged
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -264,11 +266,11 @@ def load_inventory(
     for host_name, own_data in host_entries.items():
         where = host_where[host_name]
         member_of = tuple(g for g in groups if host_name in groups[g])
-        data: dict[str, Any] = dict(all_data)
+        groups_data: dict[str, Any] = {}
         for group in member_of:
-            data.update(file_group_data[group])
-            data.update(inline_group_data[group])
-        data.update(own_data)
+            groups_data.update(file_group_data[group])
+            groups_data.update(inline_group_data[group])
+        data: dict[str, Any] = {**all_data, **groups_data, **own_data}
         data.update(overrides)
         _check_ssh_data(host_name, data, where)
         hosts.append(
@@ -278,6 +280,8 @@ def load_inventory(
                 data=data,
                 connector=_connector_for(host_name, where),
                 location=where,
+                host_data=dict(own_data),
+                group_data=groups_data,
             )
         )
 

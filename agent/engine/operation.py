@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.engine.arguments import if_callables, pop_global_arguments
+from agent.engine.arguments import split_global_arguments
 from agent.engine.callsite import current_location
 from agent.engine.context import current_host
 from agent.engine.errors import DeployError, PrepareTimeResultError
@@ -106,6 +106,7 @@ class QueuedOp:
     meta: OperationMeta
     deploy_dir: Path
     location: str | None
+    deploy_data: Mapping[str, Any] = field(default_factory=dict)  # @deploy data_defaults
 
 
 def operation(
@@ -130,6 +131,32 @@ def operation(
     return decorate(func) if func is not None else decorate
 
 
+def deploy(
+    name: str | Callable[..., Any] | None = None, data_defaults: Mapping[str, Any] | None = None
+) -> Any:
+    """`@deploy("Name", data_defaults={...})`: a function grouping operations, as pyinfra's.
+
+    Its operations are named `Name | <op name>`; global arguments passed to the call
+    (`install(_sudo=True)`) apply to them; `data_defaults` is the lowest data layer inside it.
+    A bare `@deploy` (pyinfra 3 refuses it) is taken as `@deploy()`.
+    """
+
+    def decorate(function: Callable[..., Any]) -> Callable[..., Any]:
+        deploy_name = name if isinstance(name, str) and name else function.__name__
+
+        @functools.wraps(function)
+        def grouped(*args: Any, **kwargs: Any) -> Any:
+            arguments = split_global_arguments(kwargs)
+            with current_host().deploy(deploy_name, arguments, data_defaults or {}):
+                return function(*args, **kwargs)
+
+        grouped._inner = function  # type: ignore[attr-defined]
+        grouped.deploy_name = deploy_name  # type: ignore[attr-defined]
+        return grouped
+
+    return decorate(name) if callable(name) else decorate
+
+
 def queue_operation(
     host: Host, definition: OperationDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> OperationMeta:
@@ -143,9 +170,8 @@ def queue_operation(
             " `yield from other_op._inner(...)`",
         )
     kwargs = dict(kwargs)
-    global_args = pop_global_arguments(kwargs, host.data.get)
     try:
-        if_callables(global_args["_if"])
+        global_args = host.global_arguments(kwargs)
         inspect.signature(definition.function).bind(*args, **kwargs)
     except TypeError as exc:
         raise DeployError(
@@ -154,7 +180,7 @@ def queue_operation(
             fix="check the operation's arguments",
         ) from None
     op_id = host.identities.next_identity(host.current_file.index, run.user_files)
-    name = str(global_args["name"] or definition.full_name)
+    name = host.scope.operation_name(str(global_args["name"] or definition.full_name))
     meta = OperationMeta(run, name, host.name, location)
     host.queued.append(
         QueuedOp(
@@ -167,6 +193,7 @@ def queue_operation(
             meta=meta,
             deploy_dir=host.current_file.directory,
             location=location,
+            deploy_data=host.scope.data,
         )
     )
     return meta

@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from agent.engine.connectors.base import ConnectError, Connector
@@ -41,7 +42,7 @@ from agent.engine.events import (
 from agent.engine.execute import run_op_on_host, skipped
 from agent.engine.host import Host, RunContext
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
-from agent.engine.loader import compile_deploy_files
+from agent.engine.loader import DeployCode, DeployFile, compile_deploy_files
 from agent.engine.operation import QueuedOp
 from agent.engine.prepare import PlannedOp, plan_operations, prepare_host
 from agent.engine.result import HostResult, OperationSummary, OpHostResult, RunResult
@@ -59,6 +60,9 @@ class RunOptions:
     run_id: str | None = None
     cancel: threading.Event | None = None  # set it to stop between operations
     connector_factory: Callable[[InventoryHost], Connector] | None = None
+    # Where pyinfra's working directory would be: config.py, local.include paths and
+    # repository modules are found here. Default: the inventory file's directory.
+    project_root: str | os.PathLike[str] | None = None
 
 
 def default_connector(spec: InventoryHost) -> Connector:
@@ -88,8 +92,9 @@ class _Emitter:
 class _Run:
     def __init__(self, options: RunOptions, on_event: EventCallback | None) -> None:
         self.options = options
+        self.fail_percent = options.fail_percent
         self.emit = _Emitter(on_event)
-        self.context = RunContext(mode=options.mode, user_files=frozenset(), emit=self.emit)
+        self.context = RunContext(mode=options.mode, emit=self.emit)
         if options.cancel is not None:
             self.context.cancelled = options.cancel
         self.result = RunResult(
@@ -137,9 +142,14 @@ class _Run:
         if not isinstance(inventory, Inventory):
             inventory = load_inventory(inventory, self.options.data, self.options.limit)
         deploys = compile_deploy_files(deploy_files)
-        self.context.user_files = frozenset(d.path for d in deploys)
+        code = DeployCode(deploys, self._project_root(inventory, deploys))
+        self.context.code = code
+        code.load_config_file(self.context.config)
+        if self.fail_percent is None:
+            self.fail_percent = self.context.config.FAIL_PERCENT
         factory = self.options.connector_factory or default_connector
         self.hosts = [Host(spec, factory(spec), self.context) for spec in inventory.hosts]
+        self.context.hosts = self.hosts
         self.host_results = {h.name: HostResult(h.name) for h in self.hosts}
         self.result.hosts = list(self.host_results.values())
         parallel = self.options.parallel or min(DEFAULT_PARALLEL, len(self.hosts))
@@ -147,6 +157,13 @@ class _Run:
             max_workers=max(1, parallel), thread_name_prefix=f"pullinfra-{self.result.run_id[:8]}"
         )
         return deploys
+
+    def _project_root(self, inventory: Inventory, deploys: Sequence[DeployFile]) -> Path:
+        if self.options.project_root is not None:
+            return Path(self.options.project_root)
+        if inventory.path:
+            return Path(inventory.path).parent
+        return deploys[0].directory
 
     def connect(self) -> None:
         outcomes = self._map(lambda h: h.connector.connect(), self.hosts)
@@ -206,7 +223,7 @@ class _Run:
             if self._over_fail_percent():
                 self._abort(
                     f"{len(self.stopped)} of {len(self.hosts)} hosts failed, more than"
-                    f" --fail-percent {self.options.fail_percent}"
+                    f" --fail-percent {self.fail_percent}"
                 )
                 return
 
@@ -246,7 +263,7 @@ class _Run:
         self.host_results[host.name].error = error
 
     def _over_fail_percent(self) -> bool:
-        limit = self.options.fail_percent
+        limit = self.fail_percent
         if limit is None or not self.hosts:
             return False
         return len(self.stopped) * 100 / len(self.hosts) > limit

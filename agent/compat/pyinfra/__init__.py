@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent.compat.pyinfra import api, facts, operations
-from agent.engine.context import host
+from agent.compat.pyinfra import api, facts, local, operations
+from agent.engine.context import config, host, inventory
 from agent.engine.errors import UnknownNameError
 
-__all__ = ["api", "facts", "host", "operations"]
+__all__ = ["api", "config", "facts", "host", "inventory", "local", "operations"]
 
 
 def __getattr__(name: str) -> Any:
     if name.startswith("__"):
         raise AttributeError(name)
     raise UnknownNameError(
-        f"pyinfra.{name} is not supported by pullinfra",
-        fix="deploy code may use pyinfra.host, pyinfra.operations, pyinfra.facts, pyinfra.api",
+        f"pyinfra.{name} is not implemented by pullinfra",
+        fix="deploy code may use pyinfra.host, config, inventory, local, operations, facts"
+        " and api",
     )

@@ -9,7 +9,7 @@ from agent.engine.command import (
 )
 from agent.engine.errors import DeployError
 from agent.engine.facts.base import FactBase, FactError
-from agent.engine.operation import OperationMeta, operation
+from agent.engine.operation import OperationMeta, deploy, operation
 from agent.engine.operations.errors import (
     OperationError,
     OperationTypeError,
@@ -29,5 +29,6 @@ __all__ = [
     "OperationValueError",
     "QuoteString",
     "StringCommand",
+    "deploy",
     "operation",
 ]
