@@ -131,7 +131,7 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
             env.metrics.init_host(deployment.name, host.name)
         options = RunOptions(mode=plan.mode, parallel=deployment.parallel,
                              fail_percent=deployment.fail_percent, run_id=str(run_id),
-                             cancel=env.cancel)
+                             cancel=env.cancel, project_root=checkout)
         result = run_deploy(inventory, [checkout / d for d in deployment.deploys], options,
                             events)
     except (UserError, SourceError) as exc:

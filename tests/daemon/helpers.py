@@ -61,7 +61,7 @@ class Fleet:
     def config(self, name: str = "config.toml", *, poll: str = "1h", reconcile: str = "0",
                reconcile_mode: str = "apply", deploy: str = "deploys/site.py",
                notify_url: str | None = None, extra: str = "", grace: str = "30s",
-               mode: str = "apply") -> Path:
+               mode: str = "apply", inventory: str = "inventory.py") -> Path:
         notify = (f'[[notify]]\ntype = "webhook"\nname = "hook"\nurl = "{notify_url}"\n'
                   f'secret = "s3cret"\non = "all"\ntimeout = "2s"\n' if notify_url else "")
         text = textwrap.dedent(f'''
@@ -71,7 +71,7 @@ class Fleet:
             poll_interval = "{poll}"
             [[deployment]]
             name = "site"
-            inventory = "inventory.py"
+            inventory = "{inventory}"
             deploys = ["{deploy}"]
             mode = "{mode}"
             data = {{ root = "{self.target}" }}

@@ -11,7 +11,7 @@ from agent.backoff import Backoff
 from agent.daemon.deployments import Request
 from tests.agent.gitfixtures import git
 from tests.agent.receivers import Receiver
-from tests.daemon.helpers import BROKEN_DEPLOY, SLOW_DEPLOY, pullinfra, runs
+from tests.daemon.helpers import BROKEN_DEPLOY, INVENTORY, SLOW_DEPLOY, pullinfra, runs
 
 
 def _ops(run) -> dict[str, str]:
@@ -173,3 +173,23 @@ def test_force_pushed_head_is_refused_reported_once_and_not_applied(fleet, make_
     assert (fleet.target / "a.txt").read_text() == "A1\n"
     assert 'pullinfra_source_fetch_total{result="rejected"} 3.0' in \
         agent.metrics.exposition().decode()
+
+
+def test_repo_modules_and_config_resolve_from_the_checkout_root(fleet, make_agent) -> None:
+    """Inventory and deploy in subfolders, a helper package at the repo root: pyinfra users run
+    from the repo root, so the checkout root is the project root, not the inventory's folder."""
+    fleet.push({
+        "inventories/prod.py": INVENTORY,
+        "fleetlib/__init__.py": "",
+        "fleetlib/helpers.py": "from pyinfra.operations import files\n\n"
+                               "def make_target(root):\n"
+                               "    files.directory(name='Create the target', path=root)\n",
+        "deploys/site.py": "from pyinfra import host\nfrom fleetlib.helpers import make_target\n\n"
+                           "make_target(host.data.root)\n",
+    }, "helpers at the root")
+    agent = make_agent(fleet.config(inventory="inventories/prod.py"))
+    agent.poll()
+    assert agent.wait_idle()
+    [run] = runs(fleet.state)
+    assert run.status == "changed", run.report
+    assert fleet.target.is_dir()
