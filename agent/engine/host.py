@@ -379,14 +379,26 @@ class Host:
         if text:
             self.current.diffs.append(self.mask(text))
 
+    def local_roots(self) -> list[Path]:
+        """Where relative local sources are looked for: pyinfra resolves them from the
+        directory it runs in (our project root); the deploy file's own directory comes second,
+        so a deploy kept beside its files also works."""
+        roots: list[Path] = []
+        if self.run.code is not None:
+            roots.append(self.run.code.project_root)
+        deploy_dir = self.current.deploy_dir if self.current else None
+        if deploy_dir is None and self.current_file is not None:
+            deploy_dir = self.current_file.directory
+        if deploy_dir is not None and deploy_dir not in roots:
+            roots.append(deploy_dir)
+        return roots or [Path.cwd()]
+
     def local_path(self, src: str) -> Path:
         path = Path(src)
         if path.is_absolute():
             return path
-        base = self.current.deploy_dir if self.current else None
-        if base is None and self.current_file is not None:
-            base = self.current_file.directory
-        return (base or Path.cwd()) / path
+        roots = self.local_roots()
+        return next((root / path for root in roots if (root / path).exists()), roots[0] / path)
 
     def get_file(self, remote_path: str) -> bytes | None:
         args = CommandArgs.from_globals(self.current.args if self.current else {})

@@ -77,6 +77,9 @@ class FakeHost:
     def record_diff(self, path: str, before: str | None, after: str) -> None:
         self.diffs.append((path, before, after))
 
+    def local_roots(self) -> list[Path]:
+        return [self.local_dir]
+
     def local_path(self, src: str) -> Path:
         path = Path(src)
         return path if path.is_absolute() else self.local_dir / path

@@ -367,7 +367,7 @@ def template(
     """
     source: Any = src if hasattr(src, "read") else host.local_path(str(src))
     context = {"host": host, **data}
-    search_path = [host.local_path(".")]
+    search_path = host.local_roots()
     rendered = render_template(source, context, search_path, jinja_env_kwargs)
     yield from _put(
         rendered.encode("utf-8"),
