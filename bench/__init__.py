@@ -1,0 +1,1 @@
+"""Benchmarks: pullinfra against its peers, measured in the same run."""
