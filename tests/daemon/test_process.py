@@ -11,6 +11,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.agent.receivers import http
 from tests.daemon.helpers import SLOW_DEPLOY, pullinfra, runs
 
@@ -74,13 +76,14 @@ def test_sighup_with_an_invalid_config_keeps_the_old_one(fleet, start_process) -
     assert agent.wait(30) == 0
 
 
-def test_sigterm_mid_run_records_interrupted_and_exits_0(fleet, start_process) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_stop_signal_mid_run_records_interrupted_and_exits_0(fleet, start_process, sig) -> None:
     _slow(fleet, 2)
     config = fleet.config(grace="20s", deploy="deploys/slow.py")
     agent = start_process(config)
     agent.wait_for("stage=execute")
     time.sleep(0.3)
-    agent.signal(signal.SIGTERM)
+    agent.signal(sig)
     assert agent.wait(30) == 0
     [run] = runs(fleet.state)
     assert run.status == "interrupted"
@@ -157,3 +160,15 @@ def test_push_to_applied_by_poll_and_by_signed_webhook(fleet, start_process) -> 
           f"{by_webhook:.2f}s")
     agent.signal(signal.SIGTERM)
     assert agent.wait(30) == 0
+
+
+def test_json_log_format_gives_one_json_object_per_line(fleet) -> None:
+    fleet.push_site()
+    config = fleet.config(extra='[log]\nformat = "json"\n')
+    done = pullinfra("agent", "--config", str(config), "--once")
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+    finished = [entry for entry in lines if entry.get("msg") == "run finished"]
+    assert len(finished) == 1
+    assert finished[0]["deployment"] == "site" and finished[0]["status"] == "changed"
+    assert {"ts", "level", "msg"} <= set(finished[0])
