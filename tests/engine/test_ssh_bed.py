@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from agent.engine.run import RunOptions, run_deploy
@@ -77,3 +79,53 @@ def test_unreachable_and_host_key_policies(bed_hosts, write, tmp_path):
         assert "cannot connect" in result.host("strict").error
     finally:
         host.start_sshd()
+
+
+def _mark_deploy(write, name: str):
+    return write(f"{name}.py", "from tests.engine.testops import shell\n"
+                               "shell('id -un > /tmp/pullinfra-who.txt', name='who')\n")
+
+
+def test_encrypted_key_with_ssh_key_password(bed_hosts, write, tmp_path):
+    (host,) = bed_hosts(1)
+    key = tmp_path / "id_locked"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "k3y-pass-phrase", "-f", str(key)],
+                   check=True)
+    keys = host.read_text("/root/.ssh/authorized_keys")
+    host.write_file("/root/.ssh/authorized_keys", keys + key.with_suffix(".pub").read_text())
+    data = {**host.ssh_data, "ssh_key": str(key)}
+
+    wrong = write("wrong.py", f"h = [('h', {{**{data!r}, 'ssh_key_password': 'nope'}})]\n")
+    failed = run_deploy(wrong, [_mark_deploy(write, "d1")]).host("h")
+    assert failed.status == "unreachable"
+    assert "ssh_key_password" in failed.error and "nope" not in failed.error
+
+    missing = write("missing.py", f"h = [('h', {data!r})]\n")
+    locked = run_deploy(missing, [_mark_deploy(write, "d0")]).host("h")
+    assert locked.status == "unreachable"
+    assert "encrypted: set ssh_key_password" in locked.error
+
+    unlocked = {**data, "ssh_key_password": "k3y-pass-phrase"}
+    right = write("right.py", f"h = [('h', {unlocked!r})]\n")
+    ok = run_deploy(right, [_mark_deploy(write, "d2")]).host("h")
+    assert ok.status == "changed", ok.error
+    assert host.read_text("/tmp/pullinfra-who.txt").strip() == "root"
+
+
+def test_password_login_with_ssh_password(bed_hosts, write):
+    (host,) = bed_hosts(1)
+    host.run("echo 'deploy:Pw-for-deploy-1' | chpasswd", check=True)
+    config = host.read_text("/etc/ssh/sshd_config")
+    host.write_file("/etc/ssh/sshd_config",
+                    config.replace("PasswordAuthentication no", "PasswordAuthentication yes"))
+    host.stop_sshd()
+    host.start_sshd()
+    data = {k: v for k, v in host.ssh_data.items() if k != "ssh_key"}
+    data.update(ssh_user="deploy", ssh_password="Pw-for-deploy-1")
+    inventory = write("inv.py", f"h = [('h', {data!r})]\n")
+
+    result = run_deploy(inventory, [_mark_deploy(write, "d")])
+
+    assert result.host("h").status == "changed", result.host("h").error
+    assert host.read_text("/tmp/pullinfra-who.txt").strip() == "deploy"
+    assert "Pw-for-deploy-1" not in str(result.to_change_report())

@@ -88,12 +88,18 @@ class SSHConnector(Connector):
         if not self.key:
             return None
         path = os.path.expanduser(str(self.key))
+        passphrase = self.key_password
+        if isinstance(passphrase, str):
+            passphrase = passphrase.encode()  # paramiko's key loaders take bytes only
         try:
-            return paramiko.PKey.from_path(path, passphrase=self.key_password)
+            return paramiko.PKey.from_path(path, passphrase=passphrase)
         except FileNotFoundError:
             raise ConnectError(f"ssh_key {path} does not exist") from None
-        except (paramiko.PasswordRequiredException, paramiko.SSHException) as exc:
-            raise ConnectError(f"cannot load ssh_key {path}: {exc}") from None
+        except (paramiko.PasswordRequiredException, TypeError):
+            raise ConnectError(f"ssh_key {path} is encrypted: set ssh_key_password") from None
+        except (paramiko.SSHException, ValueError) as exc:
+            raise ConnectError(
+                f"cannot load ssh_key {path} (wrong ssh_key_password?): {exc}") from None
 
     def _host_key_policy(self) -> paramiko.MissingHostKeyPolicy:
         if self.strict == "yes":
