@@ -129,3 +129,29 @@ def test_password_login_with_ssh_password(bed_hosts, write):
     assert result.host("h").status == "changed", result.host("h").error
     assert host.read_text("/tmp/pullinfra-who.txt").strip() == "deploy"
     assert "Pw-for-deploy-1" not in str(result.to_change_report())
+
+
+def test_user_and_shell_global_arguments(bed_hosts, write):
+    (host,) = bed_hosts(1)
+    inventory = write("inv.py", f"h = [('h', {host.ssh_data!r})]\n")
+    deploy = write("deploy.py", """
+from tests.engine.testops import shell
+
+shell("id -un > /tmp/as-sudo-user.txt", name="sudo user", _sudo=True, _sudo_user="deploy")
+shell("id -un > /tmp/as-su-user.txt", name="su user", _su_user="deploy")
+shell("echo bash=$BASH_VERSION > /tmp/in-bash.txt", name="bash", _shell_executable="bash")
+shell("echo bash=$BASH_VERSION > /tmp/in-sh.txt", name="sh")
+shell("exit 3", name="three is fine", _success_exit_codes=[0, 3])
+shell("exit 3", name="three is not fine")
+""")
+
+    result = run_deploy(inventory, [deploy]).host("h")
+
+    assert host.read_text("/tmp/as-sudo-user.txt").strip() == "deploy"
+    assert host.read_text("/tmp/as-su-user.txt").strip() == "deploy"
+    assert host.read_text("/tmp/in-bash.txt").strip() != "bash="
+    assert host.read_text("/tmp/in-sh.txt").strip() == "bash="
+    statuses = {op.name: op.status for op in result.operations}
+    assert statuses["three is fine"] == "changed"
+    assert statuses["three is not fine"] == "failed"
+    assert result.status == "failed"
