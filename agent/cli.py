@@ -2,6 +2,8 @@
 
 A module listed in COMMAND_MODULES that exists must define `register(subparsers)`, adding
 its subparsers with `set_defaults(handler=fn)` where `fn(args) -> int` is the exit code.
+Registering must stay cheap (no heavy imports): it runs for every command, `--version` too.
+The engine (paramiko, jinja2) is likewise imported only when apply/plan runs.
 """
 
 from __future__ import annotations
@@ -14,10 +16,6 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
-from agent.engine.errors import UserError
-from agent.engine.inventory import parse_data_override
-from agent.engine.run import RunOptions, run_deploy
-from agent.render import ConsoleRenderer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES_PENDING = 0, 1, 2, 3
 COMMAND_MODULES = ("agent.daemon.cli",)
@@ -97,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(args: argparse.Namespace, mode: str) -> int:
+    from agent.engine.errors import UserError
+    from agent.engine.inventory import parse_data_override
+    from agent.engine.run import RunOptions, run_deploy
+    from agent.render import ConsoleRenderer
+
     renderer = ConsoleRenderer(sys.stderr, mode=mode)
     try:
         data = dict(parse_data_override(item) for item in args.data)
