@@ -204,8 +204,12 @@ class SSHConnector(Connector):
                 stdout.write(channel.recv(65536))
             while channel.recv_stderr_ready():
                 stderr.write(channel.recv_stderr(65536))
-            if channel.exit_status_ready() and not (
-                channel.recv_ready() or channel.recv_stderr_ready()
+            # sshd may send the exit status before the last output and EOF: done only when
+            # both have arrived (a closed channel has nothing more either).
+            if (
+                channel.exit_status_ready()
+                and (channel.eof_received or channel.closed)
+                and not (channel.recv_ready() or channel.recv_stderr_ready())
             ):
                 break
             if channel.closed and not channel.exit_status_ready():
@@ -218,7 +222,13 @@ class SSHConnector(Connector):
                 wait = min(wait, remaining)
             if not self._transport().is_active():
                 raise ConnectionLost(f"connection to {self.name} lost during a command")
-            select.select([channel], [], [], wait)
+            if channel.eof_received:
+                # No data follows EOF, and paramiko keeps the channel's fileno readable from
+                # EOF on: select would return at once, and this thread would spin (holding
+                # the GIL the transport threads need) until the exit status arrives.
+                channel.status_event.wait(wait)
+            else:
+                select.select([channel], [], [], wait)
         status = channel.recv_exit_status()
         if status == -1 and not self._client_transport_active():
             # paramiko reports -1 when the channel closed without an exit status: the
