@@ -164,6 +164,16 @@ def test_put_same_checksum_is_a_noop(fake: FakeHost, tmp_path: Path) -> None:
     assert run_op(fake, files.put, "motd", "/etc/motd", force=True)[0][0] == "upload"
 
 
+def test_put_over_an_existing_file_does_not_ask_about_its_parent(
+    fake: FakeHost, tmp_path: Path
+) -> None:
+    (tmp_path / "motd").write_text("hello\n")
+    fake.fact(File, INFO, path="/etc/motd").fact(Sha256File, "0" * 64, path="/etc/motd")
+    fake.files["/etc/motd"] = b"old\n"
+    assert run_op(fake, files.put, "motd", "/etc/motd") == [("upload", b"hello\n", "/etc/motd")]
+    assert [name for name, _ in fake.fact_reads] == ["files.File", "files.Sha256File"]
+
+
 def test_put_changed_file_diffs_against_remote(fake: FakeHost) -> None:
     fake.fact(File, INFO, path="/etc/app.conf").fact(Directory, INFO, path="/etc")
     fake.fact(Sha256File, "0" * 64, path="/etc/app.conf")

@@ -302,7 +302,9 @@ def _put(
         dest = unix_path_join(dest, Path(upload).name)
         remote = host.get_fact(File, path=dest)
 
-    if create_remote_dir:
+    if create_remote_dir and remote is None:
+        # Anything at dest means its parent is a directory (or a link to one) already, so
+        # _ensure_parent_dir would find nothing to do: skip its fact command (a round trip).
         yield from _ensure_parent_dir(dest, user, group)
 
     if remote and not force and data is not None:
