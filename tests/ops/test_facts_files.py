@@ -13,6 +13,7 @@ from agent.engine.facts.files import (
     Directory,
     File,
     FileContents,
+    FileSha256,
     FindInFile,
     Link,
     Md5File,
@@ -101,6 +102,18 @@ def test_checksums_match_hashlib(tmp_path: Path) -> None:
     assert run_fact(Md5File, path=str(path)) == hashlib.md5(payload).hexdigest()
     assert run_fact(Sha256File, path=str(tmp_path / "missing")) is None
     assert run_fact(Sha256File, path=str(tmp_path)) is None
+
+
+def test_file_sha256_is_file_and_its_checksum_in_one_command(tmp_path: Path) -> None:
+    path = tmp_path / "data file"
+    path.write_bytes(b"payload\n")
+    (tmp_path / "link").symlink_to(path)
+    info, checksum = run_fact(FileSha256, path=str(path))
+    assert info == run_fact(File, path=str(path))
+    assert checksum == hashlib.sha256(b"payload\n").hexdigest()
+    assert run_fact(FileSha256, path=str(tmp_path / "missing")) is None
+    assert run_fact(FileSha256, path=str(tmp_path)) == (False, None)
+    assert run_fact(FileSha256, path=str(tmp_path / "link")) == (False, None)
 
 
 def test_checksum_of_name_needing_escapes(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.engine.facts.files import Directory, File, FindInFile, Link, Sha256File
+from agent.engine.facts.files import Directory, File, FileSha256, FindInFile, Link
 from agent.engine.operations import files
 from agent.engine.operations.errors import OperationError, OperationTypeError
 from tests.ops.conftest import FakeHost, run_op
@@ -143,7 +143,7 @@ def test_link_needs_target_and_hard_links(fake: FakeHost) -> None:
 
 def test_put_uploads_new_file_and_records_diff(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(File, None, path="/etc/motd").fact(Directory, None, path="/etc/motd")
+    fake.fact(FileSha256, None, path="/etc/motd").fact(Directory, None, path="/etc/motd")
     fake.fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.put, "motd", "/etc/motd", mode="644", user="root")
     assert commands == [
@@ -156,8 +156,8 @@ def test_put_uploads_new_file_and_records_diff(fake: FakeHost, tmp_path: Path) -
 
 def test_put_same_checksum_is_a_noop(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(File, INFO, path="/etc/motd").fact(Directory, INFO, path="/etc")
-    fake.fact(Sha256File, hashlib.sha256(b"hello\n").hexdigest(), path="/etc/motd")
+    fake.fact(FileSha256, (INFO, hashlib.sha256(b"hello\n").hexdigest()), path="/etc/motd")
+    fake.fact(File, INFO, path="/etc/motd")  # force=True: no checksum to compare
     assert run_op(fake, files.put, "motd", "/etc/motd", mode="0644") == []
     assert fake.noops == ["file /etc/motd is already uploaded"]
     assert run_op(fake, files.put, "motd", "/etc/motd", mode="0600") == ["chmod 600 /etc/motd"]
@@ -168,15 +168,14 @@ def test_put_over_an_existing_file_does_not_ask_about_its_parent(
     fake: FakeHost, tmp_path: Path
 ) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(File, INFO, path="/etc/motd").fact(Sha256File, "0" * 64, path="/etc/motd")
+    fake.fact(FileSha256, (INFO, "0" * 64), path="/etc/motd")
     fake.files["/etc/motd"] = b"old\n"
     assert run_op(fake, files.put, "motd", "/etc/motd") == [("upload", b"hello\n", "/etc/motd")]
-    assert [name for name, _ in fake.fact_reads] == ["files.File", "files.Sha256File"]
+    assert [name for name, _ in fake.fact_reads] == ["files.FileSha256"]
 
 
 def test_put_changed_file_diffs_against_remote(fake: FakeHost) -> None:
-    fake.fact(File, INFO, path="/etc/app.conf").fact(Directory, INFO, path="/etc")
-    fake.fact(Sha256File, "0" * 64, path="/etc/app.conf")
+    fake.fact(FileSha256, (INFO, "0" * 64), path="/etc/app.conf")
     fake.files["/etc/app.conf"] = b"port=1\n"
     commands = run_op(fake, files.put, StringIO("port=2\n"), "/etc/app.conf")
     assert commands == [("upload", b"port=2\n", "/etc/app.conf")]
@@ -185,8 +184,8 @@ def test_put_changed_file_diffs_against_remote(fake: FakeHost) -> None:
 
 def test_put_into_existing_directory(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "app.tgz").write_bytes(b"\x00\xff")
-    fake.fact(File, False, path="/opt").fact(Directory, INFO, path="/opt")
-    fake.fact(File, None, path="/opt/app.tgz")
+    fake.fact(FileSha256, (False, None), path="/opt").fact(Directory, INFO, path="/opt")
+    fake.fact(FileSha256, None, path="/opt/app.tgz")
     assert run_op(fake, files.put, "app.tgz", "/opt", create_remote_dir=False) == [
         ("upload", b"\x00\xff", "/opt/app.tgz")
     ]
@@ -206,7 +205,7 @@ def test_template_renders_with_host_and_data(fake: FakeHost, tmp_path: Path) -> 
         "server {{ host.name }}:{{ port }}\n{% include 'inc.j2' %}"
     )
     (tmp_path / "templates" / "inc.j2").write_text("included\n")
-    fake.fact(File, None, path="/etc/site").fact(Directory, None, path="/etc/site")
+    fake.fact(FileSha256, None, path="/etc/site").fact(Directory, None, path="/etc/site")
     fake.fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.template, "templates/site.j2", "/etc/site", port=8080)
     assert commands == [("upload", b"server fake-host:8080\nincluded\n", "/etc/site")]
@@ -214,8 +213,7 @@ def test_template_renders_with_host_and_data(fake: FakeHost, tmp_path: Path) -> 
 
 def test_template_unchanged_is_a_noop(fake: FakeHost) -> None:
     rendered = b"x=1\n"
-    fake.fact(File, INFO, path="/etc/t").fact(Directory, INFO, path="/etc")
-    fake.fact(Sha256File, hashlib.sha256(rendered).hexdigest(), path="/etc/t")
+    fake.fact(FileSha256, (INFO, hashlib.sha256(rendered).hexdigest()), path="/etc/t")
     assert run_op(fake, files.template, StringIO("x={{ x }}\n"), "/etc/t", x=1) == []
 
 

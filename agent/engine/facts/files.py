@@ -166,6 +166,35 @@ class Md5File(_HashFile):
     digits = 32
 
 
+SHA256_MARK = "__pullinfra_sha256__"
+
+
+class FileSha256(FactBase[tuple[Any, str | None]]):
+    """File and Sha256File of ``path`` read by one command: None if nothing is there, else
+    ``(File's value, the SHA-256 or None)``.
+
+    files.put and files.template need both to decide whether to upload. Sent as two facts
+    they cost two SSH channels and two remote shells per operation and host, which is most of
+    a no-change run's time; this is the same two reads, back to back, in one command.
+    """
+
+    def command(self, path: str) -> str:
+        return (
+            f"{{ {File().command(path)}; }} && echo {SHA256_MARK} && "
+            f"{{ {Sha256File().command(path)}; }}"
+        )
+
+    def process(self, output: list[str]) -> tuple[Any, str | None] | None:
+        if SHA256_MARK not in output:
+            raise FactError(f"files.FileSha256: unexpected output {output[:1]!r}")
+        mark = output.index(SHA256_MARK)
+        if mark == 0:
+            return None
+        info = File().process(output[:mark])
+        checksum = Sha256File().process(output[mark + 1 :]) if info else None
+        return info, checksum
+
+
 EXISTS_MARK = "__pullinfra_exists__"
 
 

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
 from agent.engine.context import host
-from agent.engine.facts.files import Directory, File, FindInFile, Link, Sha256File
+from agent.engine.facts.files import Directory, File, FileSha256, FindInFile, Link
 from agent.engine.operation import operation
 from agent.engine.operations.errors import OperationError, OperationTypeError
 from agent.engine.operations.util.files import (
@@ -277,6 +277,15 @@ def _record_upload_diff(dest: str, new: bytes | None, exists: bool) -> None:
     host.record_diff(dest, before, after)
 
 
+def _remote_file(dest: str, with_checksum: bool) -> tuple[Any, str | None]:
+    """The File fact of dest, and its SHA-256 when the upload will compare it: both in one
+    command (FileSha256), as the checksum is only read when the file exists."""
+    if not with_checksum:
+        return host.get_fact(File, path=dest), None
+    both = host.get_fact(FileSha256, path=dest)
+    return both if both is not None else (None, None)
+
+
 def _put(
     src: Any,
     dest: str,
@@ -292,7 +301,8 @@ def _put(
     upload, data = _read_source(src, add_deploy_dir, assume_exists)
     wanted_mode = ensure_mode_int(mode)
 
-    remote = host.get_fact(File, path=dest)
+    compare = not force and data is not None
+    remote, remote_sum = _remote_file(dest, compare)
     if not remote and host.get_fact(Directory, path=dest):
         if isinstance(upload, bytes):
             raise OperationTypeError(
@@ -300,18 +310,14 @@ def _put(
                 f"not the directory {dest}"
             )
         dest = unix_path_join(dest, Path(upload).name)
-        remote = host.get_fact(File, path=dest)
+        remote, remote_sum = _remote_file(dest, compare)
 
     if create_remote_dir and remote is None:
         # Anything at dest means its parent is a directory (or a link to one) already, so
         # _ensure_parent_dir would find nothing to do: skip its fact command (a round trip).
         yield from _ensure_parent_dir(dest, user, group)
 
-    if remote and not force and data is not None:
-        local_sum = hashlib.sha256(data).hexdigest()
-        same = host.get_fact(Sha256File, path=dest) == local_sum
-    else:
-        same = False
+    same = bool(remote) and compare and remote_sum == hashlib.sha256(data).hexdigest()
 
     if not same:
         _record_upload_diff(dest, data, exists=bool(remote))
