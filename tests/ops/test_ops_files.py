@@ -143,8 +143,8 @@ def test_link_needs_target_and_hard_links(fake: FakeHost) -> None:
 
 def test_put_uploads_new_file_and_records_diff(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(FileSha256, None, path="/etc/motd").fact(Directory, None, path="/etc/motd")
-    fake.fact(Directory, INFO, path="/etc")
+    # Nothing at dest (None): no Directory fact of dest is read, only of its parent.
+    fake.fact(FileSha256, None, path="/etc/motd").fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.put, "motd", "/etc/motd", mode="644", user="root")
     assert commands == [
         ("upload", b"hello\n", "/etc/motd"),
@@ -205,8 +205,7 @@ def test_template_renders_with_host_and_data(fake: FakeHost, tmp_path: Path) -> 
         "server {{ host.name }}:{{ port }}\n{% include 'inc.j2' %}"
     )
     (tmp_path / "templates" / "inc.j2").write_text("included\n")
-    fake.fact(FileSha256, None, path="/etc/site").fact(Directory, None, path="/etc/site")
-    fake.fact(Directory, INFO, path="/etc")
+    fake.fact(FileSha256, None, path="/etc/site").fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.template, "templates/site.j2", "/etc/site", port=8080)
     assert commands == [("upload", b"server fake-host:8080\nincluded\n", "/etc/site")]
 

@@ -303,7 +303,8 @@ def _put(
 
     compare = not force and data is not None
     remote, remote_sum = _remote_file(dest, compare)
-    if not remote and host.get_fact(Directory, path=dest):
+    # Only something that is not a regular file (False) can be a directory; None is nothing.
+    if remote is False and host.get_fact(Directory, path=dest):
         if isinstance(upload, bytes):
             raise OperationTypeError(
                 "files.put: when `src` is a file-like object, `dest` must be a file path, "
