@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +47,21 @@ T = TypeVar("T")
 _MISSING: Any = object()
 
 
+class RunMemo:
+    """Values made once per run and shared by its hosts (`host.memo`), such as the template
+    environments that keep each template compiled once per run instead of once per host."""
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._values:
+                self._values[key] = make()
+            return self._values[key]  # type: ignore[no-any-return]
+
+
 @dataclass
 class RunContext:
     """What all hosts of one run share. One per run; never shared between runs."""
@@ -58,6 +73,7 @@ class RunContext:
     hosts: list[Host] = field(default_factory=list)
     phase: str = "setup"
     cancelled: threading.Event = field(default_factory=threading.Event)
+    memo: RunMemo = field(default_factory=RunMemo)
 
     @property
     def dry(self) -> bool:
@@ -399,6 +415,11 @@ class Host:
             return path
         roots = self.local_roots()
         return next((root / path for root in roots if (root / path).exists()), roots[0] / path)
+
+    def memo(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value for `key` in this run, made by `make()` on first use and then shared by
+        every host of the run, so `make` must not depend on this host."""
+        return self.run.memo.get(key, make)
 
     def get_file(self, remote_path: str) -> bytes | None:
         args = CommandArgs.from_globals(self.current.args if self.current else {})

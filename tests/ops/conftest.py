@@ -56,6 +56,7 @@ class FakeHost:
         self.diffs: list[tuple[str, str | None, str]] = []
         self.fact_reads: list[tuple[str, dict[str, Any]]] = []
         self.local_dir = local_dir or Path("/nonexistent-deploy-dir")
+        self.memos: dict[Any, Any] = {}
 
     def fact(self, fact_cls: type[FactBase[Any]], value: Any, **kwargs: Any) -> FakeHost:
         self.facts[_key(fact_cls, kwargs)] = value
@@ -86,6 +87,11 @@ class FakeHost:
 
     def get_file(self, remote_path: str) -> bytes | None:
         return self.files.get(remote_path)
+
+    def memo(self, key: Any, make: Any) -> Any:
+        if key not in self.memos:
+            self.memos[key] = make()
+        return self.memos[key]
 
 
 def render(command: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from io import StringIO
 from pathlib import Path
 
@@ -214,6 +215,20 @@ def test_template_unchanged_is_a_noop(fake: FakeHost) -> None:
     rendered = b"x=1\n"
     fake.fact(FileSha256, (INFO, hashlib.sha256(rendered).hexdigest()), path="/etc/t")
     assert run_op(fake, files.template, StringIO("x={{ x }}\n"), "/etc/t", x=1) == []
+
+
+def test_template_compiled_once_per_run_and_again_when_the_file_changes(
+    fake: FakeHost, tmp_path: Path
+) -> None:
+    template = tmp_path / "t.j2"
+    template.write_text("v={{ v }}\n")
+    fake.fact(FileSha256, None, path="/etc/t").fact(Directory, INFO, path="/etc")
+    assert run_op(fake, files.template, "t.j2", "/etc/t", v=1) == [("upload", b"v=1\n", "/etc/t")]
+    assert run_op(fake, files.template, "t.j2", "/etc/t", v=2) == [("upload", b"v=2\n", "/etc/t")]
+    assert len(fake.memos) == 1  # one shared environment
+    template.write_text("w={{ v }}\n")
+    os.utime(template, (1, 1))  # a different mtime, however coarse the clock
+    assert run_op(fake, files.template, "t.j2", "/etc/t", v=3) == [("upload", b"w=3\n", "/etc/t")]
 
 
 def test_template_errors_name_file_and_line(fake: FakeHost, tmp_path: Path) -> None:

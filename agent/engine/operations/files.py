@@ -377,7 +377,7 @@ def template(
     source: Any = src if hasattr(src, "read") else host.local_path(str(src))
     context = {"host": host, **data}
     search_path = host.local_roots()
-    rendered = render_template(source, context, search_path, jinja_env_kwargs)
+    rendered = render_template(source, context, search_path, jinja_env_kwargs, host.memo)
     yield from _put(
         rendered.encode("utf-8"),
         dest,

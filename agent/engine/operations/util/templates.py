@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +20,8 @@ from agent.engine.operations.errors import OperationError
 from agent.engine.operations.util.files import read_file_like
 
 STRING_TEMPLATE = "<string>"
+# host.memo: (key, make) -> the run's shared value for key
+Memo = Callable[[Hashable, Callable[[], Environment]], Environment]
 
 
 def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
@@ -33,17 +35,29 @@ def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
     return filename, None
 
 
+def _file_environment(dirs: list[str]) -> Environment:
+    return Environment(
+        undefined=StrictUndefined, keep_trailing_newline=True, loader=FileSystemLoader(dirs)
+    )
+
+
 def render_template(
     src: str | Path | IO[Any],
     data: Mapping[str, Any],
     search_path: list[Path],
     jinja_env_kwargs: Mapping[str, Any] | None = None,
+    memo: Memo | None = None,
 ) -> str:
     """Render a template file (or a file-like holding template text) with StrictUndefined.
 
     ``search_path`` is where ``{% include %}`` / ``{% extends %}`` look, after the template's
     own directory. An undefined name, syntax error or failing filter becomes an
     OperationError naming the template file and line.
+
+    With ``memo`` (``host.memo``), a template file without ``jinja_env_kwargs`` comes from
+    an environment shared by the run's hosts, so it is compiled once per run rather than
+    once per host; jinja's loader still checks the file's mtime on every use, so a template
+    changed during the run is compiled again, as it would be without the cache.
     """
     env_kwargs = dict(jinja_env_kwargs or {})
     name = STRING_TEMPLATE
@@ -61,10 +75,16 @@ def render_template(
             if not path.is_file():
                 raise OperationError(f"template {path} does not exist")
             dirs = [str(path.parent), *(str(p) for p in search_path)]
-            loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
-            env = Environment(
-                undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
-            )
+            if memo is not None and not env_kwargs:
+                env = memo(("jinja2.Environment", *dirs), lambda: _file_environment(dirs))
+            else:
+                loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
+                env = Environment(
+                    undefined=StrictUndefined,
+                    keep_trailing_newline=True,
+                    loader=loader,
+                    **env_kwargs,
+                )
             template = env.get_template(path.name)
         return template.render(dict(data))
     except TemplateNotFound as exc:
