@@ -18,6 +18,7 @@ import pytest
 from agent.engine.command import FileUploadCommand, FunctionCommand, StringCommand
 from agent.engine.context import bound_host
 from agent.engine.facts.base import FactBase
+from agent.engine.facts.files import Directory, File, PathState, Sha256File
 
 
 def run_fact(fact_cls: type[FactBase[Any]], env: dict[str, str] | None = None, **kwargs: Any):
@@ -67,10 +68,23 @@ class FakeHost:
         inspect.signature(fact_cls().command).bind(**kwargs)
         fact_cls().command(**kwargs)
         self.fact_reads.append((fact_cls.name, kwargs))
+        if fact_cls is PathState:
+            return self._path_state(**kwargs)
+        return self._given(fact_cls, kwargs)
+
+    def _given(self, fact_cls: type[FactBase[Any]], kwargs: dict[str, Any]) -> Any:
         key = _key(fact_cls, kwargs)
         if key not in self.facts:
             raise KeyError(f"test did not provide fact {key}")
         return self.facts[key]
+
+    def _path_state(self, path: str, checksum: bool = False, parent: str | None = None) -> Any:
+        """PathState from the File, Sha256File and Directory facts the test gave, each read
+        under the condition the real command reads it."""
+        info = self._given(File, {"path": path})
+        digest = self._given(Sha256File, {"path": path}) if checksum and info else None
+        missing = parent is not None and info is None
+        return info, digest, self._given(Directory, {"path": parent}) if missing else None
 
     def noop(self, reason: str) -> None:
         self.noops.append(reason)

@@ -13,10 +13,10 @@ from agent.engine.facts.files import (
     Directory,
     File,
     FileContents,
-    FileSha256,
     FindInFile,
     Link,
     Md5File,
+    PathState,
     Sha1File,
     Sha256File,
 )
@@ -104,16 +104,25 @@ def test_checksums_match_hashlib(tmp_path: Path) -> None:
     assert run_fact(Sha256File, path=str(tmp_path)) is None
 
 
-def test_file_sha256_is_file_and_its_checksum_in_one_command(tmp_path: Path) -> None:
+def test_path_state_reads_what_an_upload_needs_in_one_command(tmp_path: Path) -> None:
     path = tmp_path / "data file"
     path.write_bytes(b"payload\n")
     (tmp_path / "link").symlink_to(path)
-    info, checksum = run_fact(FileSha256, path=str(path))
-    assert info == run_fact(File, path=str(path))
-    assert checksum == hashlib.sha256(b"payload\n").hexdigest()
-    assert run_fact(FileSha256, path=str(tmp_path / "missing")) is None
-    assert run_fact(FileSha256, path=str(tmp_path)) == (False, None)
-    assert run_fact(FileSha256, path=str(tmp_path / "link")) == (False, None)
+    digest = hashlib.sha256(b"payload\n").hexdigest()
+    here = str(tmp_path)
+    info = run_fact(File, path=str(path))
+    assert run_fact(PathState, path=str(path), checksum=True, parent=here) == (info, digest, None)
+    assert run_fact(PathState, path=str(path)) == (info, None, None)
+    # Nothing there: the parent is read (when asked for), as Directory reads it.
+    missing = str(tmp_path / "missing")
+    parent = run_fact(Directory, path=here)
+    assert run_fact(PathState, path=missing, checksum=True, parent=here) == (None, None, parent)
+    assert run_fact(PathState, path=missing, parent=missing + "/x") == (None, None, None)
+    assert run_fact(PathState, path=missing, checksum=True) == (None, None, None)
+    # Something that is not a regular file: False, as File says, and no checksum.
+    assert run_fact(PathState, path=here, checksum=True, parent="/") == (False, None, None)
+    link = str(tmp_path / "link")
+    assert run_fact(PathState, path=link, checksum=True, parent=here) == (False, None, None)
 
 
 def test_checksum_of_name_needing_escapes(tmp_path: Path) -> None:

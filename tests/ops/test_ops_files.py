@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.engine.facts.files import Directory, File, FileSha256, FindInFile, Link
+from agent.engine.facts.files import Directory, File, FindInFile, Link, Sha256File
 from agent.engine.operations import files
 from agent.engine.operations.errors import OperationError, OperationTypeError
 from tests.ops.conftest import FakeHost, run_op
@@ -145,7 +145,7 @@ def test_link_needs_target_and_hard_links(fake: FakeHost) -> None:
 def test_put_uploads_new_file_and_records_diff(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
     # Nothing at dest (None): no Directory fact of dest is read, only of its parent.
-    fake.fact(FileSha256, None, path="/etc/motd").fact(Directory, INFO, path="/etc")
+    fake.fact(File, None, path="/etc/motd").fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.put, "motd", "/etc/motd", mode="644", user="root")
     assert commands == [
         ("upload", b"hello\n", "/etc/motd"),
@@ -157,26 +157,27 @@ def test_put_uploads_new_file_and_records_diff(fake: FakeHost, tmp_path: Path) -
 
 def test_put_same_checksum_is_a_noop(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(FileSha256, (INFO, hashlib.sha256(b"hello\n").hexdigest()), path="/etc/motd")
-    fake.fact(File, INFO, path="/etc/motd")  # force=True: no checksum to compare
+    fake.fact(File, INFO, path="/etc/motd")
+    fake.fact(Sha256File, hashlib.sha256(b"hello\n").hexdigest(), path="/etc/motd")
     assert run_op(fake, files.put, "motd", "/etc/motd", mode="0644") == []
     assert fake.noops == ["file /etc/motd is already uploaded"]
     assert run_op(fake, files.put, "motd", "/etc/motd", mode="0600") == ["chmod 600 /etc/motd"]
     assert run_op(fake, files.put, "motd", "/etc/motd", force=True)[0][0] == "upload"
 
 
-def test_put_over_an_existing_file_does_not_ask_about_its_parent(
-    fake: FakeHost, tmp_path: Path
-) -> None:
+def test_put_reads_dest_checksum_and_parent_at_once(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "motd").write_text("hello\n")
-    fake.fact(FileSha256, (INFO, "0" * 64), path="/etc/motd")
+    fake.fact(File, INFO, path="/etc/motd").fact(Sha256File, "0" * 64, path="/etc/motd")
     fake.files["/etc/motd"] = b"old\n"
     assert run_op(fake, files.put, "motd", "/etc/motd") == [("upload", b"hello\n", "/etc/motd")]
-    assert [name for name, _ in fake.fact_reads] == ["files.FileSha256"]
+    # One fact command: dest and its checksum (its parent only when nothing is at dest).
+    assert fake.fact_reads == [
+        ("files.PathState", {"path": "/etc/motd", "checksum": True, "parent": "/etc"})
+    ]
 
 
 def test_put_changed_file_diffs_against_remote(fake: FakeHost) -> None:
-    fake.fact(FileSha256, (INFO, "0" * 64), path="/etc/app.conf")
+    fake.fact(File, INFO, path="/etc/app.conf").fact(Sha256File, "0" * 64, path="/etc/app.conf")
     fake.files["/etc/app.conf"] = b"port=1\n"
     commands = run_op(fake, files.put, StringIO("port=2\n"), "/etc/app.conf")
     assert commands == [("upload", b"port=2\n", "/etc/app.conf")]
@@ -185,8 +186,8 @@ def test_put_changed_file_diffs_against_remote(fake: FakeHost) -> None:
 
 def test_put_into_existing_directory(fake: FakeHost, tmp_path: Path) -> None:
     (tmp_path / "app.tgz").write_bytes(b"\x00\xff")
-    fake.fact(FileSha256, (False, None), path="/opt").fact(Directory, INFO, path="/opt")
-    fake.fact(FileSha256, None, path="/opt/app.tgz")
+    fake.fact(File, False, path="/opt").fact(Directory, INFO, path="/opt")
+    fake.fact(File, None, path="/opt/app.tgz")
     assert run_op(fake, files.put, "app.tgz", "/opt", create_remote_dir=False) == [
         ("upload", b"\x00\xff", "/opt/app.tgz")
     ]
@@ -206,14 +207,15 @@ def test_template_renders_with_host_and_data(fake: FakeHost, tmp_path: Path) -> 
         "server {{ host.name }}:{{ port }}\n{% include 'inc.j2' %}"
     )
     (tmp_path / "templates" / "inc.j2").write_text("included\n")
-    fake.fact(FileSha256, None, path="/etc/site").fact(Directory, INFO, path="/etc")
+    fake.fact(File, None, path="/etc/site").fact(Directory, INFO, path="/etc")
     commands = run_op(fake, files.template, "templates/site.j2", "/etc/site", port=8080)
     assert commands == [("upload", b"server fake-host:8080\nincluded\n", "/etc/site")]
 
 
 def test_template_unchanged_is_a_noop(fake: FakeHost) -> None:
     rendered = b"x=1\n"
-    fake.fact(FileSha256, (INFO, hashlib.sha256(rendered).hexdigest()), path="/etc/t")
+    fake.fact(File, INFO, path="/etc/t")
+    fake.fact(Sha256File, hashlib.sha256(rendered).hexdigest(), path="/etc/t")
     assert run_op(fake, files.template, StringIO("x={{ x }}\n"), "/etc/t", x=1) == []
 
 
@@ -222,7 +224,7 @@ def test_template_compiled_once_per_run_and_again_when_the_file_changes(
 ) -> None:
     template = tmp_path / "t.j2"
     template.write_text("v={{ v }}\n")
-    fake.fact(FileSha256, None, path="/etc/t").fact(Directory, INFO, path="/etc")
+    fake.fact(File, None, path="/etc/t").fact(Directory, INFO, path="/etc")
     assert run_op(fake, files.template, "t.j2", "/etc/t", v=1) == [("upload", b"v=1\n", "/etc/t")]
     assert run_op(fake, files.template, "t.j2", "/etc/t", v=2) == [("upload", b"v=2\n", "/etc/t")]
     assert len(fake.memos) == 1  # one shared environment

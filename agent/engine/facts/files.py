@@ -166,33 +166,47 @@ class Md5File(_HashFile):
     digits = 32
 
 
-SHA256_MARK = "__pullinfra_sha256__"
+CHECKSUM_MARK = "__pullinfra_sha256__"
+PARENT_MARK = "__pullinfra_parent__"
 
 
-class FileSha256(FactBase[tuple[Any, str | None]]):
-    """File and Sha256File of ``path`` read by one command: None if nothing is there, else
-    ``(File's value, the SHA-256 or None)``.
+class PathState(FactBase[tuple[Any, str | None, Any]]):
+    """What files.put, files.template and files.file read first about ``path``, in one
+    command: ``(File, SHA-256, parent Directory)``.
 
-    files.put and files.template need both to decide whether to upload. Sent as two facts
-    they cost two SSH channels and two remote shells per operation and host, which is most of
-    a no-change run's time; this is the same two reads, back to back, in one command.
+    The SHA-256 is read only if ``checksum`` and ``path`` is a regular file; the Directory
+    fact of ``parent`` only if it is given and nothing is at ``path`` (something there means
+    its parent is a directory already). Each is the value File, Sha256File and Directory
+    give, else None. As separate facts these were up to three SSH commands per operation and
+    host; the conditions keep a no-change run at the cost of the reads it needs.
     """
 
-    def command(self, path: str) -> str:
+    def command(self, path: str, checksum: bool = False, parent: str | None = None) -> str:
+        exists = File().command(path)
+        if checksum:
+            digest = Sha256File().command(path)
+            exists = f"{{ {exists}; }} && echo {CHECKSUM_MARK} && {{ {digest}; }}"
+        if parent is None:
+            return exists
+        p = quote_path(path)
         return (
-            f"{{ {File().command(path)}; }} && echo {SHA256_MARK} && "
-            f"{{ {Sha256File().command(path)}; }}"
+            f"if test -e {p} || test -L {p}; then {exists}; "
+            f"else echo {PARENT_MARK} && {{ {Directory().command(parent)}; }}; fi"
         )
 
-    def process(self, output: list[str]) -> tuple[Any, str | None] | None:
-        if SHA256_MARK not in output:
-            raise FactError(f"files.FileSha256: unexpected output {output[:1]!r}")
-        mark = output.index(SHA256_MARK)
-        if mark == 0:
-            return None
-        info = File().process(output[:mark])
-        checksum = Sha256File().process(output[mark + 1 :]) if info else None
-        return info, checksum
+    def default(self) -> tuple[Any, str | None, Any]:
+        return None, None, None
+
+    def process(self, output: list[str]) -> tuple[Any, str | None, Any]:
+        if output[0] == PARENT_MARK:
+            rest = output[1:]
+            return None, None, Directory().process(rest) if rest else None
+        checksum = None
+        if CHECKSUM_MARK in output:
+            mark = output.index(CHECKSUM_MARK)
+            output, checksum = output[:mark], Sha256File().process(output[mark + 1 :])
+        info = File().process(output) if output else None
+        return info, checksum if info else None, None
 
 
 EXISTS_MARK = "__pullinfra_exists__"

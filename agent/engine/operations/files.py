@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
 from agent.engine.context import host
-from agent.engine.facts.files import Directory, File, FileSha256, FindInFile, Link
+from agent.engine.facts.files import Directory, File, FindInFile, Link, PathState
 from agent.engine.operation import operation
 from agent.engine.operations.errors import OperationError, OperationTypeError
 from agent.engine.operations.util.files import (
@@ -63,12 +63,26 @@ def _remove_in_the_way(
         yield StringCommand("rm", "-rf", QuoteString(path))
 
 
-def _ensure_parent_dir(path: str, user: str | None, group: str | None) -> Commands:
-    """Create the parent directory if missing; an existing one (or a link to one) is kept."""
+_UNREAD: Any = object()
+
+
+def _parent_dir(path: str) -> str | None:
     parent = posixpath.dirname(path.rstrip("/"))
-    if not parent or parent == path:
+    return parent if parent and parent != path else None
+
+
+def _ensure_parent_dir(
+    path: str, user: str | None, group: str | None, info: Any = _UNREAD
+) -> Commands:
+    """Create the parent directory if missing; an existing one (or a link to one) is kept.
+
+    `info` is the parent's Directory fact when the caller read it already (with get_facts).
+    """
+    parent = _parent_dir(path)
+    if parent is None:
         return
-    info = host.get_fact(Directory, path=parent)
+    if info is _UNREAD:
+        info = host.get_fact(Directory, path=parent)
     if info:
         return
     if info is False and host.get_fact(Link, path=parent):
@@ -158,7 +172,7 @@ def file(
     """
     path = _check_path(path)
     wanted_mode = ensure_mode_int(mode)
-    info = host.get_fact(File, path=path)
+    info, _, parent = _read_path(path, checksum=False, parent=present and create_remote_dir)
     if info is False and not present and host.get_fact(Link, path=path):
         # Unlike pyinfra, which refuses: "no file here" is met by removing a symlink (the
         # seed's nginx sites-enabled/default is one on Debian); its target is left alone.
@@ -177,7 +191,7 @@ def file(
 
     if info is None:
         if create_remote_dir:
-            yield from _ensure_parent_dir(path, user, group)
+            yield from _ensure_parent_dir(path, user, group, parent)
         yield StringCommand("touch", QuoteString(path))
         yield from attribute_fixes(path, None, wanted_mode, user, group)
         return
@@ -277,13 +291,18 @@ def _record_upload_diff(dest: str, new: bytes | None, exists: bool) -> None:
     host.record_diff(dest, before, after)
 
 
-def _remote_file(dest: str, with_checksum: bool) -> tuple[Any, str | None]:
-    """The File fact of dest, and its SHA-256 when the upload will compare it: both in one
-    command (FileSha256), as the checksum is only read when the file exists."""
-    if not with_checksum:
-        return host.get_fact(File, path=dest), None
-    both = host.get_fact(FileSha256, path=dest)
-    return both if both is not None else (None, None)
+def _read_path(path: str, checksum: bool, parent: bool) -> tuple[Any, str | None, Any]:
+    """File of `path`, its SHA-256 (if `checksum`) and, if `parent` and nothing is at
+    `path`, its parent's Directory fact (else _UNREAD): one command (PathState)."""
+    parent_path = _parent_dir(path) if parent else None
+    if not checksum and parent_path is None:
+        return host.get_fact(File, path=path), None, _UNREAD
+    info, digest, parent_info = host.get_fact(
+        PathState, path=path, checksum=checksum, parent=parent_path
+    )
+    if parent_path is None or info is not None:
+        parent_info = _UNREAD
+    return info, digest, parent_info
 
 
 def _put(
@@ -302,7 +321,7 @@ def _put(
     wanted_mode = ensure_mode_int(mode)
 
     compare = not force and data is not None
-    remote, remote_sum = _remote_file(dest, compare)
+    remote, remote_sum, parent = _read_path(dest, compare, create_remote_dir)
     # Only something that is not a regular file (False) can be a directory; None is nothing.
     if remote is False and host.get_fact(Directory, path=dest):
         if isinstance(upload, bytes):
@@ -311,12 +330,12 @@ def _put(
                 f"not the directory {dest}"
             )
         dest = unix_path_join(dest, Path(upload).name)
-        remote, remote_sum = _remote_file(dest, compare)
+        remote, remote_sum, parent = _read_path(dest, compare, parent=False)
 
     if create_remote_dir and remote is None:
         # Anything at dest means its parent is a directory (or a link to one) already, so
-        # _ensure_parent_dir would find nothing to do: skip its fact command (a round trip).
-        yield from _ensure_parent_dir(dest, user, group)
+        # there is nothing to ensure then.
+        yield from _ensure_parent_dir(dest, user, group, parent)
 
     same = bool(remote) and compare and remote_sum == hashlib.sha256(data).hexdigest()
 
