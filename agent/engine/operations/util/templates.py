@@ -35,9 +35,12 @@ def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
     return filename, None
 
 
-def _file_environment(dirs: list[str]) -> Environment:
+def _environment(dirs: list[str], env_kwargs: dict[str, Any]) -> Environment:
+    """StrictUndefined, trailing newline kept; templates load from `dirs` unless
+    `jinja_env_kwargs` brings its own loader."""
+    loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
     return Environment(
-        undefined=StrictUndefined, keep_trailing_newline=True, loader=FileSystemLoader(dirs)
+        undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
     )
 
 
@@ -64,10 +67,7 @@ def render_template(
     try:
         if hasattr(src, "read"):
             text = read_file_like(src).decode("utf-8")
-            loader = env_kwargs.pop("loader", FileSystemLoader([str(p) for p in search_path]))
-            env = Environment(
-                undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
-            )
+            env = _environment([str(p) for p in search_path], env_kwargs)
             template = env.from_string(text)
         else:
             path = Path(src)
@@ -76,15 +76,9 @@ def render_template(
                 raise OperationError(f"template {path} does not exist")
             dirs = [str(path.parent), *(str(p) for p in search_path)]
             if memo is not None and not env_kwargs:
-                env = memo(("jinja2.Environment", *dirs), lambda: _file_environment(dirs))
+                env = memo(("jinja2.Environment", *dirs), lambda: _environment(dirs, {}))
             else:
-                loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
-                env = Environment(
-                    undefined=StrictUndefined,
-                    keep_trailing_newline=True,
-                    loader=loader,
-                    **env_kwargs,
-                )
+                env = _environment(dirs, env_kwargs)
             template = env.get_template(path.name)
         return template.render(dict(data))
     except TemplateNotFound as exc:
