@@ -61,7 +61,7 @@ def plan_packages(
         has = versions is not None and (spec.version is None or spec.version in versions)
         shown = ", ".join(sorted(versions)) if versions else ""
         if not present:
-            if versions is not None and (spec.version is None or spec.version in versions):
+            if has:
                 plan.remove.append(spec)
             else:
                 plan.noops.append(f"package {spec.name} is not installed")
@@ -72,7 +72,7 @@ def plan_packages(
         if latest and spec.version is None:
             policy = (candidates or {}).get(spec.name, {})
             candidate = policy.get("candidate")
-            if candidate and versions is not None and candidate not in versions:
+            if candidate and candidate not in versions:
                 plan.upgrade.append(spec)
                 continue
             plan.noops.append(f"package {spec.name} is up to date ({shown})")
