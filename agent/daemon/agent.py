@@ -419,7 +419,9 @@ class Agent:
             if target == applied_rev:
                 return None
             if deployment.paths and applied_rev:
-                changed = self.source.changed_paths(applied_rev, target)
+                # The fetch already diffed the head against the newest applied commit.
+                changed = (head.changed_paths if head.previous == applied_rev
+                           else self.source.changed_paths(applied_rev, target))
                 if not paths_match(deployment.paths, changed):
                     self.db.set_applied(name, target)
                     self.metrics.set_applied_revision(name, target)

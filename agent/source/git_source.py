@@ -132,10 +132,10 @@ class GitSource:
 
     def changed_paths(self, old: str | None, new: str) -> list[str] | None:
         """Files added, modified or deleted between two commits; None when not comparable."""
-        if old is None or self._resolve(f"{old}^{{commit}}") is None:
-            return None
         if old == new:
             return []
+        if old is None or self._resolve(f"{old}^{{commit}}") is None:
+            return None
         output = self._git_run("diff", "--name-only", "--no-renames", "-z", old, new, "--")
         return sorted(p for p in output.split("\0") if p)
 
