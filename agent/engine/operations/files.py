@@ -94,7 +94,8 @@ def _ensure_parent_dir(
         yield chown(parent, user, group)
 
 
-def _directory(
+@operation()
+def directory(
     path: str,
     present: bool = True,
     user: str | None = None,
@@ -105,6 +106,12 @@ def _directory(
     force_backup: bool = True,
     force_backup_dir: str | None = None,
 ) -> Commands:
+    """Ensure a directory exists (or not) with the given owner and mode.
+
+    ``recursive`` applies owner and mode to everything below it too. ``force`` replaces a
+    non-directory in the way (moved aside to ``path.<timestamp>`` unless ``force_backup`` is
+    False).
+    """
     path = _check_path(path)
     wanted_mode = ensure_mode_int(mode)
     info = host.get_fact(Directory, path=path)
@@ -128,29 +135,6 @@ def _directory(
     yield from fixes
     if not fixes:
         host.noop(f"directory {path} already exists")
-
-
-@operation()
-def directory(
-    path: str,
-    present: bool = True,
-    user: str | None = None,
-    group: str | None = None,
-    mode: int | str | None = None,
-    recursive: bool = False,
-    force: bool = False,
-    force_backup: bool = True,
-    force_backup_dir: str | None = None,
-) -> Commands:
-    """Ensure a directory exists (or not) with the given owner and mode.
-
-    ``recursive`` applies owner and mode to everything below it too. ``force`` replaces a
-    non-directory in the way (moved aside to ``path.<timestamp>`` unless ``force_backup`` is
-    False).
-    """
-    yield from _directory(
-        path, present, user, group, mode, recursive, force, force_backup, force_backup_dir
-    )
 
 
 @operation()
