@@ -117,9 +117,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    if args.deployment and config.deployment_named(args.deployment) is None:
-        _err(f"no deployment {args.deployment!r} in {args.config}; configured: "
-             f"{', '.join(d.name for d in config.deployment) or 'none'}")
+    if args.deployment and not _known_deployment(config, args.deployment, args.config):
         return EXIT_USAGE
     if config.http.token is None:
         _err(f"{args.config}: [http] token is not set, so the agent's API is off; set it "
