@@ -339,11 +339,9 @@ class Host:
             args = self.global_arguments(overrides)
         fact = fact_cls()
         kwargs = _fact_arguments(fact, fact_args, kwargs)
-        command_args = CommandArgs.from_globals(args)
         if fact.shell_executable:
-            command_args = CommandArgs.from_globals(
-                {**args, "_shell_executable": fact.shell_executable}
-            )
+            args = {**args, "_shell_executable": fact.shell_executable}
+        command_args = CommandArgs.from_globals(args)
         command = StringCommand(fact.full_command(**kwargs))
         output = self.run_command(command, command_args)
         if output.exit_code not in command_args.success_exit_codes:
