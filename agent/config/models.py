@@ -242,9 +242,6 @@ class NotifyConfig(_Section):
         """The stable name the outbox queues under; survives restarts and reloads."""
         return self.name or self.type
 
-    def wants(self, event: Literal["changed", "failed", "drift"]) -> bool:
-        return "all" in self.on or event in self.on
-
 
 class RetentionConfig(_Section):
     runs: int | None = Field(1000, ge=1)
