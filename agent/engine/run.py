@@ -21,7 +21,7 @@ from typing import Any
 from agent.engine.connectors.base import ConnectError, Connector
 from agent.engine.connectors.local import LocalConnector
 from agent.engine.connectors.ssh import SSHConnector
-from agent.engine.errors import DeployError, HostFailure
+from agent.engine.errors import HostFailure
 from agent.engine.events import (
     Event,
     EventCallback,
@@ -187,10 +187,8 @@ class _Run:
         outcomes = self._map(lambda h: prepare_host(h, deploys), hosts)
         for host in hosts:  # inventory order, so the reported error does not depend on timing
             outcome = outcomes[host.name]
-            if isinstance(outcome, DeployError):
-                raise outcome
             if isinstance(outcome, Exception) and not isinstance(outcome, HostFailure):
-                raise outcome
+                raise outcome  # a DeployError, or an engine bug
         for host in hosts:
             outcome = outcomes[host.name]
             if isinstance(outcome, HostFailure):
