@@ -105,7 +105,6 @@ class _Run:
         self.hosts: list[Host] = []
         self.host_results: dict[str, HostResult] = {}
         self.stopped: dict[str, str] = {}  # host -> why it stopped (unreachable or failed)
-        self.unreachable: set[str] = set()
         self.pool: ThreadPoolExecutor | None = None
 
     @contextmanager
@@ -176,7 +175,6 @@ class _Run:
                 message = host.mask(str(outcome))
             else:
                 message = host.mask(f"{type(outcome).__name__}: {outcome}")
-            self.unreachable.add(host.name)
             self.stopped[host.name] = message
             self.host_results[host.name].status = "unreachable"
             self.host_results[host.name].error = message
@@ -271,7 +269,7 @@ class _Run:
         self.emit(RunAborted(reason))
 
     def disconnect(self) -> None:
-        connected = [h for h in self.hosts if h.name not in self.unreachable]
+        connected = [h for h in self.hosts if self.host_results[h.name].status != "unreachable"]
         if self.pool is not None:
             self._map(lambda h: h.connector.disconnect(), connected)
 
