@@ -53,7 +53,7 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
     except Exception as exc:
         return _result(queued, None, Failure(f"evaluating _if failed: {exc}"), ignored=False)
     if not run_it:
-        return OpHostResult(name=queued.name, status="skipped", reasons=["_if is false"])
+        return skipped(queued, "_if is false")
 
     retries = int(args["_retries"] or 0)
     for attempt in range(retries + 1):
