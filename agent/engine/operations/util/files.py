@@ -20,7 +20,7 @@ def ensure_mode_int(mode: str | int | None) -> int | str | None:
     cannot be compared with the fact.
     """
     if mode is None or isinstance(mode, bool):
-        return None if mode is None else mode
+        return mode
     digits = str(mode).strip().lower()
     if digits.startswith("0o"):
         digits = digits[2:]
