@@ -120,9 +120,8 @@ class Agent:
     def run_once(self) -> int:
         """`--once`: fetch, run what needs running, one delivery pass; the exit code."""
         rerun = self._recover()
-        head = self._fetch("poll")
+        self._fetch("poll")
         outcomes: list[RunOutcome] = []
-        refused = head is None and self._head is None
         for deployment in self.config.deployment:
             kind = "retry" if deployment.name in rerun else "poll"
             plan = self._plan(deployment, Request(kind))
@@ -133,7 +132,7 @@ class Agent:
         log.info("once: done", extra={"runs": len(outcomes), "failed": len(failed),
                                       "pending_reports": self.db.outbox_depth()})
         self.db.close()
-        return 1 if failed or refused or self._last_fetch_failed else 0
+        return 1 if failed or self._last_fetch_failed else 0
 
     def stop(self, grace: float | None = None) -> bool:
         """Stop scheduling, let runs reach the end of their operation (at most `grace`
