@@ -516,10 +516,10 @@ class Agent:
             if name not in self._slots:
                 self._slots[name] = DeploymentSlot(name, self._work)
             self.metrics.init_deployment(name)
-            self.metrics.set_suspended(name, self.db.is_suspended(name))
             applied = self.db.last_applied(name)
             if applied:
                 self.metrics.set_applied_revision(name, applied)
+        self._refresh_suspended()
 
     def _refresh_suspended(self) -> None:
         suspended = set(self.db.suspended())
