@@ -15,6 +15,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.polling import wait_for
 from tests.testbed import Bed, clean_stale_beds
 from tests.testbed.bed import STATE_ROOT
 
@@ -240,10 +241,8 @@ def leftovers(bed_id: str) -> list[str]:
 
 
 def assert_bed_gone(bed_id: str) -> None:
-    deadline = time.monotonic() + 5
-    while (left := leftovers(bed_id)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert left == []
+    wait_for(lambda: not leftovers(bed_id), 5, f"bed {bed_id} to be gone", interval=0.1,
+             describe=lambda: f"left: {leftovers(bed_id)}")
 
 
 def test_up_20_and_down_through_the_command_leave_nothing_behind(bed, tmp_path, capsys):

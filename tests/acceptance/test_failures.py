@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 
 from tests.acceptance.conftest import pullinfra
+from tests.polling import wait_for
 
 pytestmark = pytest.mark.bed
 
@@ -30,17 +30,10 @@ files.directory(name="last", path="/tmp/last-dir")
 '''
 
 
-def _wait_for(predicate, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
 def _kill_sshd_and_sessions(host) -> None:
     """Kill the host's sshd listener and every per-connection sshd under it, by pid."""
     host.run('L=$(cat /run/sshd.pid); kill -9 $L $(pgrep -P "$L")', check=True)
-    _wait_for(lambda: not host.ssh_ready(), "sshd to be gone")
+    wait_for(lambda: not host.ssh_ready(), 60, "sshd to be gone", interval=0.05)
 
 
 def test_host_whose_sshd_dies_mid_run_fails_alone_exit_1(bed_hosts, bed_inventory, write):
@@ -52,8 +45,8 @@ def test_host_whose_sshd_dies_mid_run_fails_alone_exit_1(bed_hosts, bed_inventor
         target=lambda: outcome.setdefault("proc", pullinfra("apply", inventory, deploy, "--json")))
     run.start()
     try:
-        _wait_for(lambda: all(h.exists("/tmp/waiting") for h in hosts.values()),
-                  "every host to reach 'wait here'")
+        wait_for(lambda: all(h.exists("/tmp/waiting") for h in hosts.values()), 60,
+                 "every host to reach 'wait here'", interval=0.05)
         _kill_sshd_and_sessions(hosts[VICTIM])
     finally:
         for name, host in hosts.items():

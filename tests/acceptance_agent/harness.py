@@ -15,14 +15,14 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.agent.receivers import http
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PULLINFRA = ROOT / ".venv" / "bin" / "pullinfra"
@@ -35,23 +35,6 @@ DEPLOYMENT = "app"
 
 FINISHED = frozenset({"unchanged", "changed", "drift_corrected", "drift_detected", "failed",
                       "partial", "interrupted", "superseded"})
-
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T], timeout: float, what: str, interval: float = 0.2,
-             describe: Callable[[], str] | None = None) -> T:
-    """Call `probe` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f"\n{describe()}" if describe else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{extra}")
-        time.sleep(interval)
-
 
 def clean_env() -> dict[str, str]:
     """The test's environment without PULLINFRA_* (config overrides) or GIT_* variables."""

@@ -23,6 +23,7 @@ from agent.report.model import ChangeReport
 from agent.report.outbox import Notifier, Outbox, OutboxRunner, OutboxStore
 from agent.report.webhook import WebhookSender, verify
 from tests.agent.receivers import Receiver, sample_report
+from tests.polling import wait_for
 
 SECRET = "outbox-hmac-key"
 
@@ -281,9 +282,7 @@ def test_the_runner_thread_delivers_and_stops(store: OutboxStore, receiver: Rece
         box.enqueue(report(1))
         box.enqueue(report(2))
         runner.wake()
-        deadline = time.monotonic() + 10.0
-        while len(receiver.received()) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(receiver.received()) >= 2, 10, "two deliveries", interval=0.02)
     finally:
         runner.stop()
     assert delivered_run_ids(receiver) == [1, 2]

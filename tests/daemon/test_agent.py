@@ -12,6 +12,7 @@ from agent.daemon.deployments import Request
 from tests.agent.gitfixtures import git
 from tests.agent.receivers import Receiver
 from tests.daemon.helpers import BROKEN_DEPLOY, INVENTORY, SLOW_DEPLOY, pullinfra, runs
+from tests.polling import wait_for
 
 
 def _ops(run) -> dict[str, str]:
@@ -92,9 +93,7 @@ def test_triggers_during_a_run_queue_exactly_one_follow_up(fleet, make_agent) ->
                 "deploys/slow.py": SLOW_DEPLOY.format(sleep=1.5), "deploys/a.txt": "A\n"})
     agent = make_agent(fleet.config(deploy="deploys/slow.py"))
     agent.poll()
-    deadline = time.monotonic() + 10
-    while not runs(fleet.state) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: runs(fleet.state), 10, "the first run to start", interval=0.05)
     answers = [agent.submit("site", Request("manual")) for _ in range(5)]
     assert answers == ["queued"] * 5
     assert agent.wait_idle(30)
