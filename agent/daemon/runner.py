@@ -134,17 +134,17 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
                              cancel=env.cancel, project_root=checkout)
         result = run_deploy(inventory, [checkout / d for d in deployment.deploys], options,
                             events)
-    except (UserError, SourceError) as exc:
-        error = _relative(str(exc), checkout)
+    except Exception as exc:
+        if isinstance(exc, UserError | SourceError):
+            error = _relative(str(exc), checkout)
+        else:  # an engine bug: fail this run, keep the agent
+            log.exception("run failed on an internal error", extra=events.fields)
+            error = f"internal error: {type(exc).__name__}: {exc}"
+        # Every targeted host carries the error (with its file:line), so receivers that list
+        # failed hosts show why; with no usable inventory, the inventory itself stands in.
         hosts = [h.name for h in inventory.hosts] if inventory is not None else []
-        return _failed_document(env, plan, run_id, started, events.stages, hosts, error,
-                                inventory_path=deployment.inventory), error
-    except Exception as exc:  # an engine bug: fail this run, keep the agent
-        log.exception("run failed on an internal error", extra=events.fields)
-        error = f"internal error: {type(exc).__name__}: {exc}"
-        hosts = [h.name for h in inventory.hosts] if inventory is not None else []
-        return _failed_document(env, plan, run_id, started, events.stages, hosts, error,
-                                inventory_path=deployment.inventory), error
+        return failed_report(env, plan, run_id, started, error,
+                             hosts or [f"inventory:{deployment.inventory}"], events.stages), error
     document = result.to_change_report(
         deployment=deployment.name, trigger=plan.trigger, source=source_fields(env, plan),
         agent_info=env.agent_info,
@@ -177,21 +177,10 @@ def _relative(text: str, checkout: Path | None) -> str:
     return text.replace(f"{checkout}/", "").replace(str(checkout), ".")
 
 
-def _failed_document(env: RunEnv, plan: RunPlan, run_id: int, started: datetime,
-                     stages: Mapping[str, float], hosts: list[str], error: str,
-                     inventory_path: str) -> dict[str, Any]:
-    """A failed report for a run stopped before any host was touched.
-
-    Every targeted host carries the error (with its file:line), so receivers that list
-    failed hosts show why; with no usable inventory, the inventory itself stands in.
-    """
-    return failed_report(env, plan, run_id, started, error,
-                         hosts or [f"inventory:{inventory_path}"], stages)
-
-
 def failed_report(env: RunEnv, plan: RunPlan, run_id: int, started: datetime, error: str,
                   hosts: list[str], stages: Mapping[str, float] | None = None
                   ) -> dict[str, Any]:
+    """A failed report for a run stopped before any host was touched."""
     finished = datetime.now(UTC)
     return {
         "schema": SCHEMA, "run_id": run_id,
