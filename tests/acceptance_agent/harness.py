@@ -13,7 +13,6 @@ import hmac
 import json
 import os
 import re
-import signal
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,11 +20,10 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.agent.process import PULLINFRA, AgentProcess
 from tests.agent.receivers import http
 from tests.polling import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
-PULLINFRA = ROOT / ".venv" / "bin" / "pullinfra"
 ARCHITECTURE = Path("/work/shared/ARCHITECTURE.md")
 
 API_TOKEN = "acceptance-api-token"
@@ -133,79 +131,22 @@ class Scrape:
 
 # ---- the agent process ----
 
-class Agent:
+class Agent(AgentProcess):
     """`pullinfra agent --config FILE` as a subprocess, on its own free port."""
 
     def __init__(self, workdir: Path, config: Mapping[str, Any], name: str = "agent"):
         self.workdir = workdir
-        self.name = name
         self.config = dict(config)
-        self.config_path = workdir / f"{name}.toml"
-        self.config_path.write_text(to_toml(self.config))
+        config_path = workdir / f"{name}.toml"
+        config_path.write_text(to_toml(self.config))
+        super().__init__(config_path, workdir / f"{name}.log", env=clean_env(), cwd=workdir,
+                         name=name)
         self.port = int(self.config["http"]["listen"].rpartition(":")[2])
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = workdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
 
-    # lifecycle
     def start(self) -> Agent:
-        assert self.proc is None or self.proc.poll() is not None, "agent already running"
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n===== start #{self.starts} =====\n".encode())
-            self.proc = subprocess.Popen(
-                [str(PULLINFRA), "agent", "--config", str(self.config_path)],
-                cwd=self.workdir, env=clean_env(), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
+        super().start()
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def terminate(self, timeout: float = 60.0) -> int:
-        """SIGTERM and wait for the exit code (SIGKILL and fail if it does not exit)."""
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-            raise AssertionError(f"agent did not exit within {timeout}s of SIGTERM"
-                                 f"\n{self.log_tail()}") from None
-
-    def kill(self) -> int:
-        assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-        return self.proc.wait(10)
-
-    def cleanup(self) -> None:
-        """Teardown: stop this agent by pid whatever state the test left it in."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def log_tail(self, lines: int = 60) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return "(no agent log)"
-        return f"--- {self.name} log (last {lines} lines) ---\n" + "\n".join(
-            text.splitlines()[-lines:])
 
     # HTTP
     def get(self, path: str, token: bool = False, timeout: float = 5.0

@@ -7,7 +7,8 @@ import pytest
 
 from agent.config import load_config
 from agent.daemon import Agent
-from tests.daemon.helpers import AgentProcess, Fleet
+from tests.agent.process import AgentProcess
+from tests.daemon.helpers import Fleet, env
 
 
 @pytest.fixture
@@ -38,9 +39,9 @@ def start_process(tmp_path: Path) -> Iterator:
     started: list[AgentProcess] = []
 
     def start(config: Path, log: str = "agent.log") -> AgentProcess:
-        proc = AgentProcess(config, tmp_path / log)
+        proc = AgentProcess(config, tmp_path / log, env=env())
         started.append(proc)
-        return proc
+        return proc.start()
 
     yield start
     for proc in started:

@@ -4,19 +4,14 @@ a deploy that only touches a target folder in the test's tmp dir, plus config fi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 from tests.agent.gitfixtures import HERMETIC_ENV, Remote
+from tests.agent.process import PULLINFRA
 from tests.agent.receivers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-PULLINFRA = ROOT / ".venv" / "bin" / "pullinfra"
 
 INVENTORY = 'hosts = ["@local"]\n'
 
@@ -105,49 +100,9 @@ def pullinfra(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
                           timeout=timeout, env=env())
 
 
-class AgentProcess:
-    """`pullinfra agent --config F` as a real subprocess, logs to a file."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log_path = log
-        self._log = open(log, "a")  # noqa: SIM115 - closed in wait()
-        self.proc = subprocess.Popen([str(PULLINFRA), "agent", "--config", str(config)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env())
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for(self, text: str, timeout: float = 30.0, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.log().count(text) >= count:
-                return
-            if self.proc.poll() is not None:
-                raise AssertionError(f"agent exited ({self.proc.returncode}):\n{self.log()}")
-            time.sleep(0.05)
-        raise AssertionError(f"no {text!r} x{count} in the log within {timeout}s:\n{self.log()}")
-
-    def signal(self, sig: signal.Signals) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float = 60.0) -> int:
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            self._log.close()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self._log.close()
-
-
 def runs(state: Path) -> list[Any]:
     from agent.state import StateDB
 
     with StateDB.in_state_dir(state) as db:
         return list(reversed(db.list_runs(limit=1000)))
 
-
-__all__ = ["AgentProcess", "Fleet", "pullinfra", "runs", "sys"]
