@@ -14,20 +14,9 @@ import time
 import pytest
 
 from tests.agent.receivers import http
+from tests.agent.test_metrics import CONTRACT
 from tests.daemon.helpers import SLOW_DEPLOY, pullinfra, runs
 
-ARCHITECTURE_METRICS = [
-    "pullinfra_build_info", "pullinfra_source_fetch_total",
-    "pullinfra_source_fetch_duration_seconds",
-    "pullinfra_source_last_fetch_success_timestamp_seconds", "pullinfra_source_revision_info",
-    "pullinfra_source_verification_failures_total", "pullinfra_run_total",
-    "pullinfra_run_duration_seconds", "pullinfra_last_run_success_timestamp_seconds",
-    "pullinfra_applied_revision_info", "pullinfra_run_in_progress",
-    "pullinfra_deployment_suspended", "pullinfra_operations_total", "pullinfra_host_up",
-    "pullinfra_host_drift_operations", "pullinfra_host_last_success_timestamp_seconds",
-    "pullinfra_notifications_total", "pullinfra_notification_queue_depth",
-    "pullinfra_webhook_requests_total",
-]
 SLOW_FILES = {"inventory.py": 'hosts = ["@local"]\n', "deploys/a.txt": "A\n"}
 
 
@@ -154,7 +143,7 @@ def test_push_to_applied_by_poll_and_by_signed_webhook(fleet, start_process) -> 
         checked = subprocess.run([promtool, "check", "metrics"], input=metrics,
                                  capture_output=True, text=True)
         assert checked.returncode == 0, checked.stdout + checked.stderr
-    for name in ARCHITECTURE_METRICS:
+    for name in CONTRACT:
         assert f"# TYPE {name} " in metrics, name
     print(f"push->run finished by 1s poll: {by_poll:.2f}s; webhook->run started: "
           f"{by_webhook:.2f}s")
