@@ -8,7 +8,6 @@ tiny packages for names Debian lacks are built with dpkg-deb. The repository liv
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -19,6 +18,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.testbed.bed import flock
 
 CACHE_ROOT = Path(os.environ.get("PULLINFRA_BED_CACHE", "/var/cache/pullinfra-testbed"))
 DEB_CACHE = CACHE_ROOT / "debs"
@@ -117,17 +118,6 @@ def _run(argv: list[str], cwd: Path | None = None, timeout: float = 600) -> str:
         raise AptRepoError(f"{' '.join(argv)} failed ({res.returncode}): "
                            f"{(res.stderr or res.stdout).strip()[-2000:]}")
     return res.stdout
-
-
-@contextlib.contextmanager
-def _lock():
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_ROOT / ".lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 APT_OPTS = ["-o", "APT::Sandbox::User=root", "-o", "Debug::NoLocking=1"]
@@ -232,7 +222,7 @@ def _read_packages_index(repo: Path) -> dict[str, list[str]]:
 
 def ensure_repo() -> AptRepo:
     """Build the repository if needed (under a lock; safe from several processes at once)."""
-    with _lock():
+    with flock(CACHE_ROOT):
         debs = _fetch_debs()
         stamp = _recipe_hash(debs)
         if (REPO_DIR / "STAMP").is_file() and (REPO_DIR / "STAMP").read_text() == stamp:

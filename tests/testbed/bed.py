@@ -110,9 +110,10 @@ def _open_in_root(root_fd: int, path: str, flags: int, mode: int = 0) -> int:
 # --------------------------------------------------------------------------- state + locking
 
 @contextlib.contextmanager
-def _global_lock() -> Iterator[None]:
-    STATE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(STATE_ROOT / ".lock", "a") as f:
+def flock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on directory/.lock, held across processes for the with-block."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "a") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -161,7 +162,7 @@ def list_beds() -> list[dict]:
 def clean_stale_beds() -> list[str]:
     """Tear down every bed whose owner is gone. Returns their ids. Live beds are left alone."""
     cleaned = []
-    with _global_lock():
+    with flock(STATE_ROOT):
         for state in list_beds():
             if state["stale"]:
                 teardown_state(state)
@@ -497,7 +498,7 @@ class Bed:
         me = os.getpid()
         owner_rec = {"kind": owner, "pid": me, "start": _proc_start(me)[0],
                      "checkout": checkout}
-        with _global_lock():
+        with flock(STATE_ROOT):
             for state in list_beds():
                 if state["stale"]:
                     teardown_state(state)
