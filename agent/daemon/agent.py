@@ -454,7 +454,7 @@ class Agent:
         between = overtaken(self.source.git_dir, applied, target)
         if not between:
             return
-        seen = {r.revision for r in self.db.list_runs(deployment.name, limit=1000)}
+        seen = self.db.run_revisions(deployment.name, limit=1000)
         for commit in between:
             if commit.revision in seen:
                 continue

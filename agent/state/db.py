@@ -162,6 +162,15 @@ class StateDB:
             ).fetchall()
         return [RunRow.from_row(r) for r in rows]
 
+    def run_revisions(self, deployment: str, limit: int) -> set[str | None]:
+        """The revisions of the deployment's newest `limit` runs (reports left unread)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT revision FROM runs WHERE deployment = ? ORDER BY id DESC LIMIT ?",
+                (deployment, limit),
+            ).fetchall()
+        return {r["revision"] for r in rows}
+
     def host_results(self, run_id: int) -> list[HostRow]:
         with self._lock:
             rows = self._db.execute(
