@@ -5,13 +5,19 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
+py=${PYTHON:-python3}
 need_pkgs=()
+# A fresh Debian has no python3 (or no venv module for it) and no git.
+"$py" -c "import ensurepip, venv" >/dev/null 2>&1 || need_pkgs+=(python3 python3-venv)
+command -v git >/dev/null 2>&1 || need_pkgs+=(git)
 command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || need_pkgs+=(openssh-server)
 command -v sudo >/dev/null 2>&1 || need_pkgs+=(sudo)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v dpkg-deb >/dev/null 2>&1 || need_pkgs+=(dpkg)
-if [ "${PULLINFRA_WANT_PROMETHEUS:-0}" = 1 ] && ! command -v promtool >/dev/null 2>&1; then
-    need_pkgs+=(prometheus)
+# For the tests only: promtool checks /metrics, gpg signs commits for source verification.
+if [ "${PULLINFRA_WANT_TEST_TOOLS:-0}" = 1 ]; then
+    command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
+    command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
@@ -30,7 +36,6 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-py=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
     echo "bootstrap: creating .venv" >&2
     "$py" -m venv .venv

@@ -3,7 +3,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-PULLINFRA_WANT_PROMETHEUS=1 bash scripts/bootstrap.sh
+PULLINFRA_WANT_TEST_TOOLS=1 bash scripts/bootstrap.sh
 .venv/bin/ruff check agent tests bench
 workers=${PULLINFRA_TEST_WORKERS:-2}
 exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup "$@"
