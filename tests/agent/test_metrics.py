@@ -201,3 +201,15 @@ def test_observe_report_takes_everything_from_a_change_report() -> None:
     assert value("pullinfra_host_last_success_timestamp_seconds", host="web3") == 0
     assert value("pullinfra_host_last_success_timestamp_seconds", host="web2") > 0
     assert value("pullinfra_last_run_success_timestamp_seconds") == 0  # partial is no success
+
+
+def test_contract_copy_matches_architecture_md() -> None:
+    """CONTRACT is the repo's copy of the list; with shared/ beside the checkout (as in CI) it
+    must say exactly what ARCHITECTURE.md says."""
+    from tests.acceptance_agent.harness import ARCHITECTURE, architecture_metrics
+
+    if not ARCHITECTURE.is_file():
+        pytest.skip(f"{ARCHITECTURE} is not beside this checkout")
+    documented = architecture_metrics()
+    assert {name: set(labels) for name, labels in documented.items()} == {
+        name: labels for name, (_, labels) in CONTRACT.items()}
