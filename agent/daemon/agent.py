@@ -17,6 +17,7 @@ import logging
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +91,7 @@ class Agent:
         self._stopping = threading.Event()
         self._lock = threading.RLock()
         self._slots: dict[str, DeploymentSlot] = {}
+        self._in_flight: Counter[str] = Counter()  # revisions whose checkout a run is reading
         self._outbox_interval = outbox_interval
         self.outbox = self._build_outbox(config)
         self._outbox_runner: OutboxRunner | None = None
@@ -126,7 +128,7 @@ class Agent:
             kind = "retry" if deployment.name in rerun else "poll"
             plan = self._plan(deployment, Request(kind))
             if plan is not None:
-                outcomes.append(execute_run(self._env(), plan))
+                outcomes.append(self._execute(plan))
         self.outbox.deliver_due()
         failed = [o for o in outcomes if o.status in FAILED_STATUSES | {"interrupted"}]
         log.info("once: done", extra={"runs": len(outcomes), "failed": len(failed),
@@ -385,7 +387,23 @@ class Agent:
             return
         plan = self._plan(deployment, request)
         if plan is not None and not self._stopping.is_set():
-            execute_run(self._env(), plan)
+            self._execute(plan)
+
+    def _execute(self, plan: RunPlan) -> RunOutcome:
+        """Run one plan, then drop checkouts nothing needs, so the state dir does not grow by
+        one tree per commit. Kept: what runs are reading now, and every applied commit
+        (reconcile re-runs it)."""
+        with self._lock:
+            self._in_flight[plan.revision] += 1
+        try:
+            return execute_run(self._env(), plan)
+        finally:
+            with self._lock:
+                self._in_flight[plan.revision] -= 1
+                keep = {rev for rev, count in self._in_flight.items() if count > 0}
+            keep |= {rev for d in self.config.deployment
+                     if (rev := self.db.last_applied(d.name)) is not None}
+            self.source.prune_checkouts(keep=keep)
 
     def _plan(self, deployment: DeploymentConfig, request: Request) -> RunPlan | None:
         name = deployment.name

@@ -192,3 +192,17 @@ def test_repo_modules_and_config_resolve_from_the_checkout_root(fleet, make_agen
     [run] = runs(fleet.state)
     assert run.status == "changed", run.report
     assert fleet.target.is_dir()
+
+
+def test_checkouts_are_pruned_to_what_runs_and_reconcile_need(fleet, make_agent) -> None:
+    agent = make_agent(fleet.config())
+    revisions = []
+    for n in range(5):
+        revisions.append(fleet.push_site(b=f"B{n}\n", message=f"commit {n}"))
+        agent.poll()
+        assert agent.wait_idle()
+    assert agent.db.last_applied("site") == revisions[-1]
+    kept = sorted(p.name for p in agent.source.checkouts_dir.iterdir())
+    assert revisions[-1] in kept  # the applied commit, which reconcile re-runs
+    assert len(kept) <= agent.source.keep_checkouts + 1, kept
+    assert revisions[0] not in kept
