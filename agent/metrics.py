@@ -94,6 +94,7 @@ class Metrics:
         self._lock = threading.Lock()
         self._source_revision: str | None = None
         self._applied: dict[str, str] = {}
+        self._hosts: dict[str, set[str]] = {}
 
         self.build_info = Gauge(
             "pullinfra_build_info", "pullinfra build; always 1.", ["version"], registry=r
@@ -209,6 +210,18 @@ class Metrics:
         self.host_up.labels(deployment=deployment, host=host)
         self.host_drift_operations.labels(deployment=deployment, host=host)
         self.host_last_success.labels(deployment=deployment, host=host)
+
+    def set_hosts(self, deployment: str, hosts: Iterable[str]) -> None:
+        """The deployment's inventory as of this run: new hosts start at 0, and hosts that
+        left it lose their series instead of reporting stale values forever."""
+        current = set(hosts)
+        with self._lock:
+            gone = self._hosts.get(deployment, set()) - current
+            self._hosts[deployment] = current
+        for host in gone:
+            self.forget_host(deployment, host)
+        for host in current:
+            self.init_host(deployment, host)
 
     def forget_host(self, deployment: str, host: str) -> None:
         """Drop the series of a host that left the inventory, so it does not linger forever."""

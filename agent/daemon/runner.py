@@ -127,8 +127,7 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
     try:
         checkout = env.source.checkout(plan.revision)
         inventory = _load_inventory(env, deployment, checkout)
-        for host in inventory.hosts:
-            env.metrics.init_host(deployment.name, host.name)
+        env.metrics.set_hosts(deployment.name, (host.name for host in inventory.hosts))
         options = RunOptions(mode=plan.mode, parallel=deployment.parallel,
                              fail_percent=deployment.fail_percent, run_id=str(run_id),
                              cancel=env.cancel, project_root=checkout)

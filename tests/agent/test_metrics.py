@@ -179,6 +179,15 @@ def test_forget_host_removes_its_series() -> None:
     assert "pullinfra_host_up" not in exposed(m)
 
 
+def test_set_hosts_drops_the_series_of_hosts_that_left_the_inventory() -> None:
+    m = Metrics()
+    m.set_hosts("web", ["web1", "web2"])
+    m.set_hosts("web", ["web2", "web3"])
+    m.set_hosts("db", ["db1"])
+    hosts = {(x.labels["deployment"], x.labels["host"]) for x in exposed(m)["pullinfra_host_up"]}
+    assert hosts == {("web", "web2"), ("web", "web3"), ("db", "db1")}
+
+
 def test_observe_report_takes_everything_from_a_change_report() -> None:
     from agent.report.model import ChangeReport
     from tests.agent.receivers import sample_report
