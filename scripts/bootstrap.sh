@@ -36,17 +36,35 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     [ "$own_policy" = 1 ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-if [ ! -x .venv/bin/python ]; then
-    echo "bootstrap: creating .venv" >&2
-    "$py" -m venv .venv
-fi
-stamp=.venv/.pullinfra-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-    echo "bootstrap: installing pullinfra and its test dependencies into .venv" >&2
+# Venvs hold exactly a lock file of requirements/ (see README, "Locked dependencies"): a venv
+# whose lock changed is made anew, so nothing installed earlier lingers in it.
+# A venv's stamp: the lock it holds, and the hash of that lock (and of pyproject.toml, for a
+# venv that holds the project too).
+lock_id() { echo "$1 $(cat "$@" | sha256sum | cut -d' ' -f1)"; }
+
+make_venv() {  # make_venv VENV LOCK PROJECT(yes|no)
+    local venv=$1 lock=$2 project=$3 stamp="$1/.pullinfra-lock" log id
+    if [ "$project" = yes ]; then id=$(lock_id "$lock" pyproject.toml); else id=$(lock_id "$lock"); fi
+    [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$id" ] && return 0
+    echo "bootstrap: creating $venv from $lock" >&2
+    rm -rf "$venv"
+    "$py" -m venv "$venv"
     log=$(mktemp)
-    if ! .venv/bin/pip install -q -e ".[test,compat]" >"$log" 2>&1; then
+    if ! { "$venv/bin/pip" install -q --require-hashes --no-deps -r "$lock" &&
+           { [ "$project" = no ] || "$venv/bin/pip" install -q --no-deps -e .; } &&
+           "$venv/bin/pip" check; } >"$log" 2>&1; then
         cat "$log" >&2; rm -f "$log"; exit 1
     fi
     rm -f "$log"
-    touch "$stamp"
+    echo "$id" > "$stamp"
+}
+
+if [ "${PULLINFRA_WANT_TEST_TOOLS:-0}" = 1 ]; then
+    make_venv .venv requirements/test.lock yes
+    # Real pyinfra, the tests' oracle, apart: its pins must not change pullinfra's versions.
+    make_venv .venv-oracle requirements/oracle.lock no
+elif ! grep -qs "^requirements/test.lock " .venv/.pullinfra-lock ||
+     [ "$(cat .venv/.pullinfra-lock)" != "$(lock_id requirements/test.lock pyproject.toml)" ]; then
+    # The test lock holds the runtime lock's versions plus test tools, so it serves too.
+    make_venv .venv requirements/runtime.lock yes
 fi

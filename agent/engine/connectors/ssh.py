@@ -29,6 +29,7 @@ from agent.engine.connectors.base import (
     make_unix_command,
     split_lines,
 )
+from agent.engine.connectors.ssh_keys import load_private_key
 
 _LOST = (paramiko.SSHException, EOFError, OSError, socket.error)
 # A peer that vanishes (link cut, host powered off) sends no RST; without these the run would
@@ -87,19 +88,7 @@ class SSHConnector(Connector):
     def _load_key(self) -> paramiko.PKey | None:
         if not self.key:
             return None
-        path = os.path.expanduser(str(self.key))
-        passphrase = self.key_password
-        if isinstance(passphrase, str):
-            passphrase = passphrase.encode()  # paramiko's key loaders take bytes only
-        try:
-            return paramiko.PKey.from_path(path, passphrase=passphrase)
-        except FileNotFoundError:
-            raise ConnectError(f"ssh_key {path} does not exist") from None
-        except (paramiko.PasswordRequiredException, TypeError):
-            raise ConnectError(f"ssh_key {path} is encrypted: set ssh_key_password") from None
-        except (paramiko.SSHException, ValueError) as exc:
-            raise ConnectError(
-                f"cannot load ssh_key {path} (wrong ssh_key_password?): {exc}") from None
+        return load_private_key(os.path.expanduser(str(self.key)), self.key_password)
 
     def _host_key_policy(self) -> paramiko.MissingHostKeyPolicy:
         if self.strict == "yes":
