@@ -135,13 +135,14 @@ class Scrape:
 class Agent(AgentProcess):
     """`pullinfra agent --config FILE` as a subprocess, on its own free port."""
 
-    def __init__(self, workdir: Path, config: Mapping[str, Any], name: str = "agent"):
+    def __init__(self, workdir: Path, config: Mapping[str, Any], name: str = "agent",
+                 pullinfra: Path = PULLINFRA):
         self.workdir = workdir
         self.config = dict(config)
         config_path = workdir / f"{name}.toml"
         config_path.write_text(to_toml(self.config))
         super().__init__(config_path, workdir / f"{name}.log", env=clean_env(), cwd=workdir,
-                         name=name)
+                         name=name, pullinfra=pullinfra)
         self.port = int(self.config["http"]["listen"].rpartition(":")[2])
         self.url = f"http://127.0.0.1:{self.port}"
 
@@ -221,7 +222,7 @@ class Agent(AgentProcess):
 
     # the state CLI
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(PULLINFRA), *args, "--config", str(self.config_path)],
+        return subprocess.run([str(self.pullinfra), *args, "--config", str(self.config_path)],
                               cwd=self.workdir, env=clean_env(), capture_output=True, text=True,
                               timeout=60)
 

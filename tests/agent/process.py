@@ -18,7 +18,9 @@ class AgentProcess:
     """One agent config run as a subprocess (again after a stop: `start` may be called again)."""
 
     def __init__(self, config: Path, log: Path, env: Mapping[str, str],
-                 cwd: Path | None = None, name: str = "agent") -> None:
+                 cwd: Path | None = None, name: str = "agent",
+                 pullinfra: Path = PULLINFRA) -> None:
+        self.pullinfra = pullinfra
         self.config_path = config
         self.log_path = log
         self.env = dict(env)
@@ -34,7 +36,7 @@ class AgentProcess:
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== start #{self.starts} =====\n".encode())
             self.proc = subprocess.Popen(
-                [str(PULLINFRA), "agent", "--config", str(self.config_path)],
+                [str(self.pullinfra), "agent", "--config", str(self.config_path)],
                 cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
