@@ -21,10 +21,14 @@ import time
 from pathlib import Path
 
 from bench.deploy import Deploy, write_deploy
+from tests.oracle import ORACLE_BIN, oracle_env
 from tests.testbed import Bed, Host
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
+# Real pyinfra runs from its own venv, with the dependencies it pins for itself, as its users
+# get it; pullinfra's venv does not contain it.
+PYINFRA = ORACLE_BIN / "pyinfra"
 TOOLS = ("pyinfra", "pullinfra")
 PHASES = ("first", "no-change")
 
@@ -35,7 +39,7 @@ class BenchError(RuntimeError):
 
 def tool_argv(tool: str, inventory: Path, deploy: Path) -> list[str]:
     if tool == "pyinfra":
-        return [str(VENV_BIN / "pyinfra"), "-y", str(inventory), str(deploy)]
+        return [str(PYINFRA), "-y", str(inventory), str(deploy)]
     return [*PULLINFRA, "apply", str(inventory), str(deploy)]
 
 
@@ -133,7 +137,8 @@ def run_one(tool: str, phase: str, ctx: dict) -> dict:
     log = ctx["logdir"] / f"{tool}-{ctx['scale']}h-{phase}-{ctx['rep']}.log"
     wall, cpu, rss, code = timed(tool_argv(tool, ctx["inventory"], ctx["deploy"].deploy_file),
                             ctx["deploy"].dir, log,
-                            env={**os.environ, **PULLINFRA_ENV} if tool == "pullinfra" else None)
+                            env={**os.environ, **PULLINFRA_ENV} if tool == "pullinfra"
+                            else oracle_env())
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
         raise BenchError(f"{tool} {phase} on {ctx['scale']} hosts exited {code}:\n{tail}")
@@ -171,7 +176,7 @@ def machine_facts() -> dict:
         "mem_total_kib": int(Path("/proc/meminfo").read_text().split()[1]),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "pyinfra": out([str(VENV_BIN / "pyinfra"), "--version"]),
+        "pyinfra": out([str(PYINFRA), "--version"]),
         # cwd / would put the live checkout first on sys.path (python -m adds the cwd)
         "pullinfra": subprocess.run([*PULLINFRA, "--version"], capture_output=True, text=True,
                                     cwd="/", env={**os.environ, **PULLINFRA_ENV}).stdout.strip(),
@@ -223,6 +228,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work dir (tool logs)")
     args = parser.parse_args(argv)
     scales = sorted({int(s) for s in args.scales.split(",")})
+    if not PYINFRA.exists():
+        print(f"BENCHMARK INVALID: real pyinfra ({PYINFRA}) is missing: run scripts/bootstrap.sh",
+              file=sys.stderr)
+        return 1
 
     work = Path(tempfile.mkdtemp(prefix="pullinfra-bench-"))
     logdir = work / "logs"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from agent.engine.events import Event
 from agent.engine.result import RunResult
 from agent.engine.run import RunOptions, run_deploy
+from tests.oracle import pullinfra_env, run_oracle
 
 ROOT = Path(__file__).resolve().parents[2]
 PULLINFRA = ROOT / ".venv" / "bin" / "pullinfra"
@@ -29,18 +30,18 @@ def apply():
     return run
 
 
-def pullinfra(*args: str | os.PathLike[str], timeout: float = 120) -> subprocess.CompletedProcess:
-    """The installed `pullinfra` console script, in its own process."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")}
-    env["PYTHONPATH"] = str(ROOT)
+def pullinfra(*args: str | os.PathLike[str], timeout: float = 120,
+              pythonpath: Sequence[str | os.PathLike[str]] = ()) -> subprocess.CompletedProcess:
+    """The installed `pullinfra` console script, in its own process (`pythonpath` after the
+    checkout on its PYTHONPATH)."""
     return subprocess.run([str(PULLINFRA), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, env=env)
+                          timeout=timeout, cwd=ROOT, env=pullinfra_env(*pythonpath))
 
 
 def real_python(code: str) -> subprocess.CompletedProcess:
-    """Run python code with the venv's interpreter (where real pyinfra is installed)."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, cwd="/")
+    """Run python code with the oracle venv's interpreter, where real pyinfra is installed
+    (pullinfra's own venv has none); a failing run is returned, not raised."""
+    return run_oracle(code, cwd="/", check=False)
 
 
 def statuses(result: RunResult, op_name: str) -> dict[str, str]:

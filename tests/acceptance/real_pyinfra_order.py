@@ -1,7 +1,8 @@
 """Print the global operation order real pyinfra computes for INVENTORY DEPLOY, as JSON.
 
-Run as a script with the venv's python (real pyinfra 3.x is installed there):
-    python real_pyinfra_order.py INVENTORY DEPLOY
+Run as a script with the oracle venv's python (real pyinfra 3.x is installed there, and only
+there: see tests/oracle.py), importing nothing of pullinfra's:
+    .venv-oracle/bin/python -I real_pyinfra_order.py INVENTORY DEPLOY
 It loads the inventory with pyinfra's own CLI loader, connects to the hosts over SSH with
 pyinfra's own connector, runs the deploy's prepare stage and prints
 [[op name, [host names in inventory order]], ...] in pyinfra's execution order. Nothing is

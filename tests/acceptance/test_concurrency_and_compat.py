@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.conftest import pullinfra, real_python
+from tests.oracle import (
+    ORACLE_VENV,
+    assert_standin_untouched,
+    run_beside_standin,
+    standin_imports,
+    write_standin_pyinfra,
+)
 
 pytestmark = pytest.mark.bed
 
@@ -116,30 +122,38 @@ EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context agent.engine.operat
 
 
 def test_deploys_use_pullinfra_engine_and_import_pyinfra_stays_real(
-    bed_hosts, bed_inventory, write, apply
+    bed_hosts, bed_inventory, write, tmp_path
 ):
+    """Deploys get pullinfra's engine however pullinfra is run, and a process that also
+    imports pyinfra itself keeps its own pyinfra.
+
+    Real pyinfra lives only in the oracle venv (pullinfra's venv must not hold it: see
+    tests/oracle.py), so the processes that run pullinfra find a stand-in package named
+    `pyinfra` on their path in its place. The property is about import resolution and
+    sys.modules, which any package of that name shows, and the stand-in logs every import
+    of it. The library run is a subprocess so that this test process never has a `pyinfra`.
+    """
     first, second = bed_hosts(2)
     deploy = write("probe.py", ENGINE_PROBE)
-    # Real pyinfra is installed in this very environment.
+    standin = write_standin_pyinfra(tmp_path / "standin")
+    # Real pyinfra, installed beside pullinfra on this machine, is itself.
     real = real_python("import pyinfra, pyinfra.operations.files as f;"
                        "print(pyinfra.__file__); print(f.file.__module__)")
     assert real.returncode == 0, real.stderr
     real_file, real_module = real.stdout.split()
     assert "/site-packages/pyinfra/" in real_file and real_module == "pyinfra.operations.files"
+    assert Path(real_file).resolve().is_relative_to(ORACLE_VENV.resolve())
 
-    # Through the CLI, in its own process.
-    proc = pullinfra("apply", bed_inventory({"cli-host": first}, name="one.py"), deploy)
+    # Through the CLI, in its own process, with a `pyinfra` importable there.
+    proc = pullinfra("apply", bed_inventory({"cli-host": first}, name="one.py"), deploy,
+                     pythonpath=[standin])
     assert proc.returncode == 0, proc.stderr
     assert first.read_text("/tmp/engine-probe").split() == EXPECTED_PROBE.split()
+    assert standin_imports(standin) == []
 
-    # Through the library, in this process; afterwards `import pyinfra` is the real one.
-    result = apply(bed_inventory({"api-host": second}, name="two.py"), deploy)
-    assert result.failed_hosts == []
+    # Through the library, in one process; afterwards `import pyinfra` is that process's own.
+    seen = run_beside_standin(standin, bed_inventory({"api-host": second}, name="two.py"),
+                              deploy, when="after", cwd=tmp_path)
+    assert seen["failed"] == {} and seen["operations"] == ["probe"], seen
     assert second.read_text("/tmp/engine-probe").split() == EXPECTED_PROBE.split()
-    import pyinfra
-    from pyinfra.operations import files as real_files
-
-    assert Path(pyinfra.__file__).parent.parent.name == "site-packages"
-    assert sys.modules["pyinfra"] is pyinfra
-    assert real_files.file.__module__ == "pyinfra.operations.files"
-    assert not real_files.file.__module__.startswith("agent.")
+    assert_standin_untouched(seen, standin, "after")

@@ -2,20 +2,19 @@
 
 The expected order is computed twice, independently of pullinfra: written out by hand from
 pyinfra's rule, and by real pyinfra 3.x itself (its CLI inventory loader, its SSH connector to
-the same bed hosts and its State.get_op_order), in a separate process.
+the same bed hosts and its State.get_op_order), in a process of its own venv (tests/oracle.py).
 """
 
 from __future__ import annotations
 
 import json
 import random
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.acceptance.conftest import pullinfra
+from tests.oracle import run_oracle_file
 
 pytestmark = pytest.mark.bed
 
@@ -62,9 +61,7 @@ def expected_for(name: str) -> list[str]:
 
 
 def real_pyinfra_order(inventory: Path, deploy: Path) -> list[tuple[str, tuple[str, ...]]]:
-    proc = subprocess.run([sys.executable, str(REAL_PYINFRA_ORDER), str(inventory), str(deploy)],
-                          capture_output=True, text=True, timeout=120, cwd="/")
-    assert proc.returncode == 0, proc.stderr
+    proc = run_oracle_file(REAL_PYINFRA_ORDER, [str(inventory), str(deploy)], cwd="/")
     return [(name, tuple(sorted(hosts))) for name, hosts in json.loads(proc.stdout)]
 
 
@@ -120,6 +117,6 @@ def test_true_ordering_cycle_is_a_clear_error_exit_2(bed_hosts, bed_inventory, w
     for host in (web, db):
         assert not host.exists("/tmp/cycle-A") and not host.exists("/tmp/cycle-B")
     # Real pyinfra finds the same cycle in the same deploy and inventory.
-    real = subprocess.run([sys.executable, str(REAL_PYINFRA_ORDER), str(inventory), str(deploy)],
-                          capture_output=True, text=True, timeout=120, cwd="/")
+    real = run_oracle_file(REAL_PYINFRA_ORDER, [str(inventory), str(deploy)], cwd="/",
+                           check=False)
     assert real.returncode != 0 and "Cycle detected" in real.stderr

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import main
+from tests.oracle import STANDIN_MARK, standin_imports, write_standin_pyinfra
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,8 +91,13 @@ def test_bad_flags_exit_2(project):
 
 
 def test_console_script_runs_the_engine_even_with_real_pyinfra_installed(project, tmp_path):
+    """Users may have pyinfra installed beside pullinfra; the CLI must neither break on it
+    nor import it. pullinfra's venv must not hold real pyinfra (tests/oracle.py says why),
+    so a stand-in package named `pyinfra` on the path takes its place: it logs every import
+    of it, which shows that nothing in the CLI or the engine picked it up."""
     inventory, deploy = project
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    standin = write_standin_pyinfra(tmp_path / "standin")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(standin)])}
     done = subprocess.run(
         [sys.executable, "-m", "agent.cli", "apply", str(inventory), str(deploy), "--json"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
@@ -99,3 +105,7 @@ def test_console_script_runs_the_engine_even_with_real_pyinfra_installed(project
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["hosts"][0]["status"] == "changed"
     assert (tmp_path / "made").exists()
+    assert standin_imports(standin) == []
+    found = subprocess.run([sys.executable, "-c", "import pyinfra; print(pyinfra.STANDIN)"],
+                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+    assert found.stdout.strip() == STANDIN_MARK, found.stderr  # it was there to be found

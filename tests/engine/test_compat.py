@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
 import pytest
 
 from agent.compat.importer import deploy_builtins
 from agent.engine.errors import UnknownNameError
-
-REAL_PYINFRA = importlib.util.find_spec("pyinfra") is not None
+from tests.oracle import assert_standin_untouched, run_beside_standin, write_standin_pyinfra
 
 
 def _exec(source: str) -> dict:
@@ -62,12 +58,44 @@ def test_unknown_names_are_clear_errors(source):
         _exec(source)
 
 
-@pytest.mark.skipif(not REAL_PYINFRA, reason="real pyinfra is not installed")
-def test_real_pyinfra_is_untouched_outside_deploy_files():
-    _exec("import pyinfra\nfrom pyinfra.operations import files\n")
-    import pyinfra
-    from pyinfra.operations import files
+PROBE = """
+import pyinfra
+import pyinfra.operations.files
+from pyinfra import host
+from pyinfra.operations import files, server
 
-    assert "site-packages" in pyinfra.__file__
-    assert files.__name__ == "pyinfra.operations.files"
-    assert sys.modules["pyinfra"] is pyinfra
+probe = " ".join([
+    pyinfra.__name__,
+    type(host).__module__,
+    files.__name__,
+    pyinfra.operations.files.directory.__module__,
+    server.shell.__module__,
+])
+server.shell(name="probe", commands=[f"echo {probe} > {host.data.out}"])
+"""
+
+ENGINE = ["agent.compat.pyinfra", "agent.engine.context", "agent.engine.operations.files",
+          "agent.engine.operations.files", "agent.engine.operations.server"]
+
+
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_real_pyinfra_is_untouched_outside_deploy_files(write, tmp_path, when):
+    """A process that runs deploys and also uses pyinfra itself must keep its own `pyinfra`,
+    whether it imported it before the run or only after: the loader maps deploy code's
+    imports and never reads or writes sys.modules['pyinfra'].
+
+    The process's pyinfra is a stand-in package, not the real one: pullinfra's venv must
+    not hold real pyinfra (tests/oracle.py says why), and adding the oracle venv's
+    site-packages to pullinfra's path would mix the two dependency sets again. The property
+    is about import resolution and sys.modules, which any package named `pyinfra` shows;
+    the stand-in also logs every import of it, so a run that touched it cannot hide that.
+    """
+    standin = write_standin_pyinfra(tmp_path / "standin")
+    inventory = write("inv.py", f'local = [("@local", {{"out": "{tmp_path}/probe"}})]\n')
+    deploy = write("deploy.py", PROBE)
+
+    seen = run_beside_standin(standin, inventory, deploy, when=when, cwd=tmp_path)
+
+    assert seen["failed"] == {} and seen["operations"] == ["probe"], seen
+    assert (tmp_path / "probe").read_text().split() == ENGINE
+    assert_standin_untouched(seen, standin, when)

@@ -10,6 +10,7 @@ import pytest
 
 from agent.engine.errors import DeployError
 from tests.engine.test_compat_real import pullinfra_order, real_pyinfra_order
+from tests.oracle import assert_standin_untouched, run_beside_standin, write_standin_pyinfra
 
 HELPERS = """
 from pyinfra import host
@@ -110,18 +111,24 @@ def test_missing_helper_module_is_a_located_error(write, run_local, tmp_path):
     assert caught.value.where == f"{deploy}:2"
 
 
-def test_real_pyinfra_stays_real_for_the_rest_of_the_process(write, run_local, tmp_path):
-    inventory = write("inv.py", "a = ['h1']\n")
+@pytest.mark.parametrize("when", ["after", "before"])
+def test_real_pyinfra_stays_real_for_the_rest_of_the_process(write, tmp_path, when):
+    """A helper module's `import pyinfra` is pullinfra's, and it must not leak into the
+    process: its own `import pyinfra`, before or after the run, keeps its own pyinfra.
+
+    That pyinfra is a stand-in package in a subprocess, since pullinfra's venv must not hold
+    real pyinfra (see test_real_pyinfra_is_untouched_outside_deploy_files for why that is
+    still a proof).
+    """
+    standin = write_standin_pyinfra(tmp_path / "standin")
+    inventory = write("inv.py", "local = ['@local']\n")
     write("lib/helpers.py", "import pyinfra\nKIND = pyinfra.__name__\n")
     deploy = write(
         "deploy.py", "from lib.helpers import KIND\nassert KIND == 'agent.compat.pyinfra'\n"
     )
-    run_local(inventory, deploy)
-    import pyinfra
-    from pyinfra import host
-
-    assert "site-packages" in pyinfra.__file__
-    assert type(host).__module__ == "pyinfra.context"
+    seen = run_beside_standin(standin, inventory, deploy, when=when, cwd=tmp_path)
+    assert seen["failed"] == {}, seen
+    assert_standin_untouched(seen, standin, when)
 
 
 def test_two_runs_at_once_each_see_their_own_helpers(tmp_path, run_local):

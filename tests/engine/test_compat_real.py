@@ -1,17 +1,18 @@
 """Real pyinfra's own global order for a deploy, to compare pullinfra's with (no SSH).
 
 It runs pyinfra's CLI prepare path (CLI mode, so identity comes from the call stack) in a
-subprocess whose working directory is the project, as `pyinfra inv.py deploy.py` would be
-run there. Hosts are activated without connecting and operation bodies are not run
+subprocess of the oracle venv (tests/oracle.py) whose working directory is the project, as
+`pyinfra inv.py deploy.py` would be run there. SCRIPT imports nothing of pullinfra's, and
+the oracle's isolated mode keeps the checkout off its path, so the order is pyinfra's own.
+Hosts are activated without connecting and operation bodies are not run
 (check_for_changes=False), which is enough for the order: it depends on call sites only.
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.oracle import oracle_json
 
 SCRIPT = r"""
 import json, os, sys
@@ -48,15 +49,7 @@ json.dump(order, sys.stdout)
 
 
 def real_pyinfra_order(project: Path, inventory: Path, *deploys: Path) -> list[list]:
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(inventory), *map(str, deploys)],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
+    return oracle_json(SCRIPT, [str(inventory), *map(str, deploys)], cwd=project)
 
 
 def pullinfra_order(result) -> list[list]:
