@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -151,6 +152,111 @@ def test_nginx_installs_offline_and_its_init_script_starts_it(bed_hosts):
         assert s.recv(64).startswith(b"HTTP/1.1 200")
     assert h.run("service pullinfra-svc status").returncode == 0
     assert h.run("service pullinfra-svc stop && service pullinfra-svc status").returncode == 3
+
+
+# --- bed hosts are fresh Debian servers, not copies of the machine's image
+
+# Where images keep what a fresh server lacks; on a host, every file there must come from a
+# package (dpkg's file lists) or from the bed.
+IMAGE_DIRS = ("/etc/apt/apt.conf.d", "/etc/apt/preferences.d", "/etc/apt/auth.conf.d",
+              "/etc/apt/sources.list.d", "/etc/dpkg/dpkg.cfg.d", "/etc/profile.d",
+              "/etc/sudoers.d", "/etc/ssh", "/usr/local", "/opt", "/srv", "/mnt", "/media",
+              "/root", "/home", "/var/cache/apt/archives")
+BED_FILES = {"/etc/sudoers.d/pullinfra-bed", "/etc/ssh/sshd_config",
+             "/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub",
+             "/root/.bashrc", "/root/.profile", "/root/.ssh/authorized_keys",
+             "/home/deploy/.bashrc", "/home/deploy/.profile", "/home/deploy/.ssh/authorized_keys",
+             "/usr/local/man"}  # the last one: base-files' postinst makes it, no package ships it
+DEBIAN_TOP = {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32",
+              "lost+found", "media", "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys",
+              "tmp", "usr", "var"}
+# Docker images' apt settings (and proxies) that change what apt does on a host.
+APT_TWEAKS = ('Acquire::GzipIndexes "true";', 'Acquire::Languages "none";',
+              'Dir::Cache::pkgcache "";', 'Dir::Cache::srcpkgcache "";',
+              'APT::AutoRemove::SuggestsImportant "false";',
+              'Acquire::Check-Valid-Until "false";', '::Proxy ')
+
+
+def host_processes(host) -> dict[int, str]:
+    """pid -> comm of everything running on the host, read from its own /proc (no process is
+    started inside for it)."""
+    proc = f"/proc/{host.init_pid}/root/proc"
+    out = {}
+    for pid in filter(str.isdigit, os.listdir(proc)):
+        with contextlib.suppress(OSError):
+            out[int(pid)] = Path(f"{proc}/{pid}/comm").read_text().strip()
+    return out
+
+
+def test_a_service_a_package_enables_starts_on_install_as_on_a_real_server(bed_host):
+    # What a debhelper postinst does; the machine's policy-rc.d (exit 101) would veto the start.
+    assert not bed_host.exists("/usr/sbin/policy-rc.d")
+    code, out, err = ssh(bed_host, "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                                   "pullinfra-svc && update-rc.d pullinfra-svc defaults && "
+                                   "invoke-rc.d pullinfra-svc start")
+    assert code == 0, out + err
+    assert "policy-rc.d" not in out + err
+    assert bed_host.run("service pullinfra-svc status").returncode == 0
+
+
+def test_a_plain_bed_host_runs_nothing_but_its_init_and_sshd(bed_host):
+    sshd = int(bed_host.read_text("/run/sshd.pid"))
+    wait_for(lambda: sorted(host_processes(bed_host)) == [1, sshd], 5,
+             "only the host's init and sshd to run",
+             describe=lambda: f"running: {host_processes(bed_host)}")
+    assert b"_hostinit.py" in Path(f"/proc/{bed_host.init_pid}/cmdline").read_bytes()
+    assert not bed_host.exists("/run/netns")  # the machine's /run is not the host's
+
+
+def test_apt_on_a_bed_host_knows_only_the_local_repository(bed_host, apt_repo):
+    assert bed_host.read_text("/etc/apt/sources.list").strip() == apt_repo.sources_line
+    assert bed_host.run(["ls", "-A", "/etc/apt/sources.list.d"], check=True).stdout == ""
+    policy = bed_host.run(["apt-cache", "policy"], check=True).stdout
+    sources = re.findall(r"^ *-?\d+ (\S+)", policy, re.M)
+    assert sources == ["/var/lib/dpkg/status", f"file:{apt_repo.path}"], policy
+    lists = bed_host.run(["find", "/var/lib/apt/lists", "-maxdepth", "1", "-type", "f"],
+                         check=True).stdout.split()
+    repo_lists = "_".join(str(apt_repo.path).strip("/").split("/"))
+    lists = [f for f in lists if not f.endswith("/lock")]
+    assert all(f.startswith(f"/var/lib/apt/lists/_{repo_lists}_") for f in lists), lists
+    # stored as apt on a fresh server stores them (an image's GzipIndexes keeps them packed)
+    assert not [f for f in lists if f.endswith((".lz4", ".gz", ".xz", ".zst"))], lists
+
+
+def test_apt_and_dpkg_on_a_bed_host_run_without_the_images_tweaks(bed_host):
+    dump = bed_host.run(["apt-config", "dump"], check=True).stdout.lower()
+    assert [t for t in APT_TWEAKS if t.lower() in dump] == []
+    dpkg_cfg = bed_host.run("cat /etc/dpkg/dpkg.cfg /etc/dpkg/dpkg.cfg.d/* 2>/dev/null").stdout
+    assert "force-unsafe-io" not in dpkg_cfg and "path-exclude" not in dpkg_cfg
+
+
+def test_bed_hosts_carry_no_files_of_the_machines_image(bed_host):
+    shipped = set(bed_host.run("cat /var/lib/dpkg/info/*.list", check=True).stdout.split("\n"))
+    found = bed_host.run(["find", *IMAGE_DIRS, "-mindepth", "1", "!", "-type", "d"]).stdout
+    assert sorted(set(found.split("\n")) - shipped - BED_FILES - {""}) == []
+    top = set(bed_host.run(["ls", "-A", "/"], check=True).stdout.split())
+    assert sorted(top - DEBIAN_TOP) == []
+    for path in ("/usr/sbin/policy-rc.d", "/etc/pip.conf", "/etc/xdg/pip", "/etc/gitconfig",
+                 "/etc/npmrc"):
+        assert not bed_host.exists(path), path
+
+
+def test_bed_hosts_have_their_own_identity_and_no_account_of_the_image(bed, bed_hosts):
+    a, b = bed_hosts(2)
+    logins = [f[0] for f in (line.split(":") for line in a.read_text("/etc/passwd").splitlines())
+              if 1000 <= int(f[2]) <= 60000]
+    groups = [f[0] for f in (line.split(":") for line in a.read_text("/etc/group").splitlines())
+              if 1000 <= int(f[2]) <= 60000]
+    assert (logins, groups) == (["deploy"], ["deploy"])
+    ids = {a.read_text("/etc/machine-id"), b.read_text("/etc/machine-id"),
+           Path("/etc/machine-id").read_text()}
+    assert len(ids) == 3
+    if a.exists("/var/lib/dbus"):
+        assert a.read_text("/var/lib/dbus/machine-id") == a.read_text("/etc/machine-id")
+    keys = [n for n in a.run(["ls", "/etc/ssh"], check=True).stdout.split()
+            if n.startswith("ssh_host_")]
+    assert keys == ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]
+    assert a.read_file("/etc/ssh/ssh_host_ed25519_key") == bed.host_key.read_bytes()
 
 
 def test_reset_gives_back_a_pristine_host(bed, bed_hosts):

@@ -9,6 +9,14 @@ apt-get, useradd, sudo and `service` / init.d scripts work inside; there is no s
 internet (apt sees only the local repository below). Root has a plain profile (no pyenv).
 Needs root on the machine.
 
+Hosts are fresh Debian servers, not copies of the machine's image: the template hides what the
+image added to / (bed.IMAGE_PATHS: Docker's policy-rc.d and apt/dpkg tweaks, pip and profile
+settings, /usr/local, /opt, root's and users' dotfiles and accounts, cached .debs, its host keys,
+top-level extras), keeping what packages ship there. So services start on install, and each
+host has its own /etc/machine-id. What stays is the machine's installed package set (dpkg's
+database and the packages' files); services those packages enable are not running, since a
+host's init starts only sshd.
+
 Command line (from the checkout root, with .venv/bin/python)::
 
     python -m tests.testbed up 20        # prints hosts, key and known_hosts paths, start-up time
@@ -69,7 +77,8 @@ apt: hosts' only source is `deb [trusted=yes] file:/var/cache/pullinfra-testbed/
 (lists already fetched): real htop, iftop, nginx (+deps) fetched once with apt-get download
 and cached in /var/cache/pullinfra-testbed/debs, and tiny packages: postgresql-server,
 pullinfra-dummy 1.0 and 2.0, pullinfra-dummy-extra, pullinfra-svc (sysv init.d service, not
-started on install). nginx's postinst starts nginx inside the host (port 80 of its netns).
+started on install: it has no postinst). nginx's postinst starts nginx inside the host (port 80
+of its netns), as on a real server.
 `/usr/sbin/runlevel` on hosts answers "N 2" so invoke-rc.d works without systemd.
 """
 

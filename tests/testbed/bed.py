@@ -11,9 +11,12 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -223,6 +226,187 @@ def teardown_state(state: dict) -> None:
     for target in _mounts_under(bed_dir):
         _run(["umount", "-l", target], check=False)
     shutil.rmtree(bed_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the machine's image
+
+# Bed hosts see the machine's / through their overlay root. These parts of it belong to the
+# machine's image, not to a freshly installed Debian server, so the template hides them: what a
+# package ships there (dpkg's file lists) stays, and so does what the bed writes itself.
+# "dir/" empties dir down to what packages ship in it; any other entry is a glob, and each match
+# that no package ships is hidden.
+IMAGE_PATHS = (
+    "usr/sbin/policy-rc.d",  # Docker's `exit 101`: no service would start on install
+    "etc/apt/apt.conf.d/",  # docker-clean, -gzip-indexes, -no-languages, mirror settings
+    "etc/apt/preferences.d/",  # pins for the image's third-party repositories
+    "etc/apt/auth.conf.d/",  # logins for the image's repositories
+    "etc/dpkg/dpkg.cfg.d/",  # docker-apt-speedup (force-unsafe-io), slim images' doc excludes
+    "etc/profile.d/",  # login shells would set up the image's tools
+    "etc/sudoers.d/",  # the image's sudo rules (the bed writes its own)
+    "etc/pip.conf", "etc/xdg/pip",  # the image's pip certificate and version caps
+    "etc/gitconfig", "etc/npmrc",  # the image's git and npm settings
+    "etc/ssh/",  # the machine's own host keys: a host has only the bed's
+    "usr/local/",  # the image's own tools would come first on PATH, and its extra CAs
+    "opt/", "srv/", "mnt/", "media/",  # the image's add-ons and mount points
+    "root/",  # the machine's root dotfiles and tool installs (pyenv, cargo, npm)
+    "home/",  # the image's users' homes (_drop_image_users removes their accounts)
+    "var/cache/apt/archives/",  # the machine's downloaded .debs
+    "*",  # top-level extras such as container markers and checkouts (see DEBIAN_MADE)
+)
+# Services the image enables in /etc/rc?.d stay enabled: they belong to packages that dpkg on
+# every host lists as installed, and nothing starts them (a host's init starts only sshd).
+
+# Made by any Debian install (base-files' postinst, the installer, ca-certificates) though no
+# dpkg file list names them: they count as shipped.
+DEBIAN_MADE = frozenset({
+    "bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "lost+found",
+    "media", "mnt", "opt", "proc", "root", "run", "sbin", "srv", "sys", "tmp", "usr", "var",
+    *(f"usr/local/{d}" for d in ("bin", "etc", "games", "include", "lib", "man", "sbin",
+                                 "share", "share/man", "src", "share/ca-certificates")),
+})
+LOGIN_IDS = range(1000, 60001)  # Debian's UID_MIN..UID_MAX and GID_MIN..GID_MAX
+_OPAQUE_XATTR = "trusted.overlay.opaque"
+
+
+def _shipped_paths(keep: Iterable[str]) -> set[str]:
+    """Paths (relative to /) that a package ships, a Debian install makes, or the bed keeps.
+
+    dpkg lists /bin, /sbin and /lib* paths as packaged; with merged /usr they live under /usr.
+    """
+    shipped = set(DEBIAN_MADE)
+    for lst in Path("/var/lib/dpkg/info").glob("*.list"):
+        for line in lst.read_text(errors="surrogateescape").splitlines():
+            shipped.add(line[1:])
+            if line.startswith(("/bin/", "/sbin/", "/lib/", "/lib64/")):
+                shipped.add("usr" + line)
+    for path in keep:
+        shipped.update(str(p) for p in Path(path).parents if str(p) != ".")
+    return shipped
+
+
+def _survey(rel: str, shipped: set[str], keep: set[str]) -> tuple[list[str], list[str], bool]:
+    """Below rel on the machine: (what no package ships, shipped directories and symlinks,
+    whether a package ships or the bed keeps any other file there)."""
+    gone: list[str] = []
+    kept: list[str] = []
+    files = False
+    with os.scandir("/" + rel) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for e in entries:
+        child = f"{rel}/{e.name}"
+        if child in keep:
+            files = True
+        elif child not in shipped:
+            gone.append(child)
+        elif e.is_dir(follow_symlinks=False):
+            kept.append(child)
+            sub_gone, sub_kept, sub_files = _survey(child, shipped, keep)
+            gone += sub_gone
+            kept += sub_kept
+            files = files or sub_files
+        elif e.is_symlink():
+            kept.append(child)
+        else:
+            files = True
+    return gone, kept, files
+
+
+def _mkdirs_like_machine(upper: Path, rel: str) -> None:
+    """rel and its parents in the upper dir, with the owner and mode they have on the machine."""
+    parts = Path(rel).parts
+    for i in range(1, len(parts) + 1):
+        sub = Path(*parts[:i])
+        target = upper / sub
+        if os.path.lexists(target):
+            continue
+        st = os.lstat(Path("/") / sub)
+        target.mkdir()
+        os.chown(target, st.st_uid, st.st_gid)
+        os.chmod(target, stat.S_IMODE(st.st_mode))
+
+
+def _whiteout(upper: Path, rel: str) -> None:
+    """Hide the machine's rel on every host: an overlay whiteout (character device 0/0)."""
+    target = upper / rel
+    if os.path.lexists(target):
+        return  # the bed wrote its own file there
+    _mkdirs_like_machine(upper, str(Path(rel).parent))
+    os.mknod(target, stat.S_IFCHR, os.makedev(0, 0))
+
+
+def _make_opaque(upper: Path, rel: str, kept: Sequence[str]) -> None:
+    """Hide everything of the machine's rel at once, then bring back what packages ship there.
+
+    One opaque directory instead of a whiteout per entry: every host reset copies the template,
+    and a whiteout per cached .deb would make that slow.
+    """
+    _mkdirs_like_machine(upper, rel)
+    os.setxattr(upper / rel, _OPAQUE_XATTR, b"y")
+    for sub in kept:  # parents come before their children
+        source = Path("/") / sub
+        if source.is_symlink():
+            if not os.path.lexists(upper / sub):
+                os.symlink(os.readlink(source), upper / sub)
+        else:
+            _mkdirs_like_machine(upper, sub)
+
+
+def _hide_image(upper: Path, keep: Iterable[str] = ()) -> None:
+    """Hide IMAGE_PATHS in a template upper dir that is not mounted (overlayfs allows no
+    changes to its layers while mounted). keep: paths (relative to /) hosts must still see."""
+    keep = set(keep)
+    shipped = _shipped_paths(keep)
+    for entry in IMAGE_PATHS:
+        if not entry.endswith("/"):
+            for p in Path("/").glob(entry):
+                rel = str(p.relative_to("/"))
+                if rel not in shipped and rel not in keep:
+                    _whiteout(upper, rel)
+            continue
+        rel = entry.rstrip("/")
+        if not os.path.isdir("/" + rel) or os.path.islink("/" + rel):
+            continue
+        gone, kept, files = _survey(rel, shipped, keep)
+        if files:
+            for sub in gone:
+                _whiteout(upper, sub)
+        else:
+            _make_opaque(upper, rel, kept)
+
+
+def _drop_image_users(m: Path) -> None:
+    """Remove the image's login accounts and groups (ids in LOGIN_IDS): a fresh server has none
+    of them, and their homes are hidden."""
+    users = _ids_in(m / "etc/passwd")
+    groups = _ids_in(m / "etc/group")
+    for rel, gone in (("etc/passwd", users), ("etc/shadow", users), ("etc/subuid", users),
+                      ("etc/subgid", users), ("etc/group", groups), ("etc/gshadow", groups)):
+        _drop_entries(m / rel, gone, users if rel in ("etc/group", "etc/gshadow") else set())
+
+
+def _ids_in(db: Path) -> set[str]:
+    """Names in passwd or group whose id is a login id."""
+    out = set()
+    for line in db.read_text().splitlines():
+        f = line.split(":")
+        if len(f) > 2 and f[2].isdigit() and int(f[2]) in LOGIN_IDS:
+            out.add(f[0])
+    return out
+
+
+def _drop_entries(db: Path, names: set[str], members: set[str]) -> None:
+    """Drop the lines of `names` from db and the `members` from its member lists."""
+    if not db.exists() or not (names or members):
+        return
+    lines = []
+    for line in db.read_text().splitlines():
+        f = line.split(":")
+        if f[0] in names:
+            continue
+        if members:
+            f[2:] = [",".join(n for n in x.split(",") if n not in members) for x in f[2:]]
+        lines.append(":".join(f))
+    db.write_text("".join(line + "\n" for line in lines))  # in place: owner and mode stay
 
 
 # --------------------------------------------------------------------------- hosts
@@ -578,7 +762,7 @@ class Bed:
 
     def _build_template(self) -> None:
         """The upper dir every host starts from: keys, sshd config, users, plain root profile,
-        apt pointed at the local repository only."""
+        apt pointed at the local repository only, and none of the machine's image."""
         t = self.fs_dir / "tmpl"
         upper, work, merged = self.template, t / "work", t / "merged"
         for d in (upper, work, merged):
@@ -590,6 +774,7 @@ class Bed:
         finally:
             _run(["umount", str(merged)])
         shutil.rmtree(t)
+        _hide_image(upper, keep=[str(self.apt_repo.relative_to("/"))] if self.apt_repo else [])
 
     def _fill_template(self, m: Path) -> None:
         client_pub = (self.client_key.with_suffix(".pub")).read_text()
@@ -609,7 +794,9 @@ class Bed:
                 (m / "root" / extra).unlink()
         _write(m / "root/.ssh/authorized_keys", client_pub, 0o600)
         os.chmod(m / "root/.ssh", 0o700)
-        # the sudo user, written straight into passwd/shadow/group (no useradd per host)
+        # none of the image's accounts, and the sudo user, written straight into
+        # passwd/shadow/group (no useradd per host)
+        _drop_image_users(m)
         uid, gid = _add_user(m, DEPLOY_USER)
         home = m / "home" / DEPLOY_USER
         home.mkdir(parents=True, exist_ok=True)
@@ -625,8 +812,17 @@ class Bed:
         # No systemd here: `runlevel` (a systemctl symlink) must answer like sysvinit so that
         # invoke-rc.d in maintainer scripts starts services through /etc/init.d.
         _write(m / "usr/sbin/runlevel", "#!/bin/sh\necho N 2\n", 0o755)
+        # each host writes its own /etc/machine-id (_fresh_upper); dbus must read that one
+        dbus_id = m / "var/lib/dbus/machine-id"
+        if dbus_id.exists() or dbus_id.is_symlink():
+            dbus_id.unlink()
+            dbus_id.symlink_to("/etc/machine-id")
         # no DNS, and apt knows only the local repository
         _write(m / "etc/resolv.conf", "# pullinfra test bed: no DNS\n")
+        self._fetch_apt_lists(m)
+
+    def _fetch_apt_lists(self, m: Path) -> None:
+        """Point apt at the local repository only and fetch its lists into the template."""
         for p in (m / "etc/apt/sources.list.d").glob("*"):
             p.unlink()
         _write(m / "etc/apt/sources.list", _sources_line(self.apt_repo))
@@ -636,13 +832,25 @@ class Bed:
                 p.unlink()
         for p in (m / "var/cache/apt").glob("*.bin"):
             p.unlink()
-        if self.apt_repo:
-            _run(["apt-get", "-qq", "-o", f"Dir::Etc::SourceList={m}/etc/apt/sources.list",
-                  "-o", f"Dir::Etc::SourceParts={m}/etc/apt/sources.list.d",
-                  "-o", f"Dir::State::Lists={lists}", "-o", "Dir::Cache::pkgcache=",
-                  "-o", "Dir::Cache::srcpkgcache=", "-o", "APT::Sandbox::User=root",
-                  "-o", "Debug::NoLocking=1", "-o", "APT::Update::Post-Invoke::=",
-                  "-o", "APT::Update::Post-Invoke-Success::=", "update"])
+        if not self.apt_repo:
+            return
+        argv = ["apt-get", "-qq", "-o", f"Dir::Etc::SourceList={m}/etc/apt/sources.list",
+                "-o", f"Dir::Etc::SourceParts={m}/etc/apt/sources.list.d",
+                "-o", f"Dir::State::Lists={lists}", "-o", "Dir::Cache::pkgcache=",
+                "-o", "Dir::Cache::srcpkgcache=", "-o", "APT::Sandbox::User=root",
+                "-o", "Debug::NoLocking=1", "-o", "APT::Update::Post-Invoke::=",
+                "-o", "APT::Update::Post-Invoke-Success::=", "update"]
+        # Without the machine's apt.conf.d (read before any -o), whose image tweaks such as
+        # Acquire::GzipIndexes would store the lists unlike apt on a fresh server does.
+        with tempfile.TemporaryDirectory() as parts:
+            conf = Path(parts) / "apt.conf"
+            conf.write_text(f'Dir::Etc::Parts "{parts}/none";\n')
+            (Path(parts) / "none").mkdir()
+            res = subprocess.run(argv, capture_output=True, timeout=60,
+                                 env=dict(os.environ, APT_CONFIG=str(conf)))
+        if res.returncode:
+            raise BedError(f"apt-get update for the template failed: "
+                           f"{res.stderr.decode(errors='replace').strip()}")
 
     # ---- hosts
     def add_hosts(self, n: int) -> list[Host]:
@@ -694,6 +902,7 @@ class Bed:
         for h in hosts:
             up = h.dir / "upper"
             _write(up / "etc/hostname", h.hostname + "\n")
+            _write(up / "etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
             _write(up / "etc/hosts", f"127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost "
                    f"ip6-loopback\n{h.address}\t{h.hostname} {h.name}\n")
 
