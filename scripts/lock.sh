@@ -7,7 +7,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-UV_VERSION=0.13.9
+# The uv that the tests use too (requirements/test.lock pins it).
+UV_VERSION=$(sed -n 's/^uv==\([^ ]*\).*/\1/p' requirements/test.lock)
+UV_VERSION=${UV_VERSION:-0.13.9}
 tools=.venv-tools
 if [ ! -x "$tools/bin/uv" ] || [ "$("$tools/bin/uv" --version | cut -d' ' -f2)" != "$UV_VERSION" ]; then
     python3 -m venv "$tools"
