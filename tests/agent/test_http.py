@@ -384,13 +384,16 @@ def test_a_real_prometheus_scrapes_the_agent(server: AgentHTTPServer, tmp_path: 
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                _, _, raw = http("GET", api + "/targets", timeout=2)
+                status, _, raw = http("GET", api + "/targets", timeout=2)
+                if status != 200:  # 503 "Service Unavailable" while Prometheus starts up
+                    time.sleep(0.25)
+                    continue
                 targets = json.loads(raw)["data"]["activeTargets"]
                 health = targets[0]["health"] if targets else None
                 if health == "up":
                     q = urllib.parse.quote('pullinfra_applied_revision_info{deployment="web"}')
-                    _, _, raw = http("GET", f"{api}/query?query={q}", timeout=2)
-                    result = json.loads(raw)["data"]["result"]
+                    status, _, raw = http("GET", f"{api}/query?query={q}", timeout=2)
+                    result = json.loads(raw)["data"]["result"] if status == 200 else []
                     if result:
                         value = result[0]
                         break
