@@ -34,6 +34,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
 from agent.metrics import CONTENT_TYPE, WEBHOOK_PROVIDERS, Metrics
+from agent.refusals import DeploymentSuspended, Refusal, ShuttingDown, UnknownDeployment
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class Refused(Exception):
         self.status = status
         self.message = message
 
+
+REFUSAL_STATUS: dict[type[Refusal], int] = {
+    ShuttingDown: 503, UnknownDeployment: 404, DeploymentSuspended: 409}
 
 ReadyCheck = Callable[[], tuple[bool, str]]
 TriggerCallback = Callable[[str | None], Any]
@@ -275,6 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
             handler(parts)
         except Refused as e:
             self._error(e.status, e.message)
+        except Refusal as e:
+            self._error(REFUSAL_STATUS.get(type(e), 409), e.message)
         except Exception:
             log.exception("HTTP handler failed on %s %s", self.command, path)
             with contextlib.suppress(OSError):

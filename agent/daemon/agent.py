@@ -37,8 +37,9 @@ from agent.daemon.runner import (
     failed_report,
 )
 from agent.daemon.scheduler import Jobs
-from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent, Refused
+from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent
 from agent.metrics import Metrics
+from agent.refusals import DeploymentSuspended, ShuttingDown, UnknownDeployment
 from agent.report.model import ChangeReport
 from agent.report.outbox import Notifier, Outbox, OutboxRunner
 from agent.report.senders import build_sender
@@ -232,15 +233,15 @@ class Agent:
     def trigger(self, deployment: str | None) -> Mapping[str, Any]:
         """`POST /api/trigger` and `pullinfra trigger`: fetch now, then run (again)."""
         if self._stopping.is_set():
-            raise Refused(503, "the agent is shutting down")
+            raise ShuttingDown("the agent is shutting down")
         names = [d.name for d in self.config.deployment]
         if deployment is not None:
             if deployment not in names:
-                raise Refused(404, f"no deployment {deployment!r}; configured: "
-                                   f"{', '.join(names) or 'none'}")
+                raise UnknownDeployment(f"no deployment {deployment!r}; configured: "
+                                        f"{', '.join(names) or 'none'}")
             if self.db.is_suspended(deployment):
-                raise Refused(409, f"deployment {deployment!r} is suspended; run "
-                                   f"`pullinfra resume {deployment}` first")
+                raise DeploymentSuspended(f"deployment {deployment!r} is suspended; run "
+                                          f"`pullinfra resume {deployment}` first")
             names = [deployment]
         log.info("trigger received", extra={"deployments": names})
         threading.Thread(target=self._manual, args=(names,), name="pullinfra-trigger",
