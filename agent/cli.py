@@ -95,9 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_command(args: argparse.Namespace, mode: str) -> int:
+    from agent.compat import run_deploy
     from agent.engine.errors import UserError
     from agent.engine.inventory import parse_data_override
-    from agent.engine.run import RunOptions, run_deploy
+    from agent.engine.run import RunOptions
     from agent.render import ConsoleRenderer
 
     renderer = ConsoleRenderer(sys.stderr, mode=mode)

@@ -156,7 +156,8 @@ def pullinfra_env(*pythonpath: str | os.PathLike) -> dict[str, str]:
 
 BESIDE_STANDIN = r"""
 import json, sys
-from agent.engine.run import RunOptions, run_deploy
+from agent.compat import run_deploy
+from agent.engine.run import RunOptions
 
 when, inventory, *deploys = sys.argv[1:]
 def loaded():

@@ -1,16 +1,15 @@
-"""The `__import__` given to deploy and inventory files: `pyinfra[.x]` -> this engine."""
+"""The engine's `Importer` for `pyinfra[.x]`: those names mean pullinfra inside user code."""
 
 from __future__ import annotations
 
-import builtins
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
 from agent.engine.errors import UnknownNameError
+from agent.engine.facts.base import FactBase
 
-_REAL_IMPORT = builtins.__import__
 _ROOT = "agent.compat.pyinfra"
 _CATALOGUES = {"operations": "operation", "facts": "fact"}
 
@@ -54,8 +53,6 @@ def check_exported(module: ModuleType, pyinfra_name: str, item: str) -> Any:
 
 
 def public_names(module: ModuleType) -> list[str]:
-    from agent.engine.facts.base import FactBase
-
     names = []
     for key, value in vars(module).items():
         if key.startswith("_"):
@@ -67,12 +64,11 @@ def public_names(module: ModuleType) -> list[str]:
     return sorted(names)
 
 
-LocalImport = Callable[
-    [str, Mapping[str, Any] | None, Sequence[str], int], ModuleType | None
-]
-
-
-def _import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType:
+def import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType | None:
+    """An `agent.engine.imports.Importer`: `pyinfra...` gives pullinfra's modules (an unknown
+    name is an UnknownNameError naming what exists); any other name is left alone."""
+    if name != "pyinfra" and not name.startswith("pyinfra."):
+        return None
     module = import_compat(name)
     if not fromlist:
         return import_compat("pyinfra")
@@ -81,32 +77,3 @@ def _import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType:
             check_exported(module, name, item)
     return module
 
-
-def _make_import(local_import: LocalImport | None) -> Callable[..., ModuleType]:
-    def deploy_import(
-        name: str,
-        globals: dict[str, Any] | None = None,
-        locals: dict[str, Any] | None = None,
-        fromlist: Sequence[str] | None = (),
-        level: int = 0,
-    ) -> ModuleType:
-        if level == 0 and (name == "pyinfra" or name.startswith("pyinfra.")):
-            return _import_pyinfra(name, fromlist or ())
-        if local_import is not None:
-            module = local_import(name, globals, fromlist or (), level)
-            if module is not None:
-                return module
-        return _REAL_IMPORT(name, globals, locals, fromlist or (), level)
-
-    return deploy_import
-
-
-def deploy_builtins(local_import: LocalImport | None = None) -> dict[str, Any]:
-    """A fresh builtins namespace with the pyinfra mapping, for the files of one run.
-
-    `local_import` is the run's resolver for the repository's own modules (see
-    agent/engine/loader.py); without it (inventory files) other imports are normal imports.
-    """
-    namespace = dict(vars(builtins))
-    namespace["__import__"] = _make_import(local_import)
-    return namespace

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from agent import __version__
+from agent.compat import load_inventory, run_deploy
 from agent.config import DeploymentConfig, RetentionConfig, hosts_for_shard
 from agent.engine.errors import UserError
 from agent.engine.events import (
@@ -30,8 +31,8 @@ from agent.engine.events import (
     StageFinished,
     StageStarted,
 )
-from agent.engine.inventory import Inventory, load_inventory
-from agent.engine.run import RunOptions, run_deploy
+from agent.engine.inventory import Inventory
+from agent.engine.run import RunOptions
 from agent.metrics import Metrics
 from agent.report.model import SCHEMA, ChangeReport
 from agent.source import GitSource, SourceError

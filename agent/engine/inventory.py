@@ -19,6 +19,7 @@ from typing import Any
 from agent.engine.callsite import format_location, traceback_location
 from agent.engine.command import MaskString
 from agent.engine.errors import InventoryError
+from agent.engine.imports import Importer, user_builtins
 
 STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
 SECRET_DATA_KEYS = frozenset({"ssh_password", "ssh_key_password"})
@@ -92,10 +93,10 @@ def parse_data_override(text: str) -> tuple[str, Any]:
         ) from None
 
 
-def _exec_python_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+def _exec_python_file(
+    path: Path, importer: Importer | None
+) -> tuple[dict[str, Any], dict[str, int]]:
     """Run an inventory or group-data file; return its namespace and each name's line."""
-    from agent.compat.importer import deploy_builtins
-
     filename = str(path)
     try:
         source = path.read_text()
@@ -111,7 +112,7 @@ def _exec_python_file(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
             fix="correct the Python syntax of the inventory",
         ) from None
     namespace: dict[str, Any] = {
-        "__builtins__": deploy_builtins(),
+        "__builtins__": user_builtins(importer),
         "__file__": filename,
         "__name__": "__pullinfra_inventory__",
     }
@@ -147,11 +148,11 @@ def _public_data(namespace: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load_group_data(directory: Path, group: str) -> dict[str, Any]:
+def _load_group_data(directory: Path, group: str, importer: Importer | None) -> dict[str, Any]:
     path = directory / "group_data" / f"{group}.py"
     if not path.is_file():
         return {}
-    namespace, _ = _exec_python_file(path)
+    namespace, _ = _exec_python_file(path, importer)
     return _public_data(namespace)
 
 
@@ -221,15 +222,20 @@ def load_inventory(
     path: str | os.PathLike[str],
     data_overrides: Mapping[str, Any] | None = None,
     limit: Iterable[str] | None = None,
+    importer: Importer | None = None,
 ) -> Inventory:
-    """Read an inventory file and its group data; `limit` keeps only these hosts or groups."""
+    """Read an inventory file and its group data; `limit` keeps only these hosts or groups.
+
+    `importer` owns names the files may import besides real modules (the compat layer's
+    maps `pyinfra...`, which inventories written for pyinfra import); the engine maps none.
+    """
     inventory_path = Path(path).resolve()
     filename = str(inventory_path)
     if not inventory_path.is_file():
         raise InventoryError(
             f"inventory file {path} does not exist", fix="pass the path of a .py inventory"
         )
-    namespace, lines = _exec_python_file(inventory_path)
+    namespace, lines = _exec_python_file(inventory_path, importer)
 
     groups: dict[str, list[str]] = {}
     host_entries: dict[str, dict[str, Any]] = {}
@@ -258,8 +264,10 @@ def load_inventory(
         )
 
     directory = inventory_path.parent
-    all_data = _load_group_data(directory, "all")
-    file_group_data = {group: _load_group_data(directory, group) for group in groups}
+    all_data = _load_group_data(directory, "all", importer)
+    file_group_data = {
+        group: _load_group_data(directory, group, importer) for group in groups
+    }
     overrides = dict(data_overrides or {})
 
     hosts: list[InventoryHost] = []

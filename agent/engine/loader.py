@@ -11,10 +11,11 @@ must not see each other's modules, while `import pyinfra` anywhere else in the p
 means the real pyinfra. So the engine does not use `sys.path`, `sys.modules` or
 `sys.meta_path` for them at all (all three are process-global):
 
-- Every run has one `DeployCode`, with its own builtins namespace whose `__import__` maps
-  `pyinfra...` to the compat package and asks this run's `DeployCode` about every other
-  name. All code the run executes (deploy files, included files, helper modules) gets that
-  namespace as `__builtins__`, so imports made by a helper resolve the same way.
+- Every run has one `DeployCode`, with its own builtins namespace whose `__import__` asks
+  the run's `Importer` first (the compat layer's maps `pyinfra...` to pullinfra) and this
+  run's `DeployCode` about every other name. All code the run executes (deploy files,
+  included files, helper modules) gets that namespace as `__builtins__`, so imports made by
+  a helper resolve the same way.
 - A name is the repository's when its top-level part is found under the run's roots (the
   project root, then each deploy file's directory) as a module or a regular package; a plain
   directory (namespace package) counts only when nothing importable has that name, which is
@@ -36,10 +37,10 @@ from pathlib import Path
 from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
-from agent.compat.importer import deploy_builtins
 from agent.engine.callsite import current_location, innermost_user_file, traceback_location
 from agent.engine.context import bound_setup_config
 from agent.engine.errors import DeployError, UserError
+from agent.engine.imports import Importer, user_builtins
 
 if TYPE_CHECKING:
     from agent.engine.arguments import Config
@@ -119,12 +120,17 @@ def _importable_elsewhere(name: str) -> bool:
 class DeployCode:
     """One run's user code and its import namespace. See the module docstring for why."""
 
-    def __init__(self, deploys: Sequence[DeployFile], project_root: Path) -> None:
+    def __init__(
+        self,
+        deploys: Sequence[DeployFile],
+        project_root: Path,
+        importer: Importer | None = None,
+    ) -> None:
         self.deploys = tuple(deploys)
         self.project_root = project_root.resolve()
         roots = [self.project_root, *(d.directory for d in self.deploys)]
         self.roots = [str(root) for root in dict.fromkeys(roots)]
-        self.builtins = deploy_builtins(self.import_local)
+        self.builtins = user_builtins(importer, self.import_local)
         self._user_files = frozenset(d.path for d in self.deploys)
         self._lock = threading.RLock()
         self._modules: dict[str, ModuleType] = {}  # fully initialised only

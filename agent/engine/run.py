@@ -41,6 +41,7 @@ from agent.engine.events import (
 )
 from agent.engine.execute import run_op_on_host, skipped
 from agent.engine.host import Host, RunContext
+from agent.engine.imports import Importer
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
 from agent.engine.loader import DeployCode, DeployFile, compile_deploy_files
 from agent.engine.operation import QueuedOp
@@ -63,6 +64,9 @@ class RunOptions:
     # Where pyinfra's working directory would be: config.py, local.include paths and
     # repository modules are found here. Default: the inventory file's directory.
     project_root: str | os.PathLike[str] | None = None
+    # Owns the names user code imports that are not real modules (agent.compat's maps
+    # `pyinfra...`); the engine alone maps none. Also used for the inventory, when a path.
+    importer: Importer | None = None
 
 
 def default_connector(spec: InventoryHost) -> Connector:
@@ -139,9 +143,11 @@ class _Run:
 
     def setup(self, inventory: Inventory | str | os.PathLike[str], deploy_files: Sequence[Any]):
         if not isinstance(inventory, Inventory):
-            inventory = load_inventory(inventory, self.options.data, self.options.limit)
+            inventory = load_inventory(
+                inventory, self.options.data, self.options.limit, self.options.importer
+            )
         deploys = compile_deploy_files(deploy_files)
-        code = DeployCode(deploys, self._project_root(inventory, deploys))
+        code = DeployCode(deploys, self._project_root(inventory, deploys), self.options.importer)
         self.context.code = code
         code.load_config_file(self.context.config)
         if self.fail_percent is None:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.compat import run_deploy
 from agent.engine.events import Event
 from agent.engine.result import RunResult
-from agent.engine.run import RunOptions, run_deploy
+from agent.engine.run import RunOptions
 from tests.oracle import pullinfra_env, run_oracle
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from agent.compat import run_deploy
 from agent.engine.connectors.local import LocalConnector
 from agent.engine.events import Event
-from agent.engine.run import RunOptions, run_deploy
+from agent.engine.run import RunOptions
 
 
 @pytest.fixture

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from agent.compat.importer import deploy_builtins
-from agent.engine.errors import UnknownNameError
+from agent.compat.importer import import_pyinfra
+from agent.engine.errors import DeployError, InventoryError, UnknownNameError
+from agent.engine.imports import user_builtins
+from agent.engine.inventory import load_inventory
+from agent.engine.run import run_deploy
 from tests.oracle import assert_standin_untouched, run_beside_standin, write_standin_pyinfra
 
 
 def _exec(source: str) -> dict:
-    namespace = {"__builtins__": deploy_builtins(), "__name__": "deploy"}
+    namespace = {"__builtins__": user_builtins(import_pyinfra), "__name__": "deploy"}
     exec(compile(source, "deploy.py", "exec"), namespace)
     return namespace
 
@@ -41,6 +44,34 @@ def test_deploy_imports_resolve_to_the_engine():
     assert ns["FactBase"] is facts.base.FactBase
     assert ns["any_changed"] is operation.any_changed
     assert ns["pyinfra"].__name__ == "agent.compat.pyinfra"
+
+
+def test_the_engine_alone_maps_no_names(write, tmp_path):
+    """The pyinfra mapping is the compat layer's: the engine's own entry points, given no
+    importer, leave `pyinfra` to the normal import (which finds none in pullinfra's venv)."""
+    inventory = write("inv.py", "from pyinfra import host\nweb = ['a']\n")
+    with pytest.raises(InventoryError, match=r"ModuleNotFoundError.*pyinfra"):
+        load_inventory(inventory)
+    plain = write("plain.py", "hosts = ['@local']\n")
+    deploy = write("deploy.py", "from pyinfra import host\n")
+    with pytest.raises(DeployError, match=r"ModuleNotFoundError.*pyinfra"):
+        run_deploy(plain, [deploy])
+
+
+def test_the_engine_asks_the_importer_it_is_given(write, tmp_path, run_local):
+    """RunOptions.importer reaches deploy files and the inventory; names it leaves alone
+    import normally."""
+    asked = []
+
+    def importer(name, fromlist):
+        asked.append(name)
+        return import_pyinfra(name, fromlist)
+
+    inventory = write("inv.py", "from pyinfra import host\nhosts = ['@local']\n")
+    deploy = write("deploy.py", "import json\nfrom pyinfra.operations import server\n")
+    result = run_local(inventory, deploy, importer=importer)
+    assert not result.has_failures
+    assert {"pyinfra", "pyinfra.operations", "json"} <= set(asked)
 
 
 @pytest.mark.parametrize(

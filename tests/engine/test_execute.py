@@ -6,10 +6,12 @@ import threading
 
 import pytest
 
+from agent.compat import run_deploy
 from agent.engine.command import MaskString
 from agent.engine.connectors.base import CommandArgs, make_unix_command
 from agent.engine.events import OperationStarted, Progress, StageFinished
-from agent.engine.run import RunOptions, run_deploy
+from agent.engine.run import RunOptions
+from agent.report.build import Provenance, from_result
 
 
 @pytest.fixture
@@ -154,7 +156,7 @@ def test_secrets_never_appear_in_results(write, run_local, tmp_path):
         """,
     )
     result = run_local(inventory, deploy)
-    text = repr(result.to_change_report())
+    text = from_result(result, Provenance(run_id=result.run_id)).to_json()
     assert "hunter2-secret" not in text and "tok-123" not in text
     assert "***" in result.host("h1").operations[0].stderr_tail
     masked = run_local(inventory, write("d2.py", deploy.read_text().replace('shell(f"', '#')))

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import pytest
 
+from agent.compat import load_inventory
 from agent.engine.errors import InventoryError
-from agent.engine.inventory import load_inventory, parse_data_override
+from agent.engine.inventory import parse_data_override
 
 
 def test_groups_hosts_and_data_precedence(write):

@@ -6,7 +6,9 @@ import subprocess
 
 import pytest
 
-from agent.engine.run import RunOptions, run_deploy
+from agent.compat import run_deploy
+from agent.engine.run import RunOptions
+from agent.report.build import Provenance, from_result
 
 pytestmark = pytest.mark.bed
 
@@ -128,7 +130,7 @@ def test_password_login_with_ssh_password(bed_hosts, write):
 
     assert result.host("h").status == "changed", result.host("h").error
     assert host.read_text("/tmp/pullinfra-who.txt").strip() == "deploy"
-    assert "Pw-for-deploy-1" not in str(result.to_change_report())
+    assert "Pw-for-deploy-1" not in from_result(result, Provenance(run_id="r")).to_json()
 
 
 def test_user_and_shell_global_arguments(bed_hosts, write):

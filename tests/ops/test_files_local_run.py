@@ -10,8 +10,9 @@ import os
 import stat
 from pathlib import Path
 
+from agent.compat import run_deploy
 from agent.engine.result import RunResult
-from agent.engine.run import RunOptions, run_deploy
+from agent.engine.run import RunOptions
 
 DEPLOY = '''
 from io import StringIO

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent.compat import run_deploy
 from agent.engine.result import RunResult
-from agent.engine.run import run_deploy
 
 SERVICE_TOOL = """#!/bin/sh
 state="{state}/$1.running"
