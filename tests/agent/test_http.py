@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agent.http import AgentHTTPServer, PushEvent, Refused
+from agent.http import AgentHTTPServer, PushEvent
 from agent.metrics import Metrics
+from agent.refusals import DeploymentSuspended, Refusal, ShuttingDown, UnknownDeployment
 from tests.agent.receivers import free_port, http
 
 TOKEN = "api-token-123"
@@ -42,7 +43,7 @@ class Daemon:
 
     def trigger(self, deployment: str | None) -> dict[str, Any]:
         if deployment is not None and deployment not in self.deployments:
-            raise Refused(404, f"no deployment {deployment!r}")
+            raise UnknownDeployment(f"no deployment {deployment!r}")
         self.triggers.append(deployment)
         return {"deployments": [deployment] if deployment else list(self.deployments)}
 
@@ -220,6 +221,19 @@ def test_trigger_refusals_are_clear(server: AgentHTTPServer, daemon: Daemon) -> 
                           body=b'{"deployment": "mail"}', headers=auth())
     assert (status, body_json(raw)) == (404, {"error": "no deployment 'mail'"})
     assert daemon.triggers == []
+
+
+@pytest.mark.parametrize("refusal, status", [(ShuttingDown, 503), (UnknownDeployment, 404),
+                                             (DeploymentSuspended, 409), (Refusal, 409)])
+def test_each_daemon_refusal_has_its_status(metrics: Metrics, refusal: type[Refusal],
+                                            status: int) -> None:
+    def refuse(deployment: str | None) -> None:
+        raise refusal(f"refused {deployment}")
+
+    with AgentHTTPServer("127.0.0.1:0", metrics, token=TOKEN, on_trigger=refuse) as s:
+        answer = http("POST", s.url + "/api/trigger", body=b'{"deployment": "web"}',
+                      headers=auth())
+    assert (answer[0], body_json(answer[2])) == (status, {"error": "refused web"})
 
 
 def test_without_a_configured_token_the_api_is_off(metrics: Metrics, daemon: Daemon) -> None:
