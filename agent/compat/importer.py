@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Any
 
 from agent.engine.errors import UnknownNameError
-from agent.engine.facts.base import FactBase
+from agent.engine.fact import FactBase
 
 _ROOT = "agent.compat.pyinfra"
 _CATALOGUES = {"operations": "operation", "facts": "fact"}
@@ -21,7 +21,7 @@ def _target_module(name: str) -> str:
     if parts[1] == "api":
         return f"{_ROOT}.api"
     if parts[1] in _CATALOGUES and len(parts) >= 3 and parts[2] != "util":
-        return "agent.engine." + ".".join(parts[1:])
+        return "agent.catalogue." + ".".join(parts[1:])
     return f"{_ROOT}." + ".".join(parts[1:])
 
 

@@ -33,7 +33,7 @@ from agent.engine.connectors.base import (
 )
 from agent.engine.errors import DeployError, HostFailure, UnknownAttributeError
 from agent.engine.events import EngineWarning, Event
-from agent.engine.facts.base import FactBase, FactError
+from agent.engine.fact import FactBase, FactError
 from agent.engine.identity import IdentityTracker
 from agent.engine.inventory import InventoryHost
 from agent.engine.masking import Masker

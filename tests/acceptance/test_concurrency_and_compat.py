@@ -116,9 +116,9 @@ probe = " ".join([
 server.shell(name="probe", commands=[f"echo {probe} > /tmp/engine-probe"])
 '''
 
-EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context agent.engine.operations.files"
-                  " agent.engine.operations.server agent.engine.facts.files"
-                  " agent.engine.facts.server")
+EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context agent.catalogue.operations.files"
+                  " agent.catalogue.operations.server agent.catalogue.facts.files"
+                  " agent.catalogue.facts.server")
 
 
 def test_deploys_use_pullinfra_engine_and_import_pyinfra_stays_real(

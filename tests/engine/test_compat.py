@@ -31,17 +31,17 @@ def test_deploy_imports_resolve_to_the_engine():
         "packages = operations.apt.packages\n"
         "directory = pyinfra.operations.files.directory\n"
     )
-    from agent.engine import context, facts, operation
-    from agent.engine.facts import files as fact_files
-    from agent.engine.operations import apt as op_apt
-    from agent.engine.operations import files as op_files
+    from agent.catalogue.facts import files as fact_files
+    from agent.catalogue.operations import apt as op_apt
+    from agent.catalogue.operations import files as op_files
+    from agent.engine import context, fact, operation
 
     assert ns["host"] is context.host
     assert ns["File"] is fact_files.File
     assert ns["packages"] is op_apt.packages
     assert ns["directory"] is op_files.directory
     assert ns["operation"] is operation.operation
-    assert ns["FactBase"] is facts.base.FactBase
+    assert ns["FactBase"] is fact.FactBase
     assert ns["any_changed"] is operation.any_changed
     assert ns["pyinfra"].__name__ == "agent.compat.pyinfra"
 
@@ -105,8 +105,8 @@ probe = " ".join([
 server.shell(name="probe", commands=[f"echo {probe} > {host.data.out}"])
 """
 
-ENGINE = ["agent.compat.pyinfra", "agent.engine.context", "agent.engine.operations.files",
-          "agent.engine.operations.files", "agent.engine.operations.server"]
+ENGINE = ["agent.compat.pyinfra", "agent.engine.context", "agent.catalogue.operations.files",
+          "agent.catalogue.operations.files", "agent.catalogue.operations.server"]
 
 
 @pytest.mark.parametrize("when", ["after", "before"])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.engine.command import FileUploadCommand, FunctionCommand, QuoteString, StringCommand
 from agent.engine.context import host
-from agent.engine.facts.base import FactBase
+from agent.engine.fact import FactBase
 from agent.engine.operation import operation
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from agent.catalogue.facts.files import Directory, File, PathState, Sha256File
 from agent.engine.command import FileUploadCommand, FunctionCommand, StringCommand
 from agent.engine.context import bound_host
-from agent.engine.facts.base import FactBase
-from agent.engine.facts.files import Directory, File, PathState, Sha256File
+from agent.engine.fact import FactBase
 
 
 def run_fact(fact_cls: type[FactBase[Any]], env: dict[str, str] | None = None, **kwargs: Any):

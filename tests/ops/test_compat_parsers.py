@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.engine.facts import files as our_files
-from agent.engine.facts import server as our_server
+from agent.catalogue.facts import files as our_files
+from agent.catalogue.facts import server as our_server
 from tests.oracle import JSONABLE_SOURCE, as_json, oracle_json
 
 STAT_FACTS = ("File", "Directory", "Link")

@@ -9,7 +9,7 @@ import pwd
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.engine.facts.files import (
+from agent.catalogue.facts.files import (
     Directory,
     File,
     FileContents,

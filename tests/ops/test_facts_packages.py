@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from agent.engine.facts.apt import AptPolicy, AptSimulate
-from agent.engine.facts.deb import DebPackage, DebPackages
+from agent.catalogue.facts.apt import AptPolicy, AptSimulate
+from agent.catalogue.facts.deb import DebPackage, DebPackages
 from tests.ops.conftest import run_fact
 
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="no dpkg here")

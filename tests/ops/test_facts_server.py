@@ -8,7 +8,7 @@ import pwd
 import shutil
 from datetime import datetime
 
-from agent.engine.facts.server import (
+from agent.catalogue.facts.server import (
     Arch,
     Command,
     Date,

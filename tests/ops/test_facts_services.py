@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled
-from agent.engine.facts.sysvinit import InitdStatus, ServiceStatus, StartLinks
+from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled
+from agent.catalogue.facts.sysvinit import InitdStatus, ServiceStatus, StartLinks
 from tests.ops.conftest import run_fact
 
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from agent.engine.facts.apt import AptPolicy, AptSimulate
-from agent.engine.facts.deb import DebPackages
-from agent.engine.facts.files import File
-from agent.engine.facts.server import Date
-from agent.engine.operations import apt
+from agent.catalogue.facts.apt import AptPolicy, AptSimulate
+from agent.catalogue.facts.deb import DebPackages
+from agent.catalogue.facts.files import File
+from agent.catalogue.facts.server import Date
+from agent.catalogue.operations import apt
 from tests.ops.conftest import FakeHost, run_op
 
 APT = (

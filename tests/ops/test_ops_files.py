@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from agent.engine.facts.files import Directory, File, FindInFile, Link, Sha256File
-from agent.engine.operations import files
-from agent.engine.operations.errors import OperationError, OperationTypeError
+from agent.catalogue.facts.files import Directory, File, FindInFile, Link, Sha256File
+from agent.catalogue.operations import files
+from agent.engine.operation_errors import OperationError, OperationTypeError
 from tests.ops.conftest import FakeHost, run_op
 
 INFO = {"user": "root", "group": "root", "mode": 644, "size": 0}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from agent.engine.facts.files import Directory
-from agent.engine.facts.server import Groups, Which
-from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled
-from agent.engine.facts.sysvinit import ServiceStatus, StartLinks
-from agent.engine.operations import server
-from agent.engine.operations.errors import OperationError
+from agent.catalogue.facts.files import Directory
+from agent.catalogue.facts.server import Groups, Which
+from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled
+from agent.catalogue.facts.sysvinit import ServiceStatus, StartLinks
+from agent.catalogue.operations import server
+from agent.engine.operation_errors import OperationError
 from tests.ops.conftest import FakeHost, run_op
 
 

@@ -8,9 +8,9 @@ from agent.engine.command import (
     StringCommand,
 )
 from agent.engine.errors import DeployError
-from agent.engine.facts.base import FactBase, FactError
+from agent.engine.fact import FactBase, FactError
 from agent.engine.operation import OperationMeta, deploy, operation
-from agent.engine.operations.errors import (
+from agent.engine.operation_errors import (
     OperationError,
     OperationTypeError,
     OperationValueError,

@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import Any
 
-from agent.engine.facts.base import FactBase
+from agent.engine.fact import FactBase
 
 
 class AptPolicy(FactBase[dict[str, dict[str, str | None]]]):

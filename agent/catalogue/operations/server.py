@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 
+from agent.catalogue.facts.files import Directory
+from agent.catalogue.facts.server import Groups, Which
+from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
+from agent.catalogue.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
 from agent.engine.command import QuoteString, StringCommand
 from agent.engine.context import host
-from agent.engine.facts.files import Directory
-from agent.engine.facts.server import Groups, Which
-from agent.engine.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
-from agent.engine.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
 from agent.engine.operation import operation
-from agent.engine.operations.errors import OperationError, OperationValueError
+from agent.engine.operation_errors import OperationError, OperationValueError
 
 Commands = Generator[str | StringCommand, None, None]
 Control = Callable[[str], StringCommand]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from agent.engine.facts.base import FactBase
+from agent.engine.fact import FactBase
 
 
 def unit_name(service: str) -> str:

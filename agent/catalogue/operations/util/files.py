@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from agent.engine.command import QuoteString, StringCommand
-from agent.engine.operations.errors import OperationError, OperationValueError
+from agent.engine.operation_errors import OperationError, OperationValueError
 
 
 def ensure_mode_int(mode: str | int | None) -> int | str | None:

@@ -1,10 +1,11 @@
-"""FactBase: the contract every fact implements.
+"""FactBase: the contract every fact implements (the catalogue's facts and users' own).
 
 A fact is a command plus a parser. `command()` takes the fact's keyword arguments, `process()`
 turns the output lines into a value, and `default()` is the value when the command prints
 nothing (or `requires_command()` names a tool the host lacks). `immutable = True` marks facts
 that deploy code may safely branch on during prepare (OS, architecture): reading any other
-fact after an operation was queued makes the engine warn, as the seed cautions.
+fact after an operation was queued makes the engine warn, because the value shows the host
+before those operations ran.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from agent.engine.facts.base import FactBase
+from agent.engine.fact import FactBase
 
 # db:Status-Abbrev is want/status/error, e.g. "ii " (installed) or "hi " (held, installed).
 DPKG_QUERY_FORMAT = r"${db:Status-Abbrev}|${Package}|${Version}\n"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from agent.engine.facts.base import FactBase, FactError
+from agent.engine.fact import FactBase, FactError
 
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
 

@@ -13,7 +13,7 @@ import shlex
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from agent.engine.facts.base import FactBase, FactError
+from agent.engine.fact import FactBase, FactError
 
 
 def quote_path(path: str) -> str:

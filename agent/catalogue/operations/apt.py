@@ -10,19 +10,19 @@ import shlex
 from collections.abc import Generator
 from datetime import UTC, timedelta
 
-from agent.engine.command import QuoteString, StringCommand
-from agent.engine.context import host
-from agent.engine.facts.apt import AptPolicy, AptSimulate
-from agent.engine.facts.deb import DebPackages
-from agent.engine.facts.files import File
-from agent.engine.facts.server import Date
-from agent.engine.operation import operation
-from agent.engine.operations.util.packaging import (
+from agent.catalogue.facts.apt import AptPolicy, AptSimulate
+from agent.catalogue.facts.deb import DebPackages
+from agent.catalogue.facts.files import File
+from agent.catalogue.facts.server import Date
+from agent.catalogue.operations.util.packaging import (
     PackageSpec,
     as_list,
     joined,
     plan_packages,
 )
+from agent.engine.command import QuoteString, StringCommand
+from agent.engine.context import host
+from agent.engine.operation import operation
 
 APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 

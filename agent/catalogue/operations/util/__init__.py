@@ -1,4 +1,4 @@
-"""Helpers shared by operations; also where pyinfra deploy code finds ``any_changed``."""
+"""Helpers shared by the operations; ``any_changed`` is here too, where pyinfra keeps it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import shlex
 from datetime import datetime
 from typing import Any
 
-from agent.engine.facts.base import FactBase, FactError
+from agent.engine.fact import FactBase, FactError
 
 ISO_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 

@@ -13,12 +13,8 @@ from collections.abc import Generator
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
-from agent.engine.context import host
-from agent.engine.facts.files import Directory, File, FindInFile, Link, PathState
-from agent.engine.operation import operation
-from agent.engine.operations.errors import OperationError, OperationTypeError
-from agent.engine.operations.util.files import (
+from agent.catalogue.facts.files import Directory, File, FindInFile, Link, PathState
+from agent.catalogue.operations.util.files import (
     adjust_regex,
     attribute_fixes,
     backup_suffix,
@@ -32,7 +28,11 @@ from agent.engine.operations.util.files import (
     strip_regex_anchors,
     unix_path_join,
 )
-from agent.engine.operations.util.templates import render_template
+from agent.catalogue.operations.util.templates import render_template
+from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
+from agent.engine.context import host
+from agent.engine.operation import operation
+from agent.engine.operation_errors import OperationError, OperationTypeError
 
 Commands = Generator[str | StringCommand | FileUploadCommand, None, None]
 

@@ -16,8 +16,8 @@ from jinja2 import (
     TemplateSyntaxError,
 )
 
-from agent.engine.operations.errors import OperationError
-from agent.engine.operations.util.files import read_file_like
+from agent.catalogue.operations.util.files import read_file_like
+from agent.engine.operation_errors import OperationError
 
 STRING_TEMPLATE = "<string>"
 # host.memo: (key, make) -> the run's shared value for key
