@@ -117,7 +117,10 @@ def run_command(args: argparse.Namespace, mode: str) -> int:
         return EXIT_USAGE
     renderer.results(result)
     if args.json:
-        json.dump(result.to_change_report(trigger="manual"), sys.stdout, indent=2)
+        from agent.report.build import Provenance, from_result
+
+        report = from_result(result, Provenance(run_id=result.run_id))
+        json.dump(report.to_dict(), sys.stdout, indent=2)
         sys.stdout.write("\n")
     if result.has_failures:
         return EXIT_FAILED

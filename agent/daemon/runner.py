@@ -1,4 +1,5 @@
-"""One run of one deployment: checkout -> engine -> report -> state -> metrics -> outbox.
+"""One run of one deployment: checkout -> engine -> report, ending as an `Ending` that the
+outcome funnel (agent/daemon/outcomes.py) records.
 
 The run is recorded as `running` before any host is touched, so a crash leaves a row that
 the next start finds and re-runs. Everything a user can get wrong in a commit (inventory,
@@ -12,7 +13,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +21,8 @@ from typing import Any
 
 from agent import __version__
 from agent.compat import load_inventory, run_deploy
-from agent.config import DeploymentConfig, RetentionConfig, hosts_for_shard
+from agent.config import DeploymentConfig, hosts_for_shard
+from agent.daemon.outcomes import Ending
 from agent.engine.errors import UserError
 from agent.engine.events import (
     Event,
@@ -34,34 +36,33 @@ from agent.engine.events import (
 from agent.engine.inventory import Inventory
 from agent.engine.run import RunOptions
 from agent.metrics import Metrics
-from agent.report.model import SCHEMA, ChangeReport
+from agent.report.build import (
+    Provenance,
+    before_hosts,
+    drifted_hosts_only,
+    from_result,
+    with_status,
+)
+from agent.report.model import ChangeReport
 from agent.source import GitSource, SourceError
 from agent.state import StateDB
+from agent.vocab import DRIFT_STATUSES, FAILED_STATUSES, Mode, OpStatus, RunStatus, Trigger
 
 log = logging.getLogger(__name__)
-
-FAILED_STATUSES = frozenset({"failed", "partial"})
 
 
 @dataclass(frozen=True)
 class RunPlan:
-    """What to run: decided by the agent just before the run starts."""
+    """What to run: the worker's decision, with the commit's details filled in."""
 
     deployment: DeploymentConfig
-    trigger: str
-    mode: str
+    trigger: Trigger
+    mode: Mode
     revision: str
     previous: str | None
     author: str | None
     message: str | None
     verified: bool | None
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: int
-    status: str
-    report: ChangeReport
 
 
 @dataclass
@@ -74,54 +75,47 @@ class RunEnv:
     agent_info: Mapping[str, Any]
     shard_index: int
     shard_count: int
-    retention: RetentionConfig
     cancel: threading.Event
-    enqueue: Callable[[ChangeReport], None]
 
 
-def source_fields(env: RunEnv, plan: RunPlan) -> dict[str, Any]:
-    return {
-        "url": env.source.display_url, "ref": env.source.config.ref,
-        "revision": plan.revision, "previous_revision": plan.previous,
-        "author": plan.author, "message": plan.message, "verified": plan.verified,
-    }
+def provenance(env: RunEnv, plan: RunPlan, run_id: int) -> Provenance:
+    """What the run's report says about where it came from."""
+    return Provenance(
+        run_id=run_id, trigger=plan.trigger, deployment=plan.deployment.name,
+        agent={"version": __version__, **env.agent_info},
+        source={"url": env.source.display_url, "ref": env.source.config.ref,
+                "revision": plan.revision, "previous_revision": plan.previous,
+                "author": plan.author, "message": plan.message, "verified": plan.verified})
 
 
-def execute_run(env: RunEnv, plan: RunPlan) -> RunOutcome:
-    """Run `plan` to the end and record it everywhere; returns the outcome."""
-    name = plan.deployment.name
-    run_id = env.db.start_run(name, plan.trigger, plan.mode, plan.revision, plan.previous,
-                              plan.author, plan.message)
-    fields = {"run_id": run_id, "deployment": name, "trigger": plan.trigger,
-              "mode": plan.mode, "revision": plan.revision[:12]}
-    log.info("run started", extra={**fields, "previous_revision": (plan.previous or "")[:12]})
-    events = _RunEvents({"run_id": run_id, "deployment": name})
+def start(env: RunEnv, plan: RunPlan) -> int:
+    """The run's row, `running` before any host is touched (a crash leaves it to find)."""
+    run_id = env.db.start_run(plan.deployment.name, plan.trigger, plan.mode, plan.revision,
+                              plan.previous, plan.author, plan.message)
+    log.info("run started", extra={
+        "run_id": run_id, "deployment": plan.deployment.name, "trigger": plan.trigger,
+        "mode": plan.mode, "revision": plan.revision[:12],
+        "previous_revision": (plan.previous or "")[:12]})
+    return run_id
+
+
+def execute_run(env: RunEnv, plan: RunPlan) -> Ending:
+    """Run `plan` through the engine to the end; how it ended (nothing recorded yet)."""
+    run_id = start(env, plan)
+    events = _RunEvents({"run_id": run_id, "deployment": plan.deployment.name})
     started = datetime.now(UTC)
-    with env.metrics.run_in_progress(name):
-        document, error = _run_engine(env, plan, run_id, events, started)
-    full = ChangeReport.from_dict(document)
+    with env.metrics.run_in_progress(plan.deployment.name):
+        full, error = _run_engine(env, plan, run_id, events, started)
     report = full
-    if plan.trigger == "reconcile" and full.status.startswith("drift"):
-        # Drift is reported for the hosts that drifted (or failed) only; the metrics still
-        # see every host, so a host that stopped drifting goes back to 0.
-        report = full.model_copy(update={
-            "hosts": [h for h in full.hosts if h.status != "unchanged"]})
-    _record(env, plan, run_id, report, error, full)
-    log.log(logging.WARNING if report.status in FAILED_STATUSES | {"interrupted"}
-            else logging.INFO, "run finished", extra={
-                **fields, "status": report.status,
-                "duration_seconds": round(report.duration_seconds, 3),
-                "hosts_changed": report.summary.hosts.changed,
-                "hosts_failed": report.summary.hosts.failed + report.summary.hosts.unreachable,
-                "operations_changed": report.summary.operations.changed,
-                **({"error": error} if error else {}),
-            })
-    return RunOutcome(run_id, report.status, report)
+    if plan.trigger == Trigger.RECONCILE and full.status in DRIFT_STATUSES:
+        report = drifted_hosts_only(full)
+    return Ending(run_id, plan.deployment.name, plan.trigger, plan.mode, plan.revision,
+                  report.status, report=report, observed=full, error=error)
 
 
 def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
-                started: datetime) -> tuple[dict[str, Any], str | None]:
-    """The report document and, for a run that never reached the hosts, why."""
+                started: datetime) -> tuple[ChangeReport, str | None]:
+    """The run's full report and, for a run that never reached the hosts, why."""
     deployment = plan.deployment
     checkout: Path | None = None
     inventory: Inventory | None = None
@@ -143,20 +137,18 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
         # Every targeted host carries the error (with its file:line), so receivers that list
         # failed hosts show why; with no usable inventory, the inventory itself stands in.
         hosts = [h.name for h in inventory.hosts] if inventory is not None else []
-        return failed_report(env, plan, run_id, started, error,
-                             hosts or [f"inventory:{deployment.inventory}"], events.stages), error
-    document = result.to_change_report(
-        deployment=deployment.name, trigger=plan.trigger, source=source_fields(env, plan),
-        agent_info=env.agent_info,
-    )
-    if env.cancel.is_set() and document["status"] not in FAILED_STATUSES:
+        report = before_hosts(provenance(env, plan, run_id), plan.mode, started, error,
+                              hosts or [f"inventory:{deployment.inventory}"], events.stages)
+        return report, error
+    for host in result.hosts:
+        if host.error:
+            host.error = _relative(host.error, checkout)
+    report = from_result(result, provenance(env, plan, run_id))
+    if env.cancel.is_set() and report.status not in FAILED_STATUSES:
         # Shutdown arrived during the run: whatever got done, it did not finish under our
         # watch, so it is recorded as interrupted and run again at the next start.
-        document["status"] = "interrupted"
-    for host in document["hosts"]:
-        if host.get("error"):
-            host["error"] = _relative(host["error"], checkout)
-    return document, None
+        report = with_status(report, RunStatus.INTERRUPTED)
+    return report, None
 
 
 def _load_inventory(env: RunEnv, deployment: DeploymentConfig, checkout: Path) -> Inventory:
@@ -177,57 +169,6 @@ def _relative(text: str, checkout: Path | None) -> str:
     return text.replace(f"{checkout}/", "").replace(str(checkout), ".")
 
 
-def failed_report(env: RunEnv, plan: RunPlan, run_id: int, started: datetime, error: str,
-                  hosts: list[str], stages: Mapping[str, float] | None = None
-                  ) -> dict[str, Any]:
-    """A failed report for a run stopped before any host was touched."""
-    finished = datetime.now(UTC)
-    return {
-        "schema": SCHEMA, "run_id": run_id,
-        "agent": {"version": __version__, **env.agent_info},
-        "deployment": plan.deployment.name, "trigger": plan.trigger, "mode": plan.mode,
-        "source": source_fields(env, plan),
-        "started_at": started.isoformat(), "finished_at": finished.isoformat(),
-        "duration_seconds": round((finished - started).total_seconds(), 6),
-        "stages": {k: round(v, 6) for k, v in (stages or {}).items()},
-        "status": "failed",
-        "summary": {"hosts": {"total": len(hosts), "changed": 0, "unchanged": 0,
-                              "failed": len(hosts), "unreachable": 0},
-                    "operations": {"changed": 0, "unchanged": 0, "skipped": 0, "failed": 0}},
-        "hosts": [{"name": h, "status": "failed", "error": error, "operations": []}
-                  for h in hosts],
-    }
-
-
-def _record(env: RunEnv, plan: RunPlan, run_id: int, report: ChangeReport,
-            error: str | None, full: ChangeReport) -> None:
-    """State first (the truth), then metrics, then the outbox; then prune old history."""
-    name = plan.deployment.name
-    status = report.status
-    env.db.finish_run(run_id, status, report.to_dict(), dict(report.stages), error=error)
-    if status in FAILED_STATUSES:
-        attempts = env.db.record_attempt(name, plan.revision, error or _first_error(report))
-        log.info("commit will be retried with backoff",
-                 extra={"deployment": name, "revision": plan.revision[:12],
-                        "attempts": attempts})
-    elif status != "interrupted":
-        env.db.set_applied(name, plan.revision)
-        env.metrics.set_applied_revision(name, plan.revision)
-    env.metrics.observe_report(full)
-    env.enqueue(report)
-    try:
-        env.db.prune(env.retention)
-    except Exception:
-        log.exception("pruning the run history failed")
-
-
-def _first_error(report: ChangeReport) -> str:
-    for host in report.hosts:
-        if host.error:
-            return f"{host.name}: {host.error}"
-    return f"run {report.status}"
-
-
 class _RunEvents:
     """Engine events of one run -> log lines and stage timings (even for a run that fails)."""
 
@@ -246,7 +187,7 @@ class _RunEvents:
                                                "seconds": round(event.duration_seconds, 3)})
         elif isinstance(event, OperationHostResult):
             r = event.result
-            level = logging.WARNING if r.status == "failed" else logging.INFO
+            level = logging.WARNING if r.status == OpStatus.FAILED else logging.INFO
             log.log(level, "operation result", extra={
                 **f, "host": event.host, "operation": r.name, "status": r.status,
                 **({"error": r.error} if r.error else {})})

@@ -1,8 +1,8 @@
-"""The ChangeReport, schema "pullinfra/change-report/v1" (contract: ARCHITECTURE.md).
+"""The ChangeReport, schema "pullinfra/change-report/v1" (docs/architecture.md, "contracts").
 
-Every model forbids unknown keys and checks enumerations, so a producer that drifts from the
-contract (the engine's `RunResult.to_change_report`, the API, `--json`) fails loudly in tests
-instead of sending receivers something they cannot parse.
+Every model forbids unknown keys and checks enumerations (agent/vocab.py), so a producer
+that drifts from the contract (agent/report/build.py, the API, `--json`) fails loudly in
+tests instead of sending receivers something they cannot parse.
 """
 
 from __future__ import annotations
@@ -10,21 +10,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from agent.vocab import (
+    REPORT_STATUSES,
+    HostStatus,
+    Mode,
+    OpStatus,
+    RunStatus,
+    Stage,
+    Trigger,
+)
 
 SCHEMA = "pullinfra/change-report/v1"
-
-Trigger = Literal["poll", "webhook", "manual", "reconcile", "retry"]
-Mode = Literal["apply", "plan"]
-Status = Literal[
-    "unchanged", "changed", "drift_corrected", "drift_detected", "failed", "partial", "interrupted"
-]
-HostStatus = Literal["changed", "unchanged", "failed", "unreachable", "interrupted"]
-OperationStatus = Literal["changed", "no_change", "skipped", "failed"]
-Stage = Literal["setup", "connect", "prepare", "execute", "disconnect"]
-
-STATUSES: tuple[str, ...] = Status.__args__
-TRIGGERS: tuple[str, ...] = Trigger.__args__
 
 
 class _Strict(BaseModel):
@@ -73,7 +71,7 @@ class Summary(_Strict):
 
 class OperationResult(_Strict):
     name: str
-    status: OperationStatus
+    status: OpStatus
     commands: list[str] = Field(default_factory=list)
     diff: str | None = None
     stderr_tail: str | None = None
@@ -103,9 +101,16 @@ class ChangeReport(_Strict):
     finished_at: datetime
     duration_seconds: float
     stages: dict[Stage, float] = Field(default_factory=dict)
-    status: Status
+    status: RunStatus
     summary: Summary = Field(default_factory=Summary)
     hosts: list[HostResult] = Field(default_factory=list)
+
+    @field_validator("status")
+    @classmethod
+    def _a_report_status(cls, status: RunStatus) -> RunStatus:
+        if status not in REPORT_STATUSES:
+            raise ValueError(f"a report's status is one of {', '.join(REPORT_STATUSES)}")
+        return status
 
     @classmethod
     def from_dict(cls, data: dict) -> ChangeReport:
@@ -124,7 +129,8 @@ class ChangeReport(_Strict):
 
     @property
     def failed_hosts(self) -> list[HostResult]:
-        return [h for h in self.hosts if h.status in ("failed", "unreachable")]
+        return [h for h in self.hosts
+                if h.status in (HostStatus.FAILED, HostStatus.UNREACHABLE)]
 
     @property
     def short_revision(self) -> str:

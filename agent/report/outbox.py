@@ -25,13 +25,23 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from agent.backoff import Backoff
-from agent.metrics import Metrics
 from agent.report.delivery import Delivery, Sender
 from agent.report.errors import DeliveryError, PermanentError, RetryableError
 from agent.report.filters import wants
 from agent.report.model import ChangeReport
 
 log = logging.getLogger(__name__)
+
+
+class OutboxCounters(Protocol):
+    """Where the outbox counts deliveries and its queue (agent.metrics.Metrics is one);
+    passed in, so reports know nothing of metrics."""
+
+    def init_notifier(self, name: str) -> None: ...
+
+    def count_notification(self, notifier: str, result: str) -> None: ...
+
+    def set_queue_depth(self, depth: int) -> None: ...
 
 
 class OutboxStore(Protocol):
@@ -81,13 +91,13 @@ class Outbox:
         self,
         store: OutboxStore,
         notifiers: Iterable[Notifier],
-        metrics: Metrics | None = None,
+        counters: OutboxCounters | None = None,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
     ):
         self.store = store
         self.notifiers = {n.name: n for n in notifiers}
-        self.metrics = metrics
+        self.counters = counters
         self.backoff = backoff or Backoff(jitter=0.2)
         self._rng = rng or random.Random()
         # Guards the head-of-line rule within this process even if a store were to return a
@@ -95,9 +105,9 @@ class Outbox:
         self._held: dict[str, tuple[int, float]] = {}
         self._attempts: dict[int, int] = {}
         self._lock = threading.Lock()
-        if metrics is not None:
+        if counters is not None:
             for name in self.notifiers:
-                metrics.init_notifier(name)
+                counters.init_notifier(name)
             self._update_depth()
 
     def enqueue(self, report: ChangeReport) -> list[str]:
@@ -193,12 +203,12 @@ class Outbox:
             "notifier": name, "outbox_id": row_id, "error": str(error)})
 
     def _count(self, name: str, result: str) -> None:
-        if self.metrics is not None:
-            self.metrics.count_notification(name, result)
+        if self.counters is not None:
+            self.counters.count_notification(name, result)
 
     def _update_depth(self) -> None:
-        if self.metrics is not None:
-            self.metrics.set_queue_depth(self.store.outbox_depth())
+        if self.counters is not None:
+            self.counters.set_queue_depth(self.store.outbox_depth())
 
 
 class OutboxRunner:

@@ -10,10 +10,12 @@ from agent.source.errors import (
     VerificationFailed,
 )
 from agent.source.git_source import FetchResult, GitSource
+from agent.source.history import Commit
 from agent.source.paths import paths_match
 
 __all__ = [
     "CheckoutError",
+    "Commit",
     "FetchError",
     "FetchResult",
     "FetchTimeout",

@@ -28,6 +28,7 @@ from agent.source.errors import (
     RefNotFound,
     SourceError,
 )
+from agent.source.history import Commit, commit_info, overtaken, touched_paths
 from agent.source.verify import SignatureVerifier
 
 _FULL_SHA_LENGTH = 40
@@ -129,6 +130,18 @@ class GitSource:
         """Remove exports other than `keep` and the most recently used ones."""
         with self._lock:
             return prune_exports(self.checkouts_dir, keep, self.keep_checkouts)
+
+    def commit(self, revision: str) -> Commit:
+        """Author and message of a commit in the clone (None fields if it lacks it)."""
+        return commit_info(self._git_run, revision)
+
+    def overtaken(self, old: str | None, new: str) -> list[Commit]:
+        """Commits between `old` (excluded) and `new` (excluded), oldest first."""
+        return overtaken(self._git_run, old, new)
+
+    def touched_paths(self, revision: str) -> list[str] | None:
+        """Files a commit itself changed; None when unknown."""
+        return touched_paths(self._git_run, revision)
 
     def changed_paths(self, old: str | None, new: str) -> list[str] | None:
         """Files added, modified or deleted between two commits; None when not comparable."""

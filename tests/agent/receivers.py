@@ -113,7 +113,7 @@ def http(method: str, url: str, body: bytes | None = None,
 
 def sample_report(run_id: int | str = 1, status: str = "changed", **overrides: Any
                   ) -> dict[str, Any]:
-    """A complete, contract-shaped ChangeReport dict (as RunResult.to_change_report gives)."""
+    """A complete, contract-shaped ChangeReport dict (as agent.report.build makes them)."""
     report: dict[str, Any] = {
         "schema": "pullinfra/change-report/v1",
         "run_id": run_id,

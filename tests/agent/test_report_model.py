@@ -7,8 +7,10 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from agent.report.build import Provenance, from_result
 from agent.report.filters import report_classes, wants
 from agent.report.model import SCHEMA, ChangeReport
+from agent.vocab import Trigger
 from tests.agent.receivers import sample_report
 
 
@@ -100,14 +102,17 @@ def test_the_engines_change_report_validates() -> None:
             HostResult("web3", "unreachable", error="connect: timed out"),
         ],
     )
-    data = run.to_change_report(
-        deployment="web", trigger="reconcile",
+    built = from_result(run, Provenance(
+        run_id=run.run_id, deployment="web", trigger=Trigger.RECONCILE,
         source={"url": "file:///srv/infra.git", "ref": "main", "revision": "c" * 40,
                 "previous_revision": "b" * 40, "author": "Ada", "message": "m",
                 "verified": True},
-        agent_info={"instance": "agent-a", "shard": "0/3"},
-    )
+        agent={"instance": "agent-a", "shard": "0/3"},
+    ))
+    data = built.to_dict()
     report = ChangeReport.from_dict(data)
+    assert (report.agent.instance, report.agent.shard) == ("agent-a", "0/3")
+    assert report.source.revision == "c" * 40
     assert report.status == "partial"
     assert report.summary.hosts.unreachable == 1
     assert report.summary.operations.unchanged == 0
@@ -120,5 +125,7 @@ def test_the_engines_report_without_a_source_validates_too() -> None:
 
     from agent.engine.result import RunResult
 
-    data = RunResult(run_id="r-2", mode="plan", started_at=datetime.now()).to_change_report()
+    run = RunResult(run_id="r-2", mode="plan", started_at=datetime.now())
+    data = from_result(run, Provenance(run_id=run.run_id)).to_dict()
     assert ChangeReport.from_dict(data).status == "unchanged"
+    assert data["source"]["revision"] is None and data["trigger"] == "manual"

@@ -118,7 +118,7 @@ def report(run_id: int, status: str = "changed") -> ChangeReport:
 def outbox(store: OutboxStore, receiver: Receiver, metrics: Metrics | None = None,
            backoff: Backoff | None = None) -> Outbox:
     sender = WebhookSender(receiver.url + "/hook", SECRET, timeout=5.0)
-    return Outbox(store, [Notifier("hook", "all", sender)], metrics=metrics,
+    return Outbox(store, [Notifier("hook", "all", sender)], counters=metrics,
                   backoff=backoff or Backoff(base=10.0, cap=60.0, jitter=0.0),
                   rng=random.Random(1))
 

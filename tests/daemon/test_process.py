@@ -91,7 +91,8 @@ def test_sigkill_mid_run_is_rerun_at_the_next_start(fleet, start_process) -> Non
     assert [r.status for r in runs(fleet.state)] == ["running"]
 
     again = start_process(config, "agent2.log")
-    again.wait_for('msg="run finished"', timeout=30)
+    # The first "run finished" is the recovered run's (interrupted), the second the re-run's.
+    again.wait_for('msg="run finished"', count=2, timeout=30)
     history = runs(fleet.state)
     assert [(r.status, r.trigger) for r in history] == [("interrupted", "poll"),
                                                        ("changed", "retry")]

@@ -1,0 +1,118 @@
+"""Every way a run ends goes through `Outcomes.finish`: one place writes the state, the
+metrics, the `run finished` log line and the report, in that order (the state DB is the
+truth; metrics and reports follow from it).
+
+The endings (docs/architecture.md, "run lifecycle"): finished by the engine, failed before
+any host was touched (a deploy that does not load, a checkout that fails), refused (a
+force-pushed or unverified head), interrupted (shutdown), recovered after a crash (the
+row a dead process left `running`), and superseded (a commit overtaken before it ran).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.config import RetentionConfig
+from agent.metrics import Metrics
+from agent.report.model import ChangeReport
+from agent.state import StateDB
+from agent.vocab import FAILED_STATUSES, TROUBLE_STATUSES, Mode, RunStatus, Trigger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How one run ended."""
+
+    run_id: int
+    deployment: str
+    trigger: Trigger
+    mode: Mode
+    revision: str | None
+    status: RunStatus
+    report: ChangeReport | None = None
+    """What is stored and posted (a drift report lists only the hosts that drifted)."""
+    observed: ChangeReport | None = None
+    """What metrics see: every host of the run (defaults to `report`)."""
+    error: str | None = None
+    recorded: bool = False
+    """The run row already holds this status (a crash's row marked at start-up, a
+    superseded commit's row): it is not written again."""
+    superseded_by: str | None = None
+    attempt: bool = True
+    """A failed run counts as an attempt of its commit, which is then retried with backoff;
+    a refused head does not (it is never run at all)."""
+
+
+class Outcomes:
+    """The funnel; one per agent, shared by its workers."""
+
+    def __init__(self, db: StateDB, metrics: Metrics, enqueue: Callable[[ChangeReport], None],
+                 retention: Callable[[], RetentionConfig]) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.enqueue = enqueue
+        self.retention = retention
+
+    def finish(self, ending: Ending) -> None:
+        self._record_state(ending)
+        self._observe(ending)
+        self._log(ending)
+        if ending.report is not None:
+            self.enqueue(ending.report)
+        try:
+            self.db.prune(self.retention())
+        except Exception:
+            log.exception("pruning the run history failed")
+
+    def _record_state(self, e: Ending) -> None:
+        if not e.recorded:
+            report = e.report.to_dict() if e.report is not None else None
+            stages = dict(e.report.stages) if e.report is not None else {}
+            self.db.finish_run(e.run_id, e.status, report, stages, error=e.error)
+        if e.revision is None or e.status in (RunStatus.SUPERSEDED, RunStatus.INTERRUPTED):
+            return
+        if e.status not in FAILED_STATUSES:
+            self.db.set_applied(e.deployment, e.revision)
+            self.metrics.set_applied_revision(e.deployment, e.revision)
+        elif e.attempt:
+            attempts = self.db.record_attempt(e.deployment, e.revision,
+                                              e.error or _first_error(e.report))
+            log.info("commit will be retried with backoff", extra={
+                "deployment": e.deployment, "revision": e.revision[:12], "attempts": attempts})
+
+    def _observe(self, e: Ending) -> None:
+        if e.status == RunStatus.SUPERSEDED:
+            return  # it never ran: no run to count
+        observed = e.observed or e.report
+        if observed is not None:
+            self.metrics.observe_report(observed)
+        else:
+            self.metrics.observe_run(e.deployment, e.trigger, e.status, {}, {})
+
+    def _log(self, e: Ending) -> None:
+        fields = {"run_id": e.run_id, "deployment": e.deployment, "trigger": e.trigger,
+                  "mode": e.mode, "revision": (e.revision or "-")[:12], "status": e.status}
+        if e.superseded_by:
+            fields["superseded_by"] = e.superseded_by[:12]
+        if e.report is not None:
+            summary = e.report.summary
+            fields.update({
+                "duration_seconds": round(e.report.duration_seconds, 3),
+                "hosts_changed": summary.hosts.changed,
+                "hosts_failed": summary.hosts.failed + summary.hosts.unreachable,
+                "operations_changed": summary.operations.changed})
+        if e.error:
+            fields["error"] = e.error
+        level = logging.WARNING if e.status in TROUBLE_STATUSES else logging.INFO
+        log.log(level, "run finished", extra=fields)
+
+
+def _first_error(report: ChangeReport | None) -> str:
+    for host in report.hosts if report is not None else ():
+        if host.error:
+            return f"{host.name}: {host.error}"
+    return f"run {report.status if report is not None else 'failed'}"

@@ -1,0 +1,49 @@
+"""The agent's parts that a config describes: the outbox with its notifiers, and the HTTP
+server with its callbacks. Built at start and again on reload."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from agent.backoff import Backoff
+from agent.config import AgentConfig
+from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer
+from agent.metrics import Metrics
+from agent.report.outbox import Notifier, Outbox
+from agent.report.senders import build_sender
+from agent.state import StateDB
+
+if TYPE_CHECKING:
+    from agent.daemon.agent import Agent
+
+
+class AgentError(Exception):
+    """The agent cannot start with this configuration (port taken, bad notifier...)."""
+
+
+def build_outbox(config: AgentConfig, db: StateDB, metrics: Metrics) -> Outbox:
+    notifiers = []
+    for spec in config.notify:
+        try:
+            sender = build_sender(spec, config.source.url)
+        except ValueError as exc:
+            raise AgentError(f"[[notify]] {spec.notifier}: {exc}") from None
+        notifiers.append(Notifier(spec.notifier, spec.on, sender))
+    # Capped at a minute: a receiver back after an hour gets its backlog within a minute.
+    return Outbox(db, notifiers, counters=metrics,
+                  backoff=Backoff(base=2.0, factor=2.0, cap=60.0, jitter=0.2))
+
+
+def build_http(config: AgentConfig, agent: Agent) -> AgentHTTPServer:
+    http = config.http
+    try:
+        return AgentHTTPServer(
+            http.listen, agent.metrics,
+            token=http.token.get_secret_value() if http.token else None,
+            webhook_secrets={p: http.webhook_secret_for(p) for p in WEBHOOK_PROVIDERS},
+            ready=agent.ready, runs=agent.db, on_trigger=agent.trigger,
+            on_push=agent.push_received,
+        )
+    except OSError as exc:
+        raise AgentError(f"[http] listen = {http.listen!r}: cannot listen there: "
+                         f"{exc.strerror or exc}; pick a free address") from None

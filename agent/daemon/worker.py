@@ -1,0 +1,210 @@
+"""The per-deployment worker: gather what is known, let the policy decide, carry it out.
+
+A deployment's slot (agent/daemon/deployments.py) calls `work` on its own thread, one run at
+a time. The decision itself is agent/daemon/policy.py's; every run or refusal ends through
+the outcome funnel (agent/daemon/outcomes.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from agent.backoff import Backoff
+from agent.config import AgentConfig, DeploymentConfig
+from agent.daemon.deployments import Request
+from agent.daemon.outcomes import Ending, Outcomes
+from agent.daemon.policy import (
+    Advance,
+    Decision,
+    DeploymentFacts,
+    HeadFacts,
+    Overtaken,
+    Refuse,
+    RetryAt,
+    Run,
+    Situation,
+    Skip,
+    decide,
+    decide_refusal,
+)
+from agent.daemon.runner import RunEnv, RunPlan, execute_run, provenance, start
+from agent.report.build import before_hosts
+from agent.source import FetchResult
+from agent.vocab import Mode, RunStatus, Trigger
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RefusedHead:
+    """A fetched head that may not be applied, and why (force-pushed, unverified)."""
+
+    revision: str
+    message: str
+    trigger: Trigger
+
+
+class Worker:
+    """Decides and runs for every deployment of one agent; the agent supplies what changes
+    over its life (config on reload, the newest head, the run environment)."""
+
+    def __init__(self, *, config: Callable[[], AgentConfig], head: Callable[[], FetchResult | None],
+                 env: Callable[[], RunEnv], outcomes: Outcomes, retry_backoff: Backoff,
+                 once: bool, clock: Callable[[], float]) -> None:
+        self._config = config
+        self._head = head
+        self._env = env
+        self.outcomes = outcomes
+        self._retry_backoff = retry_backoff
+        self._once = once
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._in_flight: Counter[str] = Counter()  # revisions whose checkout a run reads
+
+    def work(self, name: str, request: Request) -> Ending | None:
+        """Look at one deployment; the ending of the run it made, if it made one."""
+        deployment = self._config().deployment_named(name)
+        if deployment is None:
+            return None
+        env = self._env()
+        head = self._head()
+        facts = self._facts(env, deployment)
+        env.metrics.set_suspended(name, facts.suspended)
+        situation = Situation(
+            deployment=facts, trigger=Trigger(request.kind), head=self._head_facts(
+                env, facts, head, request), now=self._clock(), requested=request.revision,
+            reconcile_applies=self._config().reconcile.mode == "apply", once=self._once,
+            retry_delay=self._retry_backoff.delay)
+        return self._carry_out(env, deployment, decide(situation), head)
+
+    def refuse(self, refused: RefusedHead) -> None:
+        """Record a refused head for every deployment that is not suspended."""
+        env = self._env()
+        for deployment in self._config().deployment:
+            decision = decide_refusal(self._facts(env, deployment), refused.revision,
+                                      refused.message)
+            if isinstance(decision, Refuse):
+                self._refuse(env, deployment, decision, refused.trigger)
+
+    # ---- facts ----
+
+    def _facts(self, env: RunEnv, deployment: DeploymentConfig) -> DeploymentFacts:
+        row = env.db.applied_state(deployment.name)
+        return DeploymentFacts(
+            name=deployment.name, mode=Mode(deployment.mode), paths=tuple(deployment.paths),
+            suspended=env.db.is_suspended(deployment.name),
+            applied=row.revision if row else None,
+            attempted=row.attempted_revision if row else None,
+            attempts=row.attempts if row else 0,
+            last_attempt_at=row.last_attempt_at if row else None)
+
+    def _head_facts(self, env: RunEnv, facts: DeploymentFacts, head: FetchResult | None,
+                    request: Request) -> HeadFacts | None:
+        if head is None:
+            return None
+        if head.revision == facts.applied or request.kind == Trigger.RECONCILE:
+            return HeadFacts(head.revision, ())
+        changed = head.changed_paths
+        if facts.paths and facts.applied and head.previous != facts.applied:
+            found = env.source.changed_paths(facts.applied, head.revision)
+            changed = tuple(found) if found is not None else None
+        return HeadFacts(head.revision, changed, self._overtaken(env, facts, head.revision))
+
+    def _overtaken(self, env: RunEnv, facts: DeploymentFacts, target: str
+                   ) -> tuple[Overtaken, ...]:
+        between = env.source.overtaken(facts.applied, target)
+        if not between:
+            return ()
+        seen = env.db.run_revisions(facts.name, limit=1000)
+        return tuple(Overtaken(
+            c.revision, _as_tuple(env.source.touched_paths(c.revision)) if facts.paths else None,
+            ran=c.revision in seen) for c in between)
+
+    # ---- carrying decisions out ----
+
+    def _carry_out(self, env: RunEnv, deployment: DeploymentConfig, decision: Decision,
+                   head: FetchResult | None) -> Ending | None:
+        if isinstance(decision, Skip | RetryAt):
+            log.debug("nothing to run", extra={"deployment": deployment.name,
+                                               "reason": _why(decision)})
+            return None
+        if isinstance(decision, Advance):
+            env.db.set_applied(deployment.name, decision.revision)
+            env.metrics.set_applied_revision(deployment.name, decision.revision)
+            log.info("new commit changes nothing under this deployment's paths",
+                     extra={"deployment": deployment.name, "revision": decision.revision[:12]})
+            return None
+        if isinstance(decision, Refuse):
+            self._refuse(env, deployment, decision, Trigger.POLL)
+            return None
+        for revision in decision.supersede:
+            self._supersede(env, deployment, decision, revision)
+        return self._run(env, self._plan(env, deployment, decision, head))
+
+    def _run(self, env: RunEnv, plan: RunPlan) -> Ending:
+        """Run one plan, then drop checkouts nothing needs, so the state dir does not grow by
+        one tree per commit. Kept: what runs are reading now, and every applied commit
+        (reconcile re-runs it)."""
+        with self._lock:
+            self._in_flight[plan.revision] += 1
+        try:
+            ending = execute_run(env, plan)
+            self.outcomes.finish(ending)
+            return ending
+        finally:
+            with self._lock:
+                self._in_flight[plan.revision] -= 1
+                keep = {rev for rev, count in self._in_flight.items() if count > 0}
+            keep |= {rev for d in self._config().deployment
+                     if (rev := env.db.last_applied(d.name)) is not None}
+            env.source.prune_checkouts(keep=keep)
+
+    def _plan(self, env: RunEnv, deployment: DeploymentConfig, run: Run,
+              head: FetchResult | None) -> RunPlan:
+        if head is not None and head.revision == run.revision:
+            author, message, verified = head.author, head.message, head.verified
+        else:
+            commit = env.source.commit(run.revision)
+            author, message = commit.author, commit.message
+            verified = self._config().source.verify != "off"
+        return RunPlan(deployment, run.trigger, run.mode, run.revision, run.previous, author,
+                       message, verified)
+
+    def _supersede(self, env: RunEnv, deployment: DeploymentConfig, run: Run,
+                   revision: str) -> None:
+        commit = env.source.commit(revision)
+        run_id = env.db.record_superseded(deployment.name, run.trigger, deployment.mode,
+                                          revision, run.revision, run.previous,
+                                          commit.author, commit.message)
+        self.outcomes.finish(Ending(run_id, deployment.name, run.trigger, Mode(deployment.mode),
+                                    revision, RunStatus.SUPERSEDED, recorded=True,
+                                    superseded_by=run.revision))
+
+    def _refuse(self, env: RunEnv, deployment: DeploymentConfig, refuse: Refuse,
+                trigger: Trigger) -> None:
+        previous = env.db.last_applied(deployment.name)
+        commit = env.source.commit(refuse.revision)
+        plan = RunPlan(deployment, trigger, Mode(deployment.mode), refuse.revision, previous,
+                       commit.author, commit.message, False)
+        started = datetime.now(UTC)
+        run_id = start(env, plan)
+        report = before_hosts(provenance(env, plan, run_id), plan.mode, started,
+                              refuse.message, [])
+        self.outcomes.finish(Ending(run_id, deployment.name, trigger, plan.mode,
+                                    refuse.revision, RunStatus.FAILED, report=report,
+                                    error=refuse.message, attempt=False))
+
+
+def _as_tuple(paths: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(paths) if paths is not None else None
+
+
+def _why(decision: Skip | RetryAt) -> str:
+    if isinstance(decision, Skip):
+        return decision.reason
+    return f"the failed commit {decision.revision[:12]} is retried at {decision.due:.0f}"
