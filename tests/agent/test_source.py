@@ -316,3 +316,25 @@ def test_ssh_transport_uses_the_configured_command_key_and_known_hosts(
                      f"UserKnownHostsFile={known_hosts}", str(key), "IdentitiesOnly=yes"):
         assert expected in args
     assert "git@198.18.0.10" in args
+
+
+def test_a_rename_counts_for_both_names_and_history_reads_the_clone(
+        tmp_path: Path, remote: Remote) -> None:
+    """A deployment's `paths` must see a file renamed out of (or into) its folder."""
+    first = remote.commit_and_push({"app/site.conf": "x = 1\n" * 20}, "site")
+    (remote.work / "old").mkdir()
+    git("mv", "app/site.conf", "old/site.conf", cwd=remote.work)
+    git("commit", "--quiet", "-m", "move the site config out of app/", cwd=remote.work)
+    remote.push()
+    moved = remote.head()
+    last = remote.commit_and_push({"docs/readme.md": "hello\n"}, "docs")
+    source = make_source(tmp_path, remote.url)
+    source.fetch()
+    assert source.changed_paths(first, moved) == ["app/site.conf", "old/site.conf"]
+    assert source.touched_paths(moved) == ["app/site.conf", "old/site.conf"]
+    assert [c.revision for c in source.overtaken(first, last)] == [moved]
+    commit = source.commit(moved)
+    assert commit.message == "move the site config out of app/"
+    assert commit.author == "Ada Author <ada@example.com>"
+    assert source.overtaken(last, first) == []  # not an ancestor: nothing was overtaken
+    assert source.commit("f" * 40).author is None
