@@ -58,11 +58,8 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
     retries = int(args["_retries"] or 0)
     for attempt in range(retries + 1):
         execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry, queued.deploy_data)
-        host.current = execution
-        try:
+        with host.executing(execution):
             failure = _drive(host, queued, execution)
-        finally:
-            host.current = None
         if failure is None or attempt == retries or host.run.cancelled.is_set():
             break
         host.run.emit(OperationRetry(index, host.name, attempt + 1, retries, failure.message))

@@ -2,6 +2,8 @@
 
 It holds what belongs to this host in this run: its data, its connection, the operations its
 deploy code queued, and while an operation executes, that operation's arguments and output.
+The stages change that state only through the Host's own methods ("run state" below), so
+what is set when, and undone when, can be read in one place.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from agent.engine.connectors.base import (
 from agent.engine.errors import DeployError, HostFailure, UnknownAttributeError
 from agent.engine.events import EngineWarning, Event
 from agent.engine.fact import FactBase, FactError
-from agent.engine.identity import IdentityTracker
+from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
 from agent.engine.masking import Masker
 from agent.engine.result import STDERR_TAIL_LINES
@@ -427,6 +429,47 @@ class Host:
             return None
         except ConnectionLost as exc:
             raise HostFailure(self.mask(str(exc))) from None
+
+    # -- run state: the stages change a Host only through these ----------------------------
+
+    @contextmanager
+    def running_file(self, deploy: DeployFile) -> Iterator[None]:
+        """Deploy code runs for this host inside, as the code of `deploy`. Each deploy file
+        starts from the run's config (after config.py), as in pyinfra, so a
+        `config.SUDO = True` in one deploy file does not carry into the next."""
+        self.current_file = deploy
+        self.config = self.run.config.copy()
+        try:
+            yield
+        finally:
+            self.current_file = None
+
+    @contextmanager
+    def config_undone_after(self) -> Iterator[None]:
+        """Config changes made inside (by a `local.include`d file) are undone on the way out."""
+        saved = self.config.copy()
+        try:
+            yield
+        finally:
+            self.config = saved
+
+    def next_op_id(self) -> OpId:
+        """The identity of an operation the deploy code calls now: its call site, counted."""
+        assert self.current_file is not None
+        return self.identities.next_identity(self.current_file.index, self.run.user_files)
+
+    def queue(self, queued: QueuedOp) -> None:
+        self.queued.append(queued)
+
+    @contextmanager
+    def executing(self, execution: OpExecution) -> Iterator[OpExecution]:
+        """While inside, the operation API (`noop`, `record_diff`, `get_fact`...) records
+        into `execution` and uses its arguments."""
+        self.current = execution
+        try:
+            yield execution
+        finally:
+            self.current = None
 
     # -- engine side -----------------------------------------------------------------------
 

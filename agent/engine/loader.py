@@ -252,15 +252,11 @@ class DeployCode:
         """
         path = self._include_path(filename)
         code = self._compiled_include(path)
-        saved = host.config.copy()
         shown = os.path.relpath(path, self.project_root)
         if shown.startswith(".."):
             shown = filename
-        try:
-            with host.deploy(shown, None, data or {}):
-                exec(code, self.namespace(path, "__pullinfra_include__"))
-        finally:
-            host.config = saved
+        with host.config_undone_after(), host.deploy(shown, None, data or {}):
+            exec(code, self.namespace(path, "__pullinfra_include__"))
 
     def _include_path(self, filename: str) -> str:
         """pyinfra's rule: relative to the project root (pyinfra: its working directory),

@@ -179,10 +179,10 @@ def queue_operation(
             where=location,
             fix="check the operation's arguments",
         ) from None
-    op_id = host.identities.next_identity(host.current_file.index, run.user_files)
+    op_id = host.next_op_id()
     name = host.scope.operation_name(str(global_args["name"] or definition.full_name))
     meta = OperationMeta(run, name, host.name, location)
-    host.queued.append(
+    host.queue(
         QueuedOp(
             op_id=op_id,
             name=name,

@@ -19,31 +19,28 @@ from agent.engine.order import merge_order
 def prepare_host(host: Host, deploy_files: Sequence[DeployFile]) -> None:
     """Queue this host's operations; user mistakes become DeployError with file:line.
 
-    Each deploy file starts from the run's config (after config.py), as in pyinfra, so a
-    `config.SUDO = True` in one deploy file does not carry into the next.
+    Each deploy file starts from the run's config (see Host.running_file).
     """
     run = host.run
     assert run.code is not None
     with bound_host(host):
         for deploy in deploy_files:
-            host.current_file = deploy
-            host.config = run.config.copy()
-            try:
-                run.code.exec_deploy_file(deploy)
-            except UserError as exc:
-                if exc.where is None:
-                    exc.where = traceback_location(exc.__traceback__, run.user_files)
-                raise
-            except HostFailure:
-                raise
-            except Exception as exc:
-                raise DeployError(
-                    f"{type(exc).__name__}: {host.mask(str(exc))}",
-                    where=traceback_location(exc.__traceback__, run.user_files) or deploy.path,
-                    fix="correct the deploy code",
-                ) from exc
-            finally:
-                host.current_file = None
+            with host.running_file(deploy):
+                try:
+                    run.code.exec_deploy_file(deploy)
+                except UserError as exc:
+                    if exc.where is None:
+                        exc.where = traceback_location(exc.__traceback__, run.user_files)
+                    raise
+                except HostFailure:
+                    raise
+                except Exception as exc:
+                    raise DeployError(
+                        f"{type(exc).__name__}: {host.mask(str(exc))}",
+                        where=traceback_location(exc.__traceback__, run.user_files)
+                        or deploy.path,
+                        fix="correct the deploy code",
+                    ) from exc
 
 
 @dataclass
