@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from agent import __version__
+from agent.vocab import Mode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES_PENDING = 0, 1, 2, 3
 COMMAND_MODULES = ("agent.daemon.cli",)
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     apply = subparsers.add_parser("apply", help="run deploy files against an inventory")
     _add_run_arguments(apply)
-    apply.set_defaults(handler=lambda args: run_command(args, "apply"))
+    apply.set_defaults(handler=lambda args: run_command(args, Mode.APPLY))
 
     plan = subparsers.add_parser("plan", help="dry run: show what would change, with diffs")
     _add_run_arguments(plan)
@@ -81,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--detailed-exitcode", action="store_true",
         help="exit 3 when changes are pending (0 none, 1 failure, 2 bad input)",
     )
-    plan.set_defaults(handler=lambda args: run_command(args, "plan"))
+    plan.set_defaults(handler=lambda args: run_command(args, Mode.PLAN))
 
     for name in COMMAND_MODULES:
         try:
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_command(args: argparse.Namespace, mode: str) -> int:
+def run_command(args: argparse.Namespace, mode: Mode) -> int:
     from agent.compat import run_deploy
     from agent.engine.errors import UserError
     from agent.engine.inventory import parse_data_override
@@ -124,7 +125,7 @@ def run_command(args: argparse.Namespace, mode: str) -> int:
         sys.stdout.write("\n")
     if result.has_failures:
         return EXIT_FAILED
-    if mode == "plan" and getattr(args, "detailed_exitcode", False) and result.has_changes:
+    if mode == Mode.PLAN and getattr(args, "detailed_exitcode", False) and result.has_changes:
         return EXIT_CHANGES_PENDING
     return EXIT_OK
 

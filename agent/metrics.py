@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
 
-from agent import __version__
+from agent import __version__, vocab
 
 if TYPE_CHECKING:
     from agent.report.model import ChangeReport
@@ -41,21 +41,15 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 """Our names are plain ASCII, so the body is the classic 0.0.4 text format, which every
 Prometheus (Debian 12 ships 2.42) understands; the 1.0.0 type would be no different here."""
 
+_SUCCEEDED = frozenset({vocab.HostStatus.CHANGED, vocab.HostStatus.UNCHANGED})
+
 FETCH_RESULTS = ("success", "failure", "rejected")
 """`rejected`: fetched, but refused (non-fast-forward, failed signature check)."""
-TRIGGERS = ("poll", "webhook", "manual", "reconcile", "retry")
-RUN_RESULTS = (
-    "unchanged",
-    "changed",
-    "drift_corrected",
-    "drift_detected",
-    "failed",
-    "partial",
-    "interrupted",
-)
+TRIGGERS = vocab.TRIGGERS
+RUN_RESULTS = vocab.REPORT_STATUSES
 """The ChangeReport statuses; a run's result is its report's status."""
-STAGES = ("setup", "connect", "prepare", "execute", "disconnect")
-OPERATION_STATUSES = ("changed", "no_change", "skipped", "failed")
+STAGES = vocab.STAGES
+OPERATION_STATUSES: tuple[str, ...] = tuple(vocab.OpStatus)
 NOTIFICATION_RESULTS = ("success", "retry", "dropped")
 """`retry`: a retryable failure, the report stays queued; `dropped`: the receiver refused it
 for good (see agent/report/errors.py), the report leaves the queue."""
@@ -304,7 +298,7 @@ class Metrics:
         `trigger == "reconcile"`.
         """
         if reconcile is None:
-            reconcile = trigger == "reconcile"
+            reconcile = trigger == vocab.Trigger.RECONCILE
         self.run.labels(
             deployment=deployment,
             trigger=_check("trigger", trigger, TRIGGERS),
@@ -317,7 +311,7 @@ class Metrics:
             _check("operation status", status, OPERATION_STATUSES)
             if count:
                 self.operations.labels(deployment=deployment, status=status).inc(count)
-        if finished_at is not None and result not in ("failed", "partial", "interrupted"):
+        if finished_at is not None and result not in vocab.TROUBLE_STATUSES:
             self.last_run_success.labels(deployment=deployment).set(finished_at)
         for host in hosts:
             self.host_up.labels(deployment=deployment, host=host.name).set(1 if host.up else 0)
@@ -344,9 +338,10 @@ class Metrics:
                 ops[op.status] += 1
             hosts.append(HostOutcome(
                 name=host.name,
-                up=host.status not in ("unreachable",),
-                drift_operations=sum(op.status == "changed" for op in host.operations),
-                succeeded_at=done if host.status in ("changed", "unchanged") else None,
+                up=host.status != vocab.HostStatus.UNREACHABLE,
+                drift_operations=sum(op.status == vocab.OpStatus.CHANGED
+                                     for op in host.operations),
+                succeeded_at=done if host.status in _SUCCEEDED else None,
             ))
         self.observe_run(
             report.deployment or "", report.trigger, report.status, dict(report.stages), ops,

@@ -24,19 +24,21 @@ from agent.engine.events import (
     StageStarted,
 )
 from agent.engine.result import OpHostResult, RunResult
+from agent.vocab import Mode, OpStatus, Stage
 
 STAGE_TITLES = {
-    "setup": "Setup: loading the inventory and deploy files",
-    "connect": "Connect: reaching the hosts",
-    "prepare": "Prepare: running the deploy code per host and ordering operations",
-    "execute": "Execute: running operations, each on all its hosts",
-    "disconnect": "Disconnect",
+    Stage.SETUP: "Setup: loading the inventory and deploy files",
+    Stage.CONNECT: "Connect: reaching the hosts",
+    Stage.PREPARE: "Prepare: running the deploy code per host and ordering operations",
+    Stage.EXECUTE: "Execute: running operations, each on all its hosts",
+    Stage.DISCONNECT: "Disconnect",
 }
 COLORS = {"green": "32", "yellow": "33", "red": "31", "blue": "34", "dim": "2", "bold": "1"}
 
 
 class ConsoleRenderer:
-    def __init__(self, stream: TextIO, mode: str = "apply", color: bool | None = None) -> None:
+    def __init__(self, stream: TextIO, mode: Mode = Mode.APPLY,
+                 color: bool | None = None) -> None:
         self.stream = stream
         self.mode = mode
         self.color = stream.isatty() if color is None else color
@@ -91,26 +93,26 @@ class ConsoleRenderer:
         self._details(event.result)
 
     def _status_text(self, result: OpHostResult) -> str:
-        if result.status == "changed":
-            word = "Would change" if self.mode == "plan" else "Success"
+        if result.status == OpStatus.CHANGED:
+            word = "Would change" if self.mode == Mode.PLAN else "Success"
             return self._paint(word, "green")
-        if result.status == "no_change":
+        if result.status == OpStatus.NO_CHANGE:
             reason = f" ({'; '.join(result.reasons)})" if result.reasons else ""
             return self._paint("No change", "dim") + reason
-        if result.status == "skipped":
+        if result.status == OpStatus.SKIPPED:
             reason = f" ({'; '.join(result.reasons)})" if result.reasons else ""
             return self._paint("Skipped", "dim") + reason
         word = "Error (ignored)" if result.ignored else "Error"
         return self._paint(word, "red") + f": {result.error}"
 
     def _details(self, result: OpHostResult) -> None:
-        if self.mode == "plan" and result.status == "changed":
+        if self.mode == Mode.PLAN and result.status == OpStatus.CHANGED:
             for command in result.commands:
                 self._line(f"        $ {command}")
             if result.diff:
                 for line in result.diff.rstrip("\n").splitlines():
                     self._line("        " + self._diff_color(line))
-        if result.status == "failed":
+        if result.status == OpStatus.FAILED:
             if result.exit_code is not None:
                 self._line(f"        exit code: {result.exit_code}")
             for line in result.stderr_tail.splitlines():
@@ -137,11 +139,11 @@ class ConsoleRenderer:
     def results(self, result: RunResult) -> None:
         """The results table: per operation, then per host."""
         self._line(self._paint("--> Results", "bold"))
-        changed_word = "Would change" if self.mode == "plan" else "Changed"
+        changed_word = "Would change" if self.mode == Mode.PLAN else "Changed"
         header = ("Operation", "Hosts", changed_word, "No change", "Skipped", "Error")
         rows = []
         totals = [0, 0, 0, 0, 0]
-        statuses = ("changed", "no_change", "skipped", "failed")
+        statuses = tuple(OpStatus)
         for number, op in enumerate(result.operations, 1):
             counts = [0, 0, 0, 0, 0]
             for host in result.hosts:

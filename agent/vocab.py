@@ -65,6 +65,15 @@ class HostStatus(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class NotifyOn(StrEnum):
+    """Which reports a notifier wants (its `on`); `all` is the union of the other three."""
+
+    CHANGED = "changed"
+    FAILED = "failed"
+    DRIFT = "drift"
+    ALL = "all"
+
+
 class OpStatus(StrEnum):
     """How one operation ended on one host."""
 

@@ -24,6 +24,7 @@ from pydantic import (
 
 from agent.config.durations import Duration
 from agent.config.shard import ordinal_from_pod_name
+from agent.vocab import NotifyOn
 
 ENV_PREFIX = "PULLINFRA_"
 ENV_NESTED_DELIMITER = "__"
@@ -204,7 +205,7 @@ class HttpConfig(_Section):
         return int(self.listen.rpartition(":")[2])
 
 
-NotifyEvent = Literal["changed", "failed", "drift", "all"]
+NotifyEvent = NotifyOn
 
 
 class NotifyConfig(_Section):

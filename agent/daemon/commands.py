@@ -25,6 +25,7 @@ from agent.config.models import DEFAULT_STATE_DIR, ONCE_STATE_DIR
 from agent.daemon.agent import Agent, AgentError
 from agent.daemon.logging import setup_logging
 from agent.state import DB_FILENAME, RunRow, StateDB, StateError
+from agent.vocab import OpStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -305,6 +306,6 @@ def _print_run(run: RunRow) -> None:
             print(f"    {op['status']:<9} {op['name']}")
             for line in (op.get("diff") or "").splitlines():
                 print(f"              {line}")
-            if op["status"] == "failed" and op.get("stderr_tail"):
+            if op["status"] == OpStatus.FAILED and op.get("stderr_tail"):
                 for line in op["stderr_tail"].splitlines():
                     print(f"              ! {line}")

@@ -15,10 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.vocab import Trigger
+
 log = logging.getLogger(__name__)
 
-RequestKind = Literal["poll", "webhook", "manual", "reconcile", "retry"]
-_PRIORITY: dict[str, int] = {"reconcile": 0, "poll": 1, "retry": 2, "webhook": 3, "manual": 4}
+RequestKind = Trigger
+# When triggers fold into one follow-up, the most specific one names it.
+_PRIORITY: dict[Trigger, int] = {Trigger.RECONCILE: 0, Trigger.POLL: 1, Trigger.RETRY: 2,
+                                 Trigger.WEBHOOK: 3, Trigger.MANUAL: 4}
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agent.config import AgentConfig
+from agent.vocab import Trigger
 
 log = logging.getLogger(__name__)
 
@@ -46,24 +47,24 @@ class Jobs:
         )
 
     def start(self, config: AgentConfig) -> None:
-        self._scheduler.add_job(self._poll, _poll_trigger(config), id="poll",
-                                name="poll", next_run_time=datetime.now(UTC))
+        self._scheduler.add_job(self._poll, _poll_trigger(config), id=Trigger.POLL,
+                                name=Trigger.POLL, next_run_time=datetime.now(UTC))
         self._set_reconcile(config)
         self._scheduler.start()
 
     def configure(self, config: AgentConfig) -> None:
-        self._scheduler.reschedule_job("poll", trigger=_poll_trigger(config))
+        self._scheduler.reschedule_job(Trigger.POLL, trigger=_poll_trigger(config))
         self._set_reconcile(config)
 
     def _set_reconcile(self, config: AgentConfig) -> None:
-        if self._scheduler.get_job("reconcile") is not None:
-            self._scheduler.remove_job("reconcile")
+        if self._scheduler.get_job(Trigger.RECONCILE) is not None:
+            self._scheduler.remove_job(Trigger.RECONCILE)
         if config.reconcile.interval <= 0:
             log.info("drift reconcile is off (reconcile.interval = 0)")
             return
         first = datetime.now(UTC) + timedelta(seconds=config.reconcile.interval)
-        self._scheduler.add_job(self._reconcile, _reconcile_trigger(config), id="reconcile",
-                                name="reconcile", next_run_time=first)
+        self._scheduler.add_job(self._reconcile, _reconcile_trigger(config), id=Trigger.RECONCILE,
+                                name=Trigger.RECONCILE, next_run_time=first)
 
     def stop(self) -> None:
         """Stop firing; a job already running finishes on its own thread."""

@@ -20,12 +20,13 @@ from agent.report import transport
 from agent.report.delivery import Delivery
 from agent.report.errors import PermanentError
 from agent.report.model import ChangeReport
+from agent.vocab import RunStatus
 
 GITHUB_API = "https://api.github.com"
 GITLAB_API = "https://gitlab.com/api/v4"
 MAX_DESCRIPTION = 140  # GitHub's limit
 
-_SUCCESS = frozenset({"unchanged", "changed", "drift_corrected"})
+_SUCCESS = frozenset({RunStatus.UNCHANGED, RunStatus.CHANGED, RunStatus.DRIFT_CORRECTED})
 """Anything else (failed, partial, interrupted, drift_detected) means the commit is not
 fully applied as written, so the status is a failure."""
 

@@ -10,25 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from agent.report.model import ChangeReport
+from agent.vocab import DRIFT_STATUSES, TROUBLE_STATUSES, NotifyOn, RunStatus
 
-ON_VALUES = ("changed", "failed", "drift", "all")
+ON_VALUES: tuple[NotifyOn, ...] = tuple(NotifyOn)
+_CHANGED = frozenset({RunStatus.CHANGED, RunStatus.DRIFT_CORRECTED})
+_CUT_SHORT = frozenset({RunStatus.PARTIAL, RunStatus.INTERRUPTED})
 
-_FAILED = frozenset({"failed", "partial", "interrupted"})
-_DRIFT = frozenset({"drift_detected", "drift_corrected"})
 
-
-def report_classes(report: ChangeReport) -> frozenset[str]:
+def report_classes(report: ChangeReport) -> frozenset[NotifyOn]:
     """The classes (changed, failed, drift) a report belongs to; empty for a quiet run."""
     classes = set()
     changed_ops = report.summary.operations.changed or report.summary.hosts.changed
-    if report.status in ("changed", "drift_corrected") or (
-        report.status in ("partial", "interrupted") and changed_ops
-    ):
-        classes.add("changed")
-    if report.status in _FAILED:
-        classes.add("failed")
-    if report.status in _DRIFT:
-        classes.add("drift")
+    if report.status in _CHANGED or (report.status in _CUT_SHORT and changed_ops):
+        classes.add(NotifyOn.CHANGED)
+    if report.status in TROUBLE_STATUSES:
+        classes.add(NotifyOn.FAILED)
+    if report.status in DRIFT_STATUSES:
+        classes.add(NotifyOn.DRIFT)
     return frozenset(classes)
 
 
@@ -39,6 +37,6 @@ def wants(on: str | Iterable[str], report: ChangeReport) -> bool:
     if unknown:
         raise ValueError(f"unknown notifier 'on' value(s) {sorted(unknown)}; use {ON_VALUES}")
     classes = report_classes(report)
-    if "all" in selected:
+    if NotifyOn.ALL in selected:
         return bool(classes)
     return bool(classes & selected)

@@ -11,18 +11,19 @@ import json
 from agent.report import transport
 from agent.report.delivery import Delivery
 from agent.report.model import ChangeReport, HostResult
+from agent.vocab import OpStatus, RunStatus
 
 MAX_FAILED_HOSTS = 20
 MAX_ERROR_CHARS = 300
 
 _ICONS = {
-    "changed": ":white_check_mark:",
-    "unchanged": ":white_check_mark:",
-    "drift_corrected": ":wrench:",
-    "drift_detected": ":warning:",
-    "failed": ":x:",
-    "partial": ":warning:",
-    "interrupted": ":double_vertical_bar:",
+    RunStatus.CHANGED: ":white_check_mark:",
+    RunStatus.UNCHANGED: ":white_check_mark:",
+    RunStatus.DRIFT_CORRECTED: ":wrench:",
+    RunStatus.DRIFT_DETECTED: ":warning:",
+    RunStatus.FAILED: ":x:",
+    RunStatus.PARTIAL: ":warning:",
+    RunStatus.INTERRUPTED: ":double_vertical_bar:",
 }
 
 
@@ -60,7 +61,7 @@ def message(report: ChangeReport) -> dict:
 
 def _first_failed_op(host: HostResult) -> str | None:
     for op in host.operations:
-        if op.status == "failed":
+        if op.status == OpStatus.FAILED:
             tail = f": {op.stderr_tail.strip()}" if op.stderr_tail else ""
             return f"operation {op.name!r} failed{tail}"
     return None

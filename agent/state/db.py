@@ -26,6 +26,7 @@ from agent.state.rows import (
     RunRow,
 )
 from agent.state.schema import MIGRATIONS, SCHEMA_VERSION
+from agent.vocab import RunStatus
 
 DB_FILENAME = "state.db"
 _DAY = 86400.0
@@ -88,9 +89,9 @@ class StateDB:
             cursor = db.execute(
                 "INSERT INTO runs (deployment, trigger, mode, status, revision, "
                 "previous_revision, author, message, started_at) "
-                "VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                (deployment, trigger, mode, revision, previous_revision, author, message,
-                 _now(started_at)),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (deployment, trigger, mode, RunStatus.RUNNING, revision, previous_revision,
+                 author, message, _now(started_at)),
             )
             return int(cursor.lastrowid or 0)
 
@@ -98,7 +99,7 @@ class StateDB:
                    stages: Mapping[str, float] | None = None, error: str | None = None,
                    finished_at: float | None = None) -> None:
         """Store the outcome, the full ChangeReport and one row per host from its `hosts`."""
-        _check(status, RUN_STATUSES - {"running"}, "run status")
+        _check(status, RUN_STATUSES - {RunStatus.RUNNING}, "run status")
         document = _report_dict(report)
         if stages is None and document is not None:
             stages = document.get("stages") or {}
@@ -122,12 +123,13 @@ class StateDB:
     def mark_interrupted_runs(self, now: float | None = None) -> list[RunRow]:
         """Runs a crash left `running`: mark them interrupted and return them to re-run."""
         with self._transaction() as db:
-            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = 'running'")]
+            ids = [r["id"] for r in db.execute("SELECT id FROM runs WHERE status = ?",
+                                               (RunStatus.RUNNING,))]
             db.executemany(
-                "UPDATE runs SET status = 'interrupted', finished_at = ?, "
+                "UPDATE runs SET status = ?, finished_at = ?, "
                 "error = COALESCE(error, 'the agent stopped before the run finished') "
                 "WHERE id = ?",
-                [(_now(now), run_id) for run_id in ids],
+                [(RunStatus.INTERRUPTED, _now(now), run_id) for run_id in ids],
             )
             return [self._run(db, run_id) for run_id in ids]
 
@@ -142,9 +144,9 @@ class StateDB:
             cursor = db.execute(
                 "INSERT INTO runs (deployment, trigger, mode, status, revision, "
                 "previous_revision, author, message, started_at, finished_at, superseded_by) "
-                "VALUES (?, ?, ?, 'superseded', ?, ?, ?, ?, ?, ?, ?)",
-                (deployment, trigger, mode, revision, previous_revision, author, message,
-                 at, at, superseded_by),
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (deployment, trigger, mode, RunStatus.SUPERSEDED, revision, previous_revision,
+                 author, message, at, at, superseded_by),
             )
             return int(cursor.lastrowid or 0)
 
@@ -326,14 +328,15 @@ class StateDB:
         with self._transaction() as db:
             if retention.runs is not None:
                 removed += db.execute(
-                    "DELETE FROM runs WHERE status != 'running' AND id IN (SELECT id FROM "
+                    "DELETE FROM runs WHERE status != ? AND id IN (SELECT id FROM "
                     "(SELECT id, ROW_NUMBER() OVER (PARTITION BY deployment ORDER BY id DESC) "
-                    "AS n FROM runs) WHERE n > ?)", (retention.runs,)).rowcount
+                    "AS n FROM runs) WHERE n > ?)", (RunStatus.RUNNING, retention.runs)
+                ).rowcount
             if retention.days is not None:
                 cutoff = _now(now) - retention.days * _DAY
                 removed += db.execute(
-                    "DELETE FROM runs WHERE status != 'running' AND started_at < ?", (cutoff,)
-                ).rowcount
+                    "DELETE FROM runs WHERE status != ? AND started_at < ?",
+                    (RunStatus.RUNNING, cutoff)).rowcount
                 db.execute("DELETE FROM outbox WHERE delivered_at IS NOT NULL "
                            "AND delivered_at < ?", (cutoff,))
         return removed

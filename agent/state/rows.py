@@ -7,11 +7,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-TRIGGERS = frozenset({"poll", "webhook", "manual", "reconcile", "retry"})
-RUN_STATUSES = frozenset({
-    "running", "unchanged", "changed", "drift_corrected", "drift_detected", "failed",
-    "partial", "interrupted", "superseded",
-})
+from agent.vocab import RunStatus, Trigger
+
+TRIGGERS = frozenset(Trigger)
+RUN_STATUSES = frozenset(RunStatus)
 
 
 @dataclass(frozen=True)
