@@ -23,7 +23,8 @@ from typing import Any
 from agent import __version__
 from agent.backoff import Backoff
 from agent.config import AgentConfig
-from agent.daemon.deployments import DeploymentSlot, Request, SubmitResult
+from agent.daemon.delivery import Delivery
+from agent.daemon.deployments import Request, Slots, SubmitResult
 from agent.daemon.outcomes import Ending, Outcomes
 from agent.daemon.parts import AgentError, build_http, build_outbox
 from agent.daemon.runner import RunEnv
@@ -33,11 +34,10 @@ from agent.daemon.worker import Worker
 from agent.http import AgentHTTPServer, PushEvent
 from agent.metrics import Metrics
 from agent.refusals import DeploymentSuspended, ShuttingDown, UnknownDeployment
-from agent.report.model import ChangeReport
-from agent.report.outbox import Outbox, OutboxRunner
+from agent.report.outbox import Outbox
 from agent.source import GitSource
 from agent.state import StateDB
-from agent.vocab import TROUBLE_STATUSES, Mode, RunStatus, Trigger
+from agent.vocab import TROUBLE_STATUSES, Trigger
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +70,10 @@ class Agent:
         self._cancel = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.RLock()
-        self._slots: dict[str, DeploymentSlot] = {}
-        self._outbox_interval = outbox_interval
-        self.outbox = build_outbox(config, self.db, self.metrics)
-        self._outbox_runner: OutboxRunner | None = None
+        self._slots = Slots(self._work)
+        self.delivery = Delivery(build_outbox(config, self.db, self.metrics), outbox_interval)
         self.http: AgentHTTPServer | None = None
-        self.outcomes = Outcomes(self.db, self.metrics, self._enqueue,
+        self.outcomes = Outcomes(self.db, self.metrics, self.delivery.enqueue,
                                  retention=lambda: self.config.state.retention)
         self.worker = Worker(
             config=lambda: self.config, head=lambda: self.watcher.head, env=self._env,
@@ -90,6 +88,10 @@ class Agent:
         return self.watcher.source
 
     @property
+    def outbox(self) -> Outbox:
+        return self.delivery.outbox
+
+    @property
     def stopping(self) -> bool:
         return self._stopping.is_set()
 
@@ -100,8 +102,7 @@ class Agent:
         rerun = self._recover()
         self.http = build_http(self.config, self)
         self.http.start()
-        self._outbox_runner = OutboxRunner(self.outbox, interval=self._outbox_interval)
-        self._outbox_runner.start()
+        self.delivery.start()
         log.info("agent started", extra={
             "instance": self.instance, "version": __version__, "state_dir": str(self.state_dir),
             "source": self.source.display_url, "ref": self.config.source.ref,
@@ -140,20 +141,15 @@ class Agent:
         grace = self.config.shutdown_grace if grace is None else grace
         self._stopping.set()
         self._jobs.stop()
-        with self._lock:
-            slots = list(self._slots.values())
-        for slot in slots:
-            slot.close()
-        running = [s.name for s in slots if s.running]
+        running = self._slots.close()
         self._cancel.set()
         if running:
             log.info("stopping: waiting for runs to finish their operation",
                      extra={"deployments": running, "grace_seconds": grace})
-        deadline = time.monotonic() + grace
-        clean = all(s.wait_idle(max(0.0, deadline - time.monotonic())) for s in slots)
+        clean = self._slots.wait_stopped(grace)
         if not clean:
-            self._interrupt_running("the agent stopped: shutdown_grace ran out mid-run")
-        self._stop_delivery(grace)
+            self.outcomes.interrupt_running("the agent stopped: shutdown_grace ran out mid-run")
+        self.delivery.stop(grace)
         if self.http is not None:
             self.http.stop()
         log.info("agent stopped", extra={"clean": clean,
@@ -175,7 +171,7 @@ class Agent:
             if config.source != old.source:
                 self.watcher.replace_source(GitSource(config.source, self.state_dir))
             if outbox is not None:
-                self._replace_outbox(outbox)
+                self.delivery.replace(outbox)
             self.config = config
             self._init_deployments(config)
         if config.http != old.http and self.http is not None:
@@ -240,20 +236,16 @@ class Agent:
                          daemon=True).start()
 
     def submit(self, name: str, request: Request) -> SubmitResult:
-        with self._lock:
-            slot = self._slots.get(name)
-        return slot.submit(request) if slot is not None else "refused"
+        return self._slots.submit(name, request)
 
     def wait_idle(self, timeout: float = 60.0) -> bool:
-        """Tests and --once: wait until no deployment is running or queued."""
+        """Tests: wait until no deployment is running or queued."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                slots = list(self._slots.values())
-            if all(not s.running and s.pending is None for s in slots):
-                return True
+        while not self._slots.idle():
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.05)
-        return False
+        return True
 
     # ---- internals ----
 
@@ -301,52 +293,20 @@ class Agent:
             shard_index=config.shard.index, shard_count=config.shard.count,
             cancel=self._cancel)
 
-    def _enqueue(self, report: ChangeReport) -> None:
-        queued = self.outbox.enqueue(report)
-        if queued:
-            log.info("report queued", extra={"run_id": report.run_id, "notifiers": queued,
-                                             "status": report.status})
-        if self._outbox_runner is not None:
-            self._outbox_runner.wake()
-
     def _shard_label(self) -> str | None:
         shard = self.config.shard
         return f"{shard.index}/{shard.count}" if shard.count > 1 else None
 
     def _recover(self) -> dict[str, str | None]:
-        """Runs a crash left `running` become interrupted; returns what to re-run."""
-        rerun: dict[str, str | None] = {}
-        for run in self.db.mark_interrupted_runs():
-            log.warning("found a run the last agent process did not finish", extra={
-                "run_id": run.id, "deployment": run.deployment, "trigger": run.trigger,
-                "revision": (run.revision or "-")[:12], "status": RunStatus.INTERRUPTED})
-            self.outcomes.finish(_interrupted(run, recorded=True))
-            if self.config.deployment_named(run.deployment) is not None:
-                rerun[run.deployment] = run.revision
-        self.db.prune(self.config.state.retention)
-        return rerun
-
-    def _interrupt_running(self, reason: str) -> None:
-        for run in self.db.list_runs(status=RunStatus.RUNNING, limit=100):
-            self.outcomes.finish(_interrupted(run, recorded=False, error=reason))
-
-    def _stop_delivery(self, grace: float) -> None:
-        if self._outbox_runner is not None:
-            self._outbox_runner.stop(timeout=grace)
-        try:
-            self.outbox.deliver_due()
-        except Exception:
-            log.exception("last report delivery pass failed")
+        """Runs a crash left `running` become interrupted; {deployment: revision} to re-run."""
+        cut = self.outcomes.recover_crashed()
+        return {run.deployment: run.revision for run in cut
+                if self.config.deployment_named(run.deployment) is not None}
 
     def _init_deployments(self, config: AgentConfig) -> None:
-        names = {d.name for d in config.deployment}
-        for name in list(self._slots):
-            if name not in names:
-                self._slots.pop(name).close()
+        self._slots.sync(d.name for d in config.deployment)
         for deployment in config.deployment:
             name = deployment.name
-            if name not in self._slots:
-                self._slots[name] = DeploymentSlot(name, self._work)
             self.metrics.init_deployment(name)
             applied = self.db.last_applied(name)
             if applied:
@@ -358,14 +318,3 @@ class Agent:
         for deployment in self.config.deployment:
             self.metrics.set_suspended(deployment.name, deployment.name in suspended)
 
-    def _replace_outbox(self, outbox: Outbox) -> None:
-        self.outbox = outbox
-        if self._outbox_runner is not None:
-            self._outbox_runner.stop()
-            self._outbox_runner = OutboxRunner(outbox, interval=self._outbox_interval)
-            self._outbox_runner.start()
-
-
-def _interrupted(run: Any, *, recorded: bool, error: str | None = None) -> Ending:
-    return Ending(run.id, run.deployment, Trigger(run.trigger), Mode(run.mode), run.revision,
-                  RunStatus.INTERRUPTED, error=error or run.error, recorded=recorded)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -98,3 +99,45 @@ class DeploymentSlot:
                     self._idle.set()
                     return
                 request, self._pending = self._pending, None
+
+
+class Slots:
+    """The slots of every configured deployment, kept in step with the config."""
+
+    def __init__(self, work: Callable[[str, Request], None]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._slots: dict[str, DeploymentSlot] = {}
+
+    def sync(self, names: Iterable[str]) -> None:
+        """Slots for exactly these deployments; a removed one finishes its run and ends."""
+        wanted = set(names)
+        with self._lock:
+            for name in [n for n in self._slots if n not in wanted]:
+                self._slots.pop(name).close()
+            for name in wanted - set(self._slots):
+                self._slots[name] = DeploymentSlot(name, self._work)
+
+    def submit(self, name: str, request: Request) -> SubmitResult:
+        with self._lock:
+            slot = self._slots.get(name)
+        return slot.submit(request) if slot is not None else "refused"
+
+    def close(self) -> list[str]:
+        """Refuse new work everywhere; the deployments still running."""
+        with self._lock:
+            slots = list(self._slots.values())
+        for slot in slots:
+            slot.close()
+        return [s.name for s in slots if s.running]
+
+    def wait_stopped(self, timeout: float) -> bool:
+        """Whether every run ended within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            slots = list(self._slots.values())
+        return all(s.wait_idle(max(0.0, deadline - time.monotonic())) for s in slots)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return all(not s.running and s.pending is None for s in self._slots.values())

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from agent.config import RetentionConfig
 from agent.metrics import Metrics
 from agent.report.model import ChangeReport
-from agent.state import StateDB
+from agent.state import RunRow, StateDB
 from agent.vocab import FAILED_STATUSES, TROUBLE_STATUSES, Mode, RunStatus, Trigger
 
 log = logging.getLogger(__name__)
@@ -68,6 +68,24 @@ class Outcomes:
         except Exception:
             log.exception("pruning the run history failed")
 
+    def recover_crashed(self) -> list[RunRow]:
+        """The runs a dead agent process left `running`: ended as interrupted, returned so
+        that their deployments run their commits again."""
+        cut = self.db.mark_interrupted_runs()
+        for run in cut:
+            log.warning("found a run the last agent process did not finish", extra={
+                "run_id": run.id, "deployment": run.deployment, "trigger": run.trigger,
+                "revision": (run.revision or "-")[:12], "status": RunStatus.INTERRUPTED})
+            self.finish(_interrupted(run, recorded=True))
+        if not cut:
+            self.db.prune(self.retention())
+        return cut
+
+    def interrupt_running(self, reason: str) -> None:
+        """Shutdown ran out of grace: the runs still going end as interrupted now."""
+        for run in self.db.list_runs(status=RunStatus.RUNNING, limit=100):
+            self.finish(_interrupted(run, recorded=False, error=reason))
+
     def _record_state(self, e: Ending) -> None:
         if not e.recorded:
             report = e.report.to_dict() if e.report is not None else None
@@ -109,6 +127,11 @@ class Outcomes:
             fields["error"] = e.error
         level = logging.WARNING if e.status in TROUBLE_STATUSES else logging.INFO
         log.log(level, "run finished", extra=fields)
+
+
+def _interrupted(run: RunRow, *, recorded: bool, error: str | None = None) -> Ending:
+    return Ending(run.id, run.deployment, Trigger(run.trigger), Mode(run.mode), run.revision,
+                  RunStatus.INTERRUPTED, error=error or run.error, recorded=recorded)
 
 
 def _first_error(report: ChangeReport | None) -> str:
