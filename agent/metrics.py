@@ -1,4 +1,4 @@
-"""Every Prometheus metric pullinfra exposes, defined once (contract: ARCHITECTURE.md).
+"""Every Prometheus metric pullinfra exposes, defined once (contract: docs/architecture.md).
 
 A `Metrics` object owns its own `CollectorRegistry` instead of using prometheus_client's
 process-global default, so two agents (or two tests) in one process never share series.

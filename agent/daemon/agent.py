@@ -23,7 +23,7 @@ from typing import Any
 from agent import __version__
 from agent.backoff import Backoff
 from agent.config import AgentConfig
-from agent.daemon.delivery import Delivery
+from agent.daemon.delivery import ReportDelivery
 from agent.daemon.deployments import Request, Slots, SubmitResult
 from agent.daemon.outcomes import Ending, Outcomes
 from agent.daemon.parts import AgentError, build_http, build_outbox
@@ -71,7 +71,7 @@ class Agent:
         self._stopping = threading.Event()
         self._lock = threading.RLock()
         self._slots = Slots(self._work)
-        self.delivery = Delivery(build_outbox(config, self.db, self.metrics), outbox_interval)
+        self.delivery = ReportDelivery(build_outbox(config, self.db, self.metrics), outbox_interval)
         self.http: AgentHTTPServer | None = None
         self.outcomes = Outcomes(self.db, self.metrics, self.delivery.enqueue,
                                  retention=lambda: self.config.state.retention)

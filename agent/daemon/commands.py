@@ -1,7 +1,7 @@
 """What `pullinfra agent | trigger | suspend | resume | history | show` do (agent/daemon/cli.py
 registers them and imports this module only when one of them runs).
 
-Exit codes (ARCHITECTURE.md): 0 ok, 1 something failed (a host, a fetch, the agent not
+Exit codes (docs/architecture.md): 0 ok, 1 something failed (a host, a fetch, the agent not
 answering), 2 bad usage or input (config errors, unknown deployment or run).
 """
 

@@ -15,7 +15,7 @@ from agent.report.outbox import Outbox, OutboxRunner
 log = logging.getLogger(__name__)
 
 
-class Delivery:
+class ReportDelivery:
     def __init__(self, outbox: Outbox, interval: float = 1.0) -> None:
         self.outbox = outbox
         self._interval = interval

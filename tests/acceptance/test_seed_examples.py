@@ -1,8 +1,8 @@
-"""Acceptance 1 (and 3 for these deploys): the seed's examples run verbatim on bed hosts.
+"""The execution model's worked examples (docs/architecture.md) run verbatim on bed hosts.
 
-The deploy code below is copied from ../shared/seeds/000_5d0c9b96ce09507a.txt unchanged,
-including the seed's typo `operation.server.service` in the "bad" example. The seed's
-inventory (web-01..03, db-01) is mapped to bed hosts whose apt sees only the local repository.
+The deploy code below is pyinfra's own illustration of its execution model, copied unchanged,
+including its typo `operation.server.service` in the "bad" example. Its inventory
+(web-01..03, db-01) is mapped to bed hosts whose apt sees only the local repository.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def line_of(source: str, text: str) -> int:
 
 @pytest.fixture
 def seed_hosts(bed_hosts, bed_inventory):
-    """The seed's inventory on four pristine bed hosts: ({name: bed Host}, inventory path)."""
+    """The example's inventory on four pristine bed hosts: ({name: bed Host}, inventory path)."""
     hosts = dict(zip([*WEB, "db-01"], bed_hosts(4), strict=True))
     inventory = bed_inventory(hosts, groups={"web_servers": WEB, "db_server": ["db-01"]})
     return hosts, inventory
@@ -160,7 +160,7 @@ def test_bad_changed_example_fails_at_prepare_via_cli_and_touches_no_host(seed_h
     assert f"{deploy}:{line}" in proc.stderr
     assert "_if=" in proc.stderr and "did_change" in proc.stderr
     assert ".changed" in proc.stderr
-    assert "NameError" not in proc.stderr  # the seed's typo on the next line is never reached
+    assert "NameError" not in proc.stderr  # the example's typo on the next line is never reached
     assert "Traceback" not in proc.stderr
     for name, host in hosts.items():
         assert host.package_version("nginx") is None, name
@@ -225,7 +225,7 @@ def test_facts_example_warns_naming_the_line(bed_hosts, bed_inventory, write, ap
     line = line_of(SEED_FACTS_BAD, "if host.get_fact(facts.files.File")
     assert [(w.location, w.host) for w in warnings] == [(f"{deploy}:{line}", "web-01")]
     assert "files.File" in warnings[0].message
-    # The seed's point: the fact was read before nginx was installed, so the removal was
+    # The example's point: the fact was read before nginx was installed, so the removal was
     # never queued and the default site is still there.
     assert [op.name for op in result.operations] == ["Install nginx"]
     assert web.exists(DEFAULT_SITE)

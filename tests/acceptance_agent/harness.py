@@ -1,6 +1,6 @@
-"""Black-box harness for issue 4's acceptance tests: a real `pullinfra agent` subprocess.
+"""Black-box harness for the agent's acceptance tests: a real `pullinfra agent` subprocess.
 
-The agent is observed only from outside, through its contracts (ARCHITECTURE.md): the HTTP API
+The agent is observed only from outside, through its contracts (docs/architecture.md): the HTTP API
 (/metrics, /healthz, /readyz, /api/runs), the state CLI (`pullinfra history|show --json`), the
 reports a real receiver gets, and the hosts' files read directly (tests.testbed.Host).
 Nothing here imports the daemon.
@@ -24,8 +24,8 @@ from tests.agent.process import PULLINFRA, AgentProcess
 from tests.agent.receivers import http
 from tests.polling import wait_for
 
-# shared/ sits beside the checkout (as in CI); the repo keeps a copy of the list for elsewhere.
-ARCHITECTURE = Path(__file__).resolve().parents[3] / "shared" / "ARCHITECTURE.md"
+ROOT = Path(__file__).resolve().parents[2]
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
 
 API_TOKEN = "acceptance-api-token"
 WEBHOOK_SECRET = "acceptance-webhook-secret"
@@ -268,13 +268,9 @@ def signature_ok(request: Any, secret: str) -> bool:
 ARCH_METRIC = re.compile(r"^- `(pullinfra_[a-z_]+)(?:\{([a-z_,]*)\})?`", re.M)
 
 
-def architecture_metrics() -> dict[str, list[str]]:
-    """{metric name: [label names]} from ARCHITECTURE.md's metrics contract."""
-    if not ARCHITECTURE.is_file():
-        from tests.agent.test_metrics import CONTRACT
-
-        return {name: sorted(labels) for name, (_, labels) in CONTRACT.items()}
-    text = ARCHITECTURE.read_text()
+def architecture_metrics(document: Path = ARCHITECTURE) -> dict[str, list[str]]:
+    """{metric name: [label names]} from a document's metrics contract."""
+    text = document.read_text()
     section = text.split("### Metrics", 1)[1].split("###", 1)[0]
     return {m.group(1): [lb for lb in (m.group(2) or "").split(",") if lb]
             for m in ARCH_METRIC.finditer(section)}

@@ -116,7 +116,7 @@ def test_metrics_has_every_contract_metric_and_passes_promtool(
     scrape = agent.scrape()
 
     contract = architecture_metrics()
-    assert len(contract) >= 19, contract  # the list in ARCHITECTURE.md, parsed
+    assert len(contract) >= 19, contract  # the list in docs/architecture.md, parsed
     missing, wrong_labels = [], {}
     for name, labels in contract.items():
         family = name.removesuffix("_total")
@@ -129,7 +129,7 @@ def test_metrics_has_every_contract_metric_and_passes_promtool(
         if frozenset(labels) not in label_sets:
             wrong_labels[name] = sorted(map(sorted, label_sets))
     assert not missing, f"missing from /metrics: {missing}"
-    assert not wrong_labels, f"labels differ from ARCHITECTURE.md: {wrong_labels}"
+    assert not wrong_labels, f"labels differ from docs/architecture.md: {wrong_labels}"
 
     # Series that alerts need exist for this deployment and host from the start.
     host = hosts[0].name

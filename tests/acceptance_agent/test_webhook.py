@@ -11,7 +11,7 @@ import time
 from tests.acceptance_agent.fleet import app_state, expected_state, tree
 from tests.acceptance_agent.harness import WEBHOOK_SECRET, wait_for
 
-TRIGGER_DEADLINE = 2.0  # the one hard latency bound
+TRIGGER_DEADLINE = 2.0  # a signed push starts a run within 2 s (README, webhooks)
 
 
 def _github_push(secret: str, body: bytes, delivery: str) -> dict[str, str]:

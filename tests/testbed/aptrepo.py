@@ -80,7 +80,7 @@ class TinyPackage:
 TINY_PACKAGES: tuple[TinyPackage, ...] = (
     TinyPackage(
         "postgresql-server", "1.0-pullinfra1",
-        "stand-in for the seed example's postgresql-server (Debian has no such package)",
+        "stand-in for the example's postgresql-server (Debian has no such package)",
         {"/etc/postgresql-server/pg_hba.conf": ("# pullinfra test bed pg_hba.conf\n"
                                                "local all all peer\n", 0o644),
          "/usr/share/doc/postgresql-server/README": ("pullinfra test bed package\n", 0o644)},

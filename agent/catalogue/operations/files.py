@@ -158,8 +158,8 @@ def file(
     wanted_mode = ensure_mode_int(mode)
     info, _, parent = _read_path(path, checksum=False, parent=present and create_remote_dir)
     if info is False and not present and host.get_fact(Link, path=path):
-        # Unlike pyinfra, which refuses: "no file here" is met by removing a symlink (the
-        # seed's nginx sites-enabled/default is one on Debian); its target is left alone.
+        # Unlike pyinfra, which refuses: "no file here" is met by removing a symlink (nginx's
+        # sites-enabled/default is one on Debian); its target is left alone.
         yield StringCommand("rm", "-f", QuoteString(path))
         return
     if info is False:
