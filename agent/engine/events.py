@@ -12,9 +12,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.engine.result import OpHostResult, RunResult
 
-STAGES = ("setup", "connect", "prepare", "execute", "disconnect")
-
-
 @dataclass(frozen=True)
 class StageStarted:
     stage: str

@@ -20,6 +20,7 @@ from agent.engine.events import OperationRetry
 from agent.engine.host import Host, OpExecution, tail
 from agent.engine.operation import QueuedOp
 from agent.engine.result import OpHostResult
+from agent.vocab import OpStatus
 
 
 @dataclass
@@ -40,7 +41,7 @@ def run_op_on_host(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
 
 
 def skipped(queued: QueuedOp, reason: str) -> OpHostResult:
-    result = OpHostResult(name=queued.name, status="skipped", reasons=[reason])
+    result = OpHostResult(name=queued.name, status=OpStatus.SKIPPED, reasons=[reason])
     queued.meta.result = result
     return result
 
@@ -73,19 +74,19 @@ def _result(
     commands = execution.commands if execution else []
     result = OpHostResult(
         name=queued.name,
-        status="no_change",
+        status=OpStatus.NO_CHANGE,
         commands=list(commands),
         diff="".join(execution.diffs) if execution and execution.diffs else None,
         reasons=list(execution.reasons) if execution else [],
     )
     if failure is not None:
-        result.status = "failed"
+        result.status = OpStatus.FAILED
         result.error = failure.message
         result.exit_code = failure.exit_code
         result.stderr_tail = failure.stderr_tail
         result.ignored = ignored
     elif commands:
-        result.status = "changed"
+        result.status = OpStatus.CHANGED
         result.exit_code = 0
     return result
 

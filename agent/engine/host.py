@@ -40,6 +40,7 @@ from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
 from agent.engine.masking import Masker
 from agent.engine.result import STDERR_TAIL_LINES
+from agent.vocab import Mode, Stage
 
 if TYPE_CHECKING:
     from agent.engine.loader import DeployCode, DeployFile
@@ -73,13 +74,13 @@ class RunContext:
     code: DeployCode | None = None  # set in setup, once the deploy files are compiled
     config: Config = field(default_factory=Config)  # after config.py; copied per host
     hosts: list[Host] = field(default_factory=list)
-    phase: str = "setup"
+    phase: Stage = Stage.SETUP
     cancelled: threading.Event = field(default_factory=threading.Event)
     memo: RunMemo = field(default_factory=RunMemo)
 
     @property
     def dry(self) -> bool:
-        return self.mode == "plan"
+        return self.mode == Mode.PLAN
 
     @property
     def user_files(self) -> frozenset[str]:
@@ -364,7 +365,7 @@ class Host:
             raise HostFailure(f"fact {fact_cls.name}: {self.mask(str(exc))}") from None
 
     def _warn_if_fact_is_stale(self, fact_cls: type[FactBase[Any]]) -> None:
-        if self.run.phase != "prepare" or not self.queued or fact_cls.immutable:
+        if self.run.phase != Stage.PREPARE or not self.queued or fact_cls.immutable:
             return
         self.run.emit(
             EngineWarning(

@@ -19,6 +19,7 @@ from agent.engine.callsite import current_location
 from agent.engine.context import current_host
 from agent.engine.errors import DeployError, PrepareTimeResultError
 from agent.engine.identity import OpId
+from agent.vocab import OpStatus, Stage
 
 if TYPE_CHECKING:
     from agent.engine.host import Host, RunContext
@@ -47,7 +48,7 @@ class OperationMeta:
         return f"OperationMeta({self.name!r}, host={self.host_name!r}, {status})"
 
     def _completed(self, what: str) -> OpHostResult:
-        if self._run.phase == "prepare":
+        if self._run.phase == Stage.PREPARE:
             raise PrepareTimeResultError(
                 f"`{what}` of operation {self.name!r} is read while the deploy is being"
                 " prepared, before any operation has run, so it would always be False",
@@ -63,24 +64,24 @@ class OperationMeta:
         return self.result
 
     def did_change(self) -> bool:
-        return self._completed("did_change()").status == "changed"
+        return self._completed("did_change()").status == OpStatus.CHANGED
 
     def did_not_change(self) -> bool:
-        return self._completed("did_not_change()").status != "changed"
+        return self._completed("did_not_change()").status != OpStatus.CHANGED
 
     def did_succeed(self) -> bool:
-        return self._completed("did_succeed()").status != "failed"
+        return self._completed("did_succeed()").status != OpStatus.FAILED
 
     def did_error(self) -> bool:
-        return self._completed("did_error()").status == "failed"
+        return self._completed("did_error()").status == OpStatus.FAILED
 
     @property
     def changed(self) -> bool:
-        return self._completed(".changed").status == "changed"
+        return self._completed(".changed").status == OpStatus.CHANGED
 
     @property
     def executed(self) -> bool:
-        return self.result is not None and self.result.status != "skipped"
+        return self.result is not None and self.result.status != OpStatus.SKIPPED
 
 
 def any_changed(*metas: OperationMeta) -> Callable[[], bool]:
@@ -162,7 +163,7 @@ def queue_operation(
 ) -> OperationMeta:
     run = host.run
     location = current_location(run.user_files)
-    if run.phase != "prepare" or host.current_file is None:
+    if run.phase != Stage.PREPARE or host.current_file is None:
         raise DeployError(
             f"operation {definition.full_name} was called while operations execute",
             where=location,

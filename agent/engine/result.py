@@ -56,7 +56,8 @@ class RunResult:
     stages: dict[str, float] = field(default_factory=dict)
     hosts: list[HostResult] = field(default_factory=list)
     operations: list[OperationSummary] = field(default_factory=list)
-    aborted: str | None = None  # why the run stopped early: "interrupted" or fail-percent
+    aborted: str | None = None
+    """Why the run stopped early: RunStatus.INTERRUPTED, or the fail-percent message."""
     callback_errors: list[str] = field(default_factory=list)
 
     @property

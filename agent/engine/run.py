@@ -47,13 +47,14 @@ from agent.engine.loader import DeployCode, DeployFile, compile_deploy_files
 from agent.engine.operation import QueuedOp
 from agent.engine.prepare import PlannedOp, plan_operations, prepare_host
 from agent.engine.result import HostResult, OperationSummary, OpHostResult, RunResult
+from agent.vocab import HostStatus, Mode, OpStatus, RunStatus, Stage
 
 DEFAULT_PARALLEL = 50
 
 
 @dataclass
 class RunOptions:
-    mode: str = "apply"  # apply | plan (dry: commands collected, not executed)
+    mode: Mode = Mode.APPLY  # plan: commands collected, not executed
     parallel: int | None = None  # hosts at once; default min(50, number of hosts)
     fail_percent: float | None = None  # abort when more than this % of hosts failed
     data: Mapping[str, Any] | None = None  # --data overrides, when inventory is a path
@@ -182,7 +183,7 @@ class _Run:
             else:
                 message = host.mask(f"{type(outcome).__name__}: {outcome}")
             self.stopped[host.name] = message
-            self.host_results[host.name].status = "unreachable"
+            self.host_results[host.name].status = HostStatus.UNREACHABLE
             self.host_results[host.name].error = message
             self.emit(HostUnreachable(host.name, message))
 
@@ -209,7 +210,7 @@ class _Run:
         total = len(planned)
         for index, op in enumerate(planned, 1):
             if self.context.cancelled.is_set():
-                self._abort("interrupted")
+                self._abort(RunStatus.INTERRUPTED)
                 return
             entries = [(h, q) for h, q in op.entries if h.name not in self.stopped]
             if not entries:
@@ -247,7 +248,8 @@ class _Run:
                 try:
                     outcome = future.result()
                 except Exception as exc:  # an engine bug; keep it to this host
-                    outcome = OpHostResult(op.name, "failed", error=f"internal error: {exc!r}")
+                    outcome = OpHostResult(op.name, OpStatus.FAILED,
+                                           error=f"internal error: {exc!r}")
                 done += 1
                 self._record(index, host, outcome)
                 self.emit(Progress(index, total, done, len(entries)))
@@ -261,7 +263,7 @@ class _Run:
 
     def _stop(self, host: Host, error: str) -> None:
         self.stopped[host.name] = error
-        self.host_results[host.name].status = "failed"
+        self.host_results[host.name].status = HostStatus.FAILED
         self.host_results[host.name].error = error
 
     def _over_fail_percent(self) -> bool:
@@ -275,17 +277,18 @@ class _Run:
         self.emit(RunAborted(reason))
 
     def disconnect(self) -> None:
-        connected = [h for h in self.hosts if self.host_results[h.name].status != "unreachable"]
+        connected = [h for h in self.hosts
+                     if self.host_results[h.name].status != HostStatus.UNREACHABLE]
         if self.pool is not None:
             self._map(lambda h: h.connector.disconnect(), connected)
 
     def finish(self) -> None:
         for host in self.hosts:
             record = self.host_results[host.name]
-            if record.status in ("failed", "unreachable"):
+            if record.status in (HostStatus.FAILED, HostStatus.UNREACHABLE):
                 continue
-            changed = any(op.status == "changed" for op in record.operations)
-            record.status = "changed" if changed else "unchanged"
+            changed = any(op.status == OpStatus.CHANGED for op in record.operations)
+            record.status = HostStatus.CHANGED if changed else HostStatus.UNCHANGED
         self.result.finished_at = datetime.now(UTC)
         self.result.callback_errors = self.emit.errors
 
@@ -300,17 +303,17 @@ def run_deploy(
     failures are results."""
     run = _Run(options or RunOptions(), on_event)
     try:
-        with run.stage("setup"):
+        with run.stage(Stage.SETUP):
             deploys = run.setup(inventory, deploy_files)
-        with run.stage("connect"):
+        with run.stage(Stage.CONNECT):
             run.connect()
-        with run.stage("prepare"):
+        with run.stage(Stage.PREPARE):
             planned = run.prepare(deploys)
-        with run.stage("execute"):
+        with run.stage(Stage.EXECUTE):
             run.execute(planned)
     finally:
         if run.pool is not None:
-            with run.stage("disconnect"):
+            with run.stage(Stage.DISCONNECT):
                 run.disconnect()
             run.pool.shutdown(wait=True)
         run.context.phase = "done"
