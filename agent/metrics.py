@@ -79,8 +79,93 @@ def _check(kind: str, value: str, allowed: Iterable[str]) -> str:
     return value
 
 
+@dataclass(frozen=True)
+class _Family:
+    """One metric family: the attribute of Metrics that holds it, and how it is created."""
+
+    attr: str
+    kind: type[Counter] | type[Gauge] | type[Histogram]
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] | None = None
+
+    def create(self, registry: CollectorRegistry) -> Counter | Gauge | Histogram:
+        extra = {"buckets": self.buckets} if self.buckets is not None else {}
+        return self.kind(self.name, self.help, list(self.labels), registry=registry, **extra)
+
+
+# Every metric of the contract (docs/architecture.md), defined once.
+FAMILIES: tuple[_Family, ...] = (
+    _Family("build_info", Gauge, "pullinfra_build_info",
+            "pullinfra build; always 1.", ("version",)),
+    _Family("source_fetch", Counter, "pullinfra_source_fetch_total",
+            "Git fetches of the source, by result.", ("result",)),
+    _Family("source_fetch_duration", Histogram, "pullinfra_source_fetch_duration_seconds",
+            "Duration of git fetches of the source.", (), FETCH_BUCKETS),
+    _Family("source_last_fetch_success", Gauge,
+            "pullinfra_source_last_fetch_success_timestamp_seconds",
+            "Unix time of the last successful fetch; 0 until the first one."),
+    _Family("source_revision", Gauge, "pullinfra_source_revision_info",
+            "The commit the source ref points at after the last good fetch; always 1.",
+            ("revision",)),
+    _Family("source_verification_failures", Counter,
+            "pullinfra_source_verification_failures_total",
+            "Fetched commits refused because their signature did not verify."),
+    _Family("run", Counter, "pullinfra_run_total",
+            "Finished runs, by deployment, trigger and result.",
+            ("deployment", "trigger", "result")),
+    _Family("run_duration", Histogram, "pullinfra_run_duration_seconds",
+            "Duration of each stage of a run.", ("deployment", "stage"), STAGE_BUCKETS),
+    _Family("last_run_success", Gauge, "pullinfra_last_run_success_timestamp_seconds",
+            "Unix time of the last run that did not fail; 0 until the first one.", ("deployment",)),
+    _Family("applied_revision", Gauge, "pullinfra_applied_revision_info",
+            "The commit last applied to the deployment; always 1.", ("deployment", "revision")),
+    _Family("run_in_progress_gauge", Gauge, "pullinfra_run_in_progress",
+            "1 while a run of the deployment is going on.", ("deployment",)),
+    _Family("deployment_suspended", Gauge, "pullinfra_deployment_suspended",
+            "1 while the deployment is suspended.", ("deployment",)),
+    _Family("operations", Counter, "pullinfra_operations_total",
+            "Operation results on hosts, by deployment and status.", ("deployment", "status")),
+    _Family("host_up", Gauge, "pullinfra_host_up",
+            "1 if the host was reachable in the deployment's last run.", ("deployment", "host")),
+    _Family("host_drift_operations", Gauge, "pullinfra_host_drift_operations",
+            "Operations that found drift on the host in the deployment's last reconcile.",
+            ("deployment", "host")),
+    _Family("host_last_success", Gauge, "pullinfra_host_last_success_timestamp_seconds",
+            "Unix time of the host's last successful run in the deployment.",
+            ("deployment", "host")),
+    _Family("notifications", Counter, "pullinfra_notifications_total",
+            "Report delivery attempts, by notifier and result.", ("notifier", "result")),
+    _Family("notification_queue_depth", Gauge, "pullinfra_notification_queue_depth",
+            "Reports waiting in the outbox."),
+    _Family("webhook_requests", Counter, "pullinfra_webhook_requests_total",
+            "Push webhook requests, by provider and result.", ("provider", "result")),
+)
+
+
 class Metrics:
     """The agent's metrics, on a registry of their own."""
+
+    build_info: Gauge
+    source_fetch: Counter
+    source_fetch_duration: Histogram
+    source_last_fetch_success: Gauge
+    source_revision: Gauge
+    source_verification_failures: Counter
+    run: Counter
+    run_duration: Histogram
+    last_run_success: Gauge
+    applied_revision: Gauge
+    run_in_progress_gauge: Gauge
+    deployment_suspended: Gauge
+    operations: Counter
+    host_up: Gauge
+    host_drift_operations: Gauge
+    host_last_success: Gauge
+    notifications: Counter
+    notification_queue_depth: Gauge
+    webhook_requests: Counter
 
     def __init__(self, version: str = __version__, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -90,88 +175,9 @@ class Metrics:
         self._applied: dict[str, str] = {}
         self._hosts: dict[str, set[str]] = {}
 
-        self.build_info = Gauge(
-            "pullinfra_build_info", "pullinfra build; always 1.", ["version"], registry=r
-        )
+        for family in FAMILIES:
+            setattr(self, family.attr, family.create(r))
         self.build_info.labels(version=version).set(1)
-
-        self.source_fetch = Counter(
-            "pullinfra_source_fetch_total", "Git fetches of the source, by result.",
-            ["result"], registry=r,
-        )
-        self.source_fetch_duration = Histogram(
-            "pullinfra_source_fetch_duration_seconds", "Duration of git fetches of the source.",
-            buckets=FETCH_BUCKETS, registry=r,
-        )
-        self.source_last_fetch_success = Gauge(
-            "pullinfra_source_last_fetch_success_timestamp_seconds",
-            "Unix time of the last successful fetch; 0 until the first one.", registry=r,
-        )
-        self.source_revision = Gauge(
-            "pullinfra_source_revision_info",
-            "The commit the source ref points at after the last good fetch; always 1.",
-            ["revision"], registry=r,
-        )
-        self.source_verification_failures = Counter(
-            "pullinfra_source_verification_failures_total",
-            "Fetched commits refused because their signature did not verify.", registry=r,
-        )
-        self.run = Counter(
-            "pullinfra_run_total", "Finished runs, by deployment, trigger and result.",
-            ["deployment", "trigger", "result"], registry=r,
-        )
-        self.run_duration = Histogram(
-            "pullinfra_run_duration_seconds", "Duration of each stage of a run.",
-            ["deployment", "stage"], buckets=STAGE_BUCKETS, registry=r,
-        )
-        self.last_run_success = Gauge(
-            "pullinfra_last_run_success_timestamp_seconds",
-            "Unix time of the last run that did not fail; 0 until the first one.",
-            ["deployment"], registry=r,
-        )
-        self.applied_revision = Gauge(
-            "pullinfra_applied_revision_info",
-            "The commit last applied to the deployment; always 1.",
-            ["deployment", "revision"], registry=r,
-        )
-        self.run_in_progress_gauge = Gauge(
-            "pullinfra_run_in_progress", "1 while a run of the deployment is going on.",
-            ["deployment"], registry=r,
-        )
-        self.deployment_suspended = Gauge(
-            "pullinfra_deployment_suspended", "1 while the deployment is suspended.",
-            ["deployment"], registry=r,
-        )
-        self.operations = Counter(
-            "pullinfra_operations_total",
-            "Operation results on hosts, by deployment and status.",
-            ["deployment", "status"], registry=r,
-        )
-        self.host_up = Gauge(
-            "pullinfra_host_up", "1 if the host was reachable in the deployment's last run.",
-            ["deployment", "host"], registry=r,
-        )
-        self.host_drift_operations = Gauge(
-            "pullinfra_host_drift_operations",
-            "Operations that found drift on the host in the deployment's last reconcile.",
-            ["deployment", "host"], registry=r,
-        )
-        self.host_last_success = Gauge(
-            "pullinfra_host_last_success_timestamp_seconds",
-            "Unix time of the host's last successful run in the deployment.",
-            ["deployment", "host"], registry=r,
-        )
-        self.notifications = Counter(
-            "pullinfra_notifications_total", "Report delivery attempts, by notifier and result.",
-            ["notifier", "result"], registry=r,
-        )
-        self.notification_queue_depth = Gauge(
-            "pullinfra_notification_queue_depth", "Reports waiting in the outbox.", registry=r,
-        )
-        self.webhook_requests = Counter(
-            "pullinfra_webhook_requests_total", "Push webhook requests, by provider and result.",
-            ["provider", "result"], registry=r,
-        )
         # Source-level series without labels exist from construction; labelled source and
         # fetch series are created here because their label sets are closed.
         for result in FETCH_RESULTS:

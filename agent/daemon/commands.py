@@ -115,10 +115,8 @@ def _reload(agent: Agent, config_path: str) -> None:
 # ---- trigger ----
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load_for(args, args.deployment)
     if config is None:
-        return EXIT_USAGE
-    if args.deployment and not _known_deployment(config, args.deployment, args.config):
         return EXIT_USAGE
     if config.http.token is None:
         _err(f"{args.config}: [http] token is not set, so the agent's API is off; set it "
@@ -181,6 +179,16 @@ def _open_db(config: AgentConfig, create: bool) -> StateDB | None:
         return None
 
 
+def _load_for(args: argparse.Namespace, deployment: str | None) -> AgentConfig | None:
+    """The config, when it loads and names `deployment` (if one is asked for); else None,
+    with the message already printed."""
+    config = _load(args.config)
+    if config is None or (deployment and not _known_deployment(config, deployment,
+                                                                args.config)):
+        return None
+    return config
+
+
 def _known_deployment(config: AgentConfig, name: str, path: str) -> bool:
     if config.deployment_named(name) is None:
         _err(f"no deployment {name!r} in {path}; configured: "
@@ -191,8 +199,8 @@ def _known_deployment(config: AgentConfig, name: str, path: str) -> bool:
 
 def _deployment_db(args: argparse.Namespace) -> StateDB | None:
     """The state DB that suspend/resume write, once `args.name` is a configured deployment."""
-    config = _load(args.config)
-    if config is None or not _known_deployment(config, args.name, args.config):
+    config = _load_for(args, args.name)
+    if config is None:
         return None
     return _open_db(config, create=True)
 
@@ -231,10 +239,8 @@ def _when(ts: float | None) -> str:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load_for(args, args.deployment)
     if config is None:
-        return EXIT_USAGE
-    if args.deployment and not _known_deployment(config, args.deployment, args.config):
         return EXIT_USAGE
     db = _open_db(config, create=False)
     if db is None:

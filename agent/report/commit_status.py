@@ -58,56 +58,63 @@ def repository_from_url(url: str) -> str:
     return match.group(1)
 
 
-class GitHubStatusSender:
-    def __init__(self, repository: str, token: str, api: str = GITHUB_API,
+class _StatusSender:
+    """A commit status on one forge: where its API is, whose repository, and the token.
+
+    Forges differ only in the URL, the names of the state and context fields, the word for
+    a failure, and how the token is sent.
+    """
+
+    default_api = ""
+    context_field = "context"
+    failure = "failure"
+
+    def __init__(self, repository: str, token: str, api: str | None = None,
                  timeout: float = 10.0):
         self.repository = repository.strip("/")
-        self.api = (api or GITHUB_API).rstrip("/")
+        self.api = (api or self.default_api).rstrip("/")
         self._token = token
         self.timeout = timeout
 
     def __repr__(self) -> str:
-        return f"GitHubStatusSender({self.repository!r}, {transport.where(self.api)!r})"
+        return f"{type(self).__name__}({self.repository!r}, {transport.where(self.api)!r})"
+
+    def url(self, sha: str) -> str:
+        raise NotImplementedError
+
+    def headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def send(self, delivery: Delivery) -> None:
+        report = delivery.report
+        body = {
+            "state": "success" if report.status in _SUCCESS else self.failure,
+            self.context_field: context(report),
+            "description": description(report),
+        }
+        transport.post(self.url(_revision(report)), json.dumps(body).encode(), self.headers(),
+                       self.timeout)
+
+
+class GitHubStatusSender(_StatusSender):
+    default_api = GITHUB_API
 
     def url(self, sha: str) -> str:
         return f"{self.api}/repos/{self.repository}/statuses/{sha}"
 
-    def send(self, delivery: Delivery) -> None:
-        report = delivery.report
-        body = {
-            "state": "success" if report.status in _SUCCESS else "failure",
-            "context": context(report),
-            "description": description(report),
-        }
-        headers = {
-            "Authorization": f"Bearer {self._token}",
-            "Accept": "application/vnd.github+json",
-            "X-GitHub-Api-Version": "2022-11-28",
-        }
-        transport.post(self.url(_revision(report)), json.dumps(body).encode(), headers,
-                       self.timeout)
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}",
+                "Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
 
 
-class GitLabStatusSender:
-    def __init__(self, project: str, token: str, api: str = GITLAB_API, timeout: float = 10.0):
-        self.project = project.strip("/")
-        self.api = (api or GITLAB_API).rstrip("/")
-        self._token = token
-        self.timeout = timeout
-
-    def __repr__(self) -> str:
-        return f"GitLabStatusSender({self.project!r}, {transport.where(self.api)!r})"
+class GitLabStatusSender(_StatusSender):
+    default_api = GITLAB_API
+    context_field = "name"
+    failure = "failed"
 
     def url(self, sha: str) -> str:
-        project = urllib.parse.quote(self.project, safe="")
+        project = urllib.parse.quote(self.repository, safe="")
         return f"{self.api}/projects/{project}/statuses/{sha}"
 
-    def send(self, delivery: Delivery) -> None:
-        report = delivery.report
-        body = {
-            "state": "success" if report.status in _SUCCESS else "failed",
-            "name": context(report),
-            "description": description(report),
-        }
-        transport.post(self.url(_revision(report)), json.dumps(body).encode(),
-                       {"PRIVATE-TOKEN": self._token}, self.timeout)
+    def headers(self) -> dict[str, str]:
+        return {"PRIVATE-TOKEN": self._token}

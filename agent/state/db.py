@@ -84,16 +84,10 @@ class StateDB:
                   previous_revision: str | None = None, author: str | None = None,
                   message: str | None = None, started_at: float | None = None) -> int:
         """Record a run as `running` before it touches any host; returns its id."""
-        _check(trigger, TRIGGERS, "trigger")
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (deployment, trigger, mode, status, revision, "
-                "previous_revision, author, message, started_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (deployment, trigger, mode, RunStatus.RUNNING, revision, previous_revision,
-                 author, message, _now(started_at)),
-            )
-            return int(cursor.lastrowid or 0)
+        return self._insert_run(
+            deployment=deployment, trigger=trigger, mode=mode, status=RunStatus.RUNNING,
+            revision=revision, previous_revision=previous_revision, author=author,
+            message=message, started_at=_now(started_at))
 
     def finish_run(self, run_id: int, status: str, report: Any = None,
                    stages: Mapping[str, float] | None = None, error: str | None = None,
@@ -138,17 +132,11 @@ class StateDB:
                           author: str | None = None, message: str | None = None,
                           now: float | None = None) -> int:
         """Note a commit that a newer one overtook before it ran; it is never applied."""
-        _check(trigger, TRIGGERS, "trigger")
         at = _now(now)
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO runs (deployment, trigger, mode, status, revision, "
-                "previous_revision, author, message, started_at, finished_at, superseded_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (deployment, trigger, mode, RunStatus.SUPERSEDED, revision, previous_revision,
-                 author, message, at, at, superseded_by),
-            )
-            return int(cursor.lastrowid or 0)
+        return self._insert_run(
+            deployment=deployment, trigger=trigger, mode=mode, status=RunStatus.SUPERSEDED,
+            revision=revision, previous_revision=previous_revision, author=author,
+            message=message, started_at=at, finished_at=at, superseded_by=superseded_by)
 
     def get_run(self, run_id: int) -> RunRow | None:
         with self._lock:
@@ -287,22 +275,20 @@ class StateDB:
                        "last_error = ? WHERE id = ?", (next_at, error[:2000], item_id))
 
     def outbox_depth(self, notifier: str | None = None) -> int:
-        where, args = _filters(notifier=notifier)
-        where = f"{where} AND" if where else "WHERE"
-        with self._lock:
-            row = self._db.execute(
-                f"SELECT COUNT(*) AS n FROM outbox {where} delivered_at IS NULL", args
-            ).fetchone()
+        (row,) = self._undelivered("COUNT(*) AS n", notifier)
         return int(row["n"])
 
     def outbox_pending(self, notifier: str | None = None) -> list[OutboxItem]:
+        return [OutboxItem.from_row(r) for r in self._undelivered("*", notifier, "ORDER BY id")]
+
+    def _undelivered(self, columns: str, notifier: str | None, order: str = ""
+                     ) -> list[sqlite3.Row]:
         where, args = _filters(notifier=notifier)
         where = f"{where} AND" if where else "WHERE"
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM outbox {where} delivered_at IS NULL ORDER BY id", args
+            return self._db.execute(
+                f"SELECT {columns} FROM outbox {where} delivered_at IS NULL {order}", args
             ).fetchall()
-        return [OutboxItem.from_row(r) for r in rows]
 
     # agent metadata
 
@@ -342,6 +328,15 @@ class StateDB:
         return removed
 
     # internals
+
+    def _insert_run(self, **columns: Any) -> int:
+        _check(columns["trigger"], TRIGGERS, "trigger")
+        names = ", ".join(columns)  # the callers' keyword names: never user input
+        marks = ", ".join("?" * len(columns))
+        with self._transaction() as db:
+            cursor = db.execute(f"INSERT INTO runs ({names}) VALUES ({marks})",
+                                tuple(columns.values()))
+            return int(cursor.lastrowid or 0)
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
