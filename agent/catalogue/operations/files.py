@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Generator
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from agent.catalogue.facts.files import Directory, File, FindInFile, Link, PathState
 from agent.catalogue.operations.util.files import (
+    SedEdit,
     adjust_regex,
     attribute_fixes,
     backup_suffix,
@@ -48,19 +50,64 @@ def _check_path(path: Any, argument: str = "path") -> str:
     return path
 
 
-def _remove_in_the_way(
-    kind: str, path: str, force: bool, force_backup: bool, force_backup_dir: str | None
-) -> Commands:
+@dataclass(frozen=True)
+class _Forcing:
+    """What to do with something else where files.directory, file or link should be: their
+    ``force``, ``force_backup`` and ``force_backup_dir`` arguments."""
+
+    force: bool
+    backup: bool
+    backup_dir: str | None
+
+
+def _remove_in_the_way(kind: str, path: str, forcing: _Forcing) -> Commands:
     """Something else sits where ``kind`` should be: move it aside, delete it, or refuse."""
-    if not force:
+    if not forcing.force:
         raise OperationError(f"{path} exists and is not a {kind} (use force=True to replace it)")
-    if force_backup:
+    if forcing.backup:
         backup = f"{path}.{backup_suffix()}"
-        if force_backup_dir:
-            backup = f"{force_backup_dir.rstrip('/')}/{posixpath.basename(backup)}"
+        if forcing.backup_dir:
+            backup = f"{forcing.backup_dir.rstrip('/')}/{posixpath.basename(backup)}"
         yield StringCommand("mv", QuoteString(path), QuoteString(backup))
     else:
         yield StringCommand("rm", "-rf", QuoteString(path))
+
+
+def _ensure_path(
+    kind: str,
+    path: str,
+    info: Any,
+    present: bool,
+    forcing: _Forcing,
+    create: Callable[[], Commands],
+    fixes: Callable[[dict], list[StringCommand]],
+) -> Commands:
+    """The course files.directory, file and link share, so that each says only how it makes
+    its kind of path and what an existing one may need.
+
+    ``info`` is the path's fact (False: something else is there, None: nothing). Something
+    in the way is dealt with first, even for ``present=False``, as pyinfra does. ``fixes``
+    is a list so that an empty one can be reported as "already exists".
+    """
+    if info is False:
+        yield from _remove_in_the_way(kind, path, forcing)
+        info = None
+
+    if not present:
+        if info:
+            yield StringCommand("rm", "-rf" if kind == "directory" else "-f", QuoteString(path))
+        else:
+            host.noop(f"{kind} {path} does not exist")
+        return
+
+    if info is None:
+        yield from create()
+        return
+
+    needed = fixes(info)
+    yield from needed
+    if not needed:
+        host.noop(f"{kind} {path} already exists")
 
 
 _UNREAD: Any = object()
@@ -114,27 +161,17 @@ def directory(
     """
     path = _check_path(path)
     wanted_mode = ensure_mode_int(mode)
-    info = host.get_fact(Directory, path=path)
-    if info is False:
-        yield from _remove_in_the_way("directory", path, force, force_backup, force_backup_dir)
-        info = None
 
-    if not present:
-        if info:
-            yield StringCommand("rm", "-rf", QuoteString(path))
-        else:
-            host.noop(f"directory {path} does not exist")
-        return
-
-    if info is None:
+    def create() -> Commands:
         yield StringCommand("mkdir", "-p", QuoteString(path))
         yield from attribute_fixes(path, None, wanted_mode, user, group, recursive=recursive)
-        return
 
-    fixes = attribute_fixes(path, info, wanted_mode, user, group, recursive=recursive)
-    yield from fixes
-    if not fixes:
-        host.noop(f"directory {path} already exists")
+    def fixes(info: dict) -> list[StringCommand]:
+        return attribute_fixes(path, info, wanted_mode, user, group, recursive=recursive)
+
+    info = host.get_fact(Directory, path=path)
+    forcing = _Forcing(force, force_backup, force_backup_dir)
+    yield from _ensure_path("directory", path, info, present, forcing, create, fixes)
 
 
 @operation()
@@ -162,30 +199,19 @@ def file(
         # sites-enabled/default is one on Debian); its target is left alone.
         yield StringCommand("rm", "-f", QuoteString(path))
         return
-    if info is False:
-        yield from _remove_in_the_way("file", path, force, force_backup, force_backup_dir)
-        info = None
 
-    if not present:
-        if info:
-            yield StringCommand("rm", "-f", QuoteString(path))
-        else:
-            host.noop(f"file {path} does not exist")
-        return
-
-    if info is None:
+    def create() -> Commands:
         if create_remote_dir:
             yield from _ensure_parent_dir(path, user, group, parent)
         yield StringCommand("touch", QuoteString(path))
         yield from attribute_fixes(path, None, wanted_mode, user, group)
-        return
 
-    if touch:
-        yield StringCommand("touch", QuoteString(path))
-    fixes = attribute_fixes(path, info, wanted_mode, user, group)
-    yield from fixes
-    if not touch and not fixes:
-        host.noop(f"file {path} already exists")
+    def fixes(info: dict) -> list[StringCommand]:
+        touched = [StringCommand("touch", QuoteString(path))] if touch else []
+        return touched + attribute_fixes(path, info, wanted_mode, user, group)
+
+    forcing = _Forcing(force, force_backup, force_backup_dir)
+    yield from _ensure_path("file", path, info, present, forcing, create, fixes)
 
 
 @operation()
@@ -208,35 +234,22 @@ def link(
     path = _check_path(path)
     if present and not target:
         raise OperationError("files.link: `target` is required when present=True")
-    info = host.get_fact(Link, path=path)
-    if info is False:
-        yield from _remove_in_the_way("link", path, force, force_backup, force_backup_dir)
-        info = None
-
-    if not present:
-        if info:
-            yield StringCommand("rm", "-f", QuoteString(path))
-        else:
-            host.noop(f"link {path} does not exist")
-        return
-
-    assert target is not None
     make = StringCommand("ln -s" if symbolic else "ln", QuoteString(target), QuoteString(path))
-    if info is None:
+
+    def create() -> Commands:
         if create_remote_dir:
             yield from _ensure_parent_dir(path, user, group)
         yield make
         yield from attribute_fixes(path, None, None, user, group, dereference=False)
-        return
 
-    relink = info.get("link_target") != target
-    if relink:
-        yield StringCommand("rm", "-f", QuoteString(path))
-        yield make
-    fixes = attribute_fixes(path, info, None, user, group, dereference=False)
-    yield from fixes
-    if not relink and not fixes:
-        host.noop(f"link {path} already exists")
+    def fixes(info: dict) -> list[StringCommand]:
+        relink = [StringCommand("rm", "-f", QuoteString(path)), make]
+        redo = relink if info.get("link_target") != target else []
+        return redo + attribute_fixes(path, info, None, user, group, dereference=False)
+
+    info = host.get_fact(Link, path=path)
+    forcing = _Forcing(force, force_backup, force_backup_dir)
+    yield from _ensure_path("link", path, info, present, forcing, create, fixes)
 
 
 def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[Any, bytes | None]:
@@ -406,6 +419,20 @@ def _append_line(path: str, text: str, ensure_newline: bool, interpolate: bool) 
     return StringCommand(guard, write, "; } >>", quoted)
 
 
+def _lines_matching(
+    path: str, pattern: str, interpolate_variables: bool, extended_regex: bool
+) -> list[str] | None:
+    """The lines of ``path`` that match ``pattern`` (None: no such file), as files.line reads
+    them both for its own pattern and for the replacement it may find there already."""
+    return host.get_fact(
+        FindInFile,
+        path=path,
+        pattern=pattern,
+        interpolate_variables=interpolate_variables,
+        extended_regex=extended_regex,
+    )
+
+
 @operation()
 def line(
     path: str,
@@ -427,25 +454,13 @@ def line(
     """
     path = _check_path(path)
     match_line = adjust_regex(line, escape_regex_characters)
-    found = host.get_fact(
-        FindInFile,
-        path=path,
-        pattern=match_line,
-        interpolate_variables=interpolate_variables,
-        extended_regex=extended_regex,
-    )
+    found = _lines_matching(path, match_line, interpolate_variables, extended_regex)
     text = replace or (line if escape_regex_characters else strip_regex_anchors(line))
+    edit = SedEdit(flags, backup, extended_regex, interpolate_variables)
 
     if not present:
         if found:
-            yield sed_delete(
-                path,
-                match_line,
-                flags=flags,
-                backup=backup,
-                extended_regex=extended_regex,
-                interpolate_variables=interpolate_variables,
-            )
+            yield sed_delete(path, match_line, edit)
         else:
             host.noop(f'line "{line}" is not in {path}')
         return
@@ -454,13 +469,7 @@ def line(
         if replace:
             # The replacement may already be there (it need not match `line`).
             pattern = "^" + (replace if interpolate_variables else escape_bre(replace)) + "$"
-            found = host.get_fact(
-                FindInFile,
-                path=path,
-                pattern=pattern,
-                interpolate_variables=interpolate_variables,
-                extended_regex=False,
-            )
+            found = _lines_matching(path, pattern, interpolate_variables, extended_regex=False)
         if found:
             host.noop(f'line "{text}" exists in {path}')
             return
@@ -471,15 +480,7 @@ def line(
         return
 
     if replace and any(existing != replace for existing in found):
-        yield sed_replace(
-            path,
-            match_line,
-            replace,
-            flags=flags,
-            backup=backup,
-            extended_regex=extended_regex,
-            interpolate_variables=interpolate_variables,
-        )
+        yield sed_replace(path, match_line, replace, edit)
     else:
         host.noop(f'line "{text}" exists in {path}')
 

@@ -7,6 +7,7 @@ Services go through systemctl only where systemd really runs (PID 1); elsewhere 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 
 from agent.catalogue.facts.files import Directory
 from agent.catalogue.facts.server import Groups, Which
@@ -29,20 +30,27 @@ def shell(commands: str | list[str]) -> Commands:
     yield from commands
 
 
+@dataclass(frozen=True)
+class ServiceWanted:
+    """server.service's arguments past the name, handed as one to whichever init system the
+    host has (systemd or SysV), so that both read them the same way."""
+
+    running: bool | None
+    restarted: bool
+    reloaded: bool
+    command: str | None
+    enabled: bool | None
+
+
 def handle_service_control(
-    name: str,
-    is_running: bool | None,
-    control: Control,
-    running: bool | None,
-    restarted: bool,
-    reloaded: bool,
-    command: str | None,
+    name: str, is_running: bool | None, control: Control, wanted: ServiceWanted
 ) -> Commands:
     """Start/stop towards ``running``; restart/reload only a service that was already up.
 
     As in pyinfra, ``restarted``/``reloaded`` fire whenever the service is running, so deploy
     code pairs them with ``_if=other_op.did_change``.
     """
+    running = wanted.running
     if running is False:
         if is_running:
             yield control("stop")
@@ -53,22 +61,15 @@ def handle_service_control(
             yield control("start")
         else:
             host.noop(f"service {name} is running")
-    if restarted and is_running:
+    if wanted.restarted and is_running:
         yield control("restart")
-    if reloaded and is_running:
+    if wanted.reloaded and is_running:
         yield control("reload")
-    if command:
-        yield control(command)
+    if wanted.command:
+        yield control(wanted.command)
 
 
-def _sysvinit_service(
-    service: str,
-    running: bool | None,
-    restarted: bool,
-    reloaded: bool,
-    command: str | None,
-    enabled: bool | None,
-) -> Commands:
+def _sysvinit_service(service: str, wanted: ServiceWanted) -> Commands:
     use_service = bool(host.get_fact(Which, command="service"))
 
     def control(action: str) -> StringCommand:
@@ -77,9 +78,8 @@ def _sysvinit_service(
         return StringCommand(QuoteString(f"/etc/init.d/{service}"), QuoteString(action))
 
     is_running = host.get_fact(ServiceStatus, service=service)
-    yield from handle_service_control(
-        service, is_running, control, running, restarted, reloaded, command
-    )
+    yield from handle_service_control(service, is_running, control, wanted)
+    enabled = wanted.enabled
     if enabled is None:
         return
     links = host.get_fact(StartLinks, service=service) or []
@@ -106,23 +106,15 @@ def _sysvinit_service(
         host.noop(f"service {service} is disabled")
 
 
-def _systemd_service(
-    service: str,
-    running: bool | None,
-    restarted: bool,
-    reloaded: bool,
-    command: str | None,
-    enabled: bool | None,
-) -> Commands:
+def _systemd_service(service: str, wanted: ServiceWanted) -> Commands:
     unit = unit_name(service)
 
     def control(action: str) -> StringCommand:
         return StringCommand("systemctl", QuoteString(action), QuoteString(unit))
 
     is_running = host.get_fact(UnitActive, service=service)
-    yield from handle_service_control(
-        unit, is_running, control, running, restarted, reloaded, command
-    )
+    yield from handle_service_control(unit, is_running, control, wanted)
+    enabled = wanted.enabled
     if enabled is None:
         return
     is_enabled = host.get_fact(UnitEnabled, service=service)
@@ -152,13 +144,13 @@ def service(
         check_service_name(service)
     except ValueError as exc:
         raise OperationValueError(str(exc)) from None
-    args = (service, running, restarted, reloaded, command, enabled)
+    wanted = ServiceWanted(running, restarted, reloaded, command, enabled)
     if host.get_fact(SystemdRunning) and host.get_fact(Which, command="systemctl"):
-        yield from _systemd_service(*args)
+        yield from _systemd_service(service, wanted)
     elif host.get_fact(Which, command="service") or host.get_fact(
         Directory, path="/etc/init.d"
     ):
-        yield from _sysvinit_service(*args)
+        yield from _sysvinit_service(service, wanted)
     else:
         raise OperationError(
             "no init system found: systemd is not running and there is no `service` command "

@@ -6,6 +6,7 @@ Every path goes through QuoteString so that a name with spaces or quotes stays o
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -129,21 +130,25 @@ def escape_bre(text: str) -> str:
     return re.sub(r"([.\\*\[\]^$/])", r"\\\1", text)
 
 
-def _sed(
-    path: str,
-    script: str,
-    backup: bool | str,
-    extended_regex: bool,
-    interpolate_variables: bool,
-) -> StringCommand:
-    suffix = backup if isinstance(backup, str) and backup else backup_suffix()
+@dataclass(frozen=True)
+class SedEdit:
+    """How files.line edits a file in place, the same for replacing and deleting lines."""
+
+    flags: list[str] | None = None
+    backup: bool | str = False
+    extended_regex: bool = False
+    interpolate_variables: bool = False
+
+
+def _sed(path: str, script: str, edit: SedEdit) -> StringCommand:
+    suffix = edit.backup if isinstance(edit.backup, str) and edit.backup else backup_suffix()
     flags = ["sed"]
-    if extended_regex:
+    if edit.extended_regex:
         flags.append("-E")
     flags.append(f"-i.{suffix}")
-    script_bit = f'"{script}"' if interpolate_variables else QuoteString(script)
+    script_bit = f'"{script}"' if edit.interpolate_variables else QuoteString(script)
     command = StringCommand(" ".join(flags), script_bit, QuoteString(path))
-    if backup:
+    if edit.backup:
         return command
     # -i.SUFFIX then rm works on GNU and BSD sed alike, unlike a bare -i.
     return StringCommand(command, "&&", "rm", "-f", QuoteString(f"{path}.{suffix}"))
@@ -156,31 +161,16 @@ def _sed_escape(text: str, interpolate_variables: bool) -> str:
     return text
 
 
-def sed_replace(
-    path: str,
-    match: str,
-    replace: str,
-    flags: list[str] | None = None,
-    backup: bool | str = False,
-    extended_regex: bool = False,
-    interpolate_variables: bool = False,
-) -> StringCommand:
+def sed_replace(path: str, match: str, replace: str, edit: SedEdit) -> StringCommand:
     """Replace every line matching ``match`` with ``replace`` (sed ``s///``, in place)."""
-    replacement = _sed_escape(str(replace), interpolate_variables).replace("&", r"\&")
-    pattern = _sed_escape(match, interpolate_variables)
-    script = f"s/{pattern}/{replacement}/{''.join(flags or [])}"
-    return _sed(path, script, backup, extended_regex, interpolate_variables)
+    replacement = _sed_escape(str(replace), edit.interpolate_variables).replace("&", r"\&")
+    pattern = _sed_escape(match, edit.interpolate_variables)
+    script = f"s/{pattern}/{replacement}/{''.join(edit.flags or [])}"
+    return _sed(path, script, edit)
 
 
-def sed_delete(
-    path: str,
-    match: str,
-    flags: list[str] | None = None,
-    backup: bool | str = False,
-    extended_regex: bool = False,
-    interpolate_variables: bool = False,
-) -> StringCommand:
+def sed_delete(path: str, match: str, edit: SedEdit) -> StringCommand:
     """Delete every line matching ``match`` (sed ``/re/d``, in place)."""
-    ignore_case = "I" if any(re.search("[iI]", flag) for flag in flags or []) else ""
-    script = f"/{_sed_escape(match, interpolate_variables)}/{ignore_case}d"
-    return _sed(path, script, backup, extended_regex, interpolate_variables)
+    ignore_case = "I" if any(re.search("[iI]", flag) for flag in edit.flags or []) else ""
+    script = f"/{_sed_escape(match, edit.interpolate_variables)}/{ignore_case}d"
+    return _sed(path, script, edit)
