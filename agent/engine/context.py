@@ -8,15 +8,17 @@ one run) in one process each see their own host.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.engine.arguments import Config, UnsupportedConfigError
 from agent.engine.errors import UnknownAttributeError
 
 if TYPE_CHECKING:
     from agent.engine.host import Host
+
+T = TypeVar("T")
 
 _current_host: ContextVar[Host | None] = ContextVar("pullinfra_current_host", default=None)
 # config.py runs before any host is bound; it edits the run's base config through this.
@@ -37,12 +39,18 @@ def current_host() -> Host:
 
 
 @contextmanager
-def bound_host(host: Host) -> Iterator[Host]:
-    token = _current_host.set(host)
+def _bound(var: ContextVar[T | None], value: T) -> Iterator[T]:
+    """`var` holds `value` inside the block and what it held before after it, even when the
+    block raises: a worker thread goes on to the next host, or the next run, clean."""
+    token = var.set(value)
     try:
-        yield host
+        yield value
     finally:
-        _current_host.reset(token)
+        var.reset(token)
+
+
+def bound_host(host: Host) -> AbstractContextManager[Host]:
+    return _bound(_current_host, host)
 
 
 class HostProxy:
@@ -72,13 +80,8 @@ class HostProxy:
 host = HostProxy()
 
 
-@contextmanager
-def bound_setup_config(config: Config) -> Iterator[Config]:
-    token = _setup_config.set(config)
-    try:
-        yield config
-    finally:
-        _setup_config.reset(token)
+def bound_setup_config(config: Config) -> AbstractContextManager[Config]:
+    return _bound(_setup_config, config)
 
 
 def current_config() -> Config:

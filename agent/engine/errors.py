@@ -6,6 +6,8 @@ print one clear message (exit code 2) instead of a traceback, and the daemon can
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 
 class UserError(Exception):
     """Bad input from the user: inventory, deploy code or CLI arguments."""
@@ -40,6 +42,27 @@ class UnknownAttributeError(UnknownNameError, AttributeError):
 
     Also an AttributeError, so `getattr(host, "x", default)` and `hasattr` keep working.
     """
+
+
+def refuse_unknown_attribute(
+    owner: str,
+    name: str,
+    may_use: str,
+    *,
+    private: str = "_",
+    error: type[UnknownNameError] = UnknownAttributeError,
+) -> NoReturn:
+    """What `owner.name` does when pullinfra lacks it: one wording, naming what deploy code
+    may use instead, for `host.x`, `inventory.x` and `pyinfra.x`.
+
+    Names starting with `private` raise a plain AttributeError, so that copy, pickle,
+    inspect and hasattr probing them see "no such attribute" rather than a deploy error.
+    """
+    if name.startswith(private):
+        raise AttributeError(name)
+    raise error(
+        f"{owner}.{name} is not implemented by pullinfra", fix=f"deploy code may use {may_use}"
+    )
 
 
 class PrepareTimeResultError(DeployError):

@@ -33,7 +33,7 @@ from agent.engine.connectors.base import (
     ConnectionLost,
     Connector,
 )
-from agent.engine.errors import DeployError, HostFailure, UnknownAttributeError
+from agent.engine.errors import DeployError, HostFailure, refuse_unknown_attribute
 from agent.engine.events import EngineWarning, Event
 from agent.engine.fact import FactBase, FactError
 from agent.engine.identity import IdentityTracker, OpId
@@ -206,12 +206,11 @@ class RunInventory:
         return len(self._hosts)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise UnknownAttributeError(
-            f"inventory.{name} is not implemented by pullinfra",
-            fix="deploy code may use inventory.get_host(name), inventory.get_group(name),"
-            " inventory.get_active_hosts(), len(inventory) and iterate over it",
+        refuse_unknown_attribute(
+            "inventory",
+            name,
+            "inventory.get_host(name), inventory.get_group(name), inventory.get_active_hosts(),"
+            " len(inventory) and iterate over it",
         )
 
     def get_active_hosts(self) -> list[Host]:
@@ -257,12 +256,11 @@ class Host:
         return f"Host({self.name!r})"
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        raise UnknownAttributeError(
-            f"host.{name} is not implemented by pullinfra",
-            fix="deploy code may use host.name, host.groups, host.data, host.host_data,"
-            " host.group_data, host.get_fact, host.loop, host.when, host.arguments, host.noop",
+        refuse_unknown_attribute(
+            "host",
+            name,
+            "host.name, host.groups, host.data, host.host_data, host.group_data, host.get_fact,"
+            " host.loop, host.when, host.arguments, host.noop",
         )
 
     # -- deploy-code API -------------------------------------------------------------------

@@ -6,16 +6,16 @@ from typing import Any
 
 from agent.compat.pyinfra import api, facts, local, operations
 from agent.engine.context import config, host, inventory
-from agent.engine.errors import UnknownNameError
+from agent.engine.errors import UnknownNameError, refuse_unknown_attribute
 
 __all__ = ["api", "config", "facts", "host", "inventory", "local", "operations"]
 
 
 def __getattr__(name: str) -> Any:
-    if name.startswith("__"):
-        raise AttributeError(name)
-    raise UnknownNameError(
-        f"pyinfra.{name} is not implemented by pullinfra",
-        fix="deploy code may use pyinfra.host, config, inventory, local, operations, facts"
-        " and api",
+    refuse_unknown_attribute(
+        "pyinfra",
+        name,
+        "pyinfra.host, config, inventory, local, operations, facts and api",
+        private="__",
+        error=UnknownNameError,
     )
