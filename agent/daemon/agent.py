@@ -100,7 +100,7 @@ class Agent:
     def start(self) -> None:
         """Recover from a crash, serve HTTP, start delivery and the timers."""
         rerun = self._recover()
-        self.http = build_http(self.config, self)
+        self.http = self._http(self.config)
         self.http.start()
         self.delivery.start()
         log.info("agent started", extra={
@@ -176,7 +176,7 @@ class Agent:
             self._init_deployments(config)
         if config.http != old.http and self.http is not None:
             self.http.stop()
-            self.http = build_http(config, self)
+            self.http = self._http(config)
             self.http.start()
         self._jobs.configure(config)
         log.info("config reloaded", extra={
@@ -283,6 +283,10 @@ class Agent:
         """A slot's worker: decide, then run (one at a time per deployment)."""
         if not self.stopping:
             self.worker.work(name, request)
+
+    def _http(self, config: AgentConfig) -> AgentHTTPServer:
+        return build_http(config, self.metrics, self.db, ready=self.ready, trigger=self.trigger,
+                          push=self.push_received)
 
     def _env(self) -> RunEnv:
         config = self.config

@@ -3,18 +3,16 @@ server with its callbacks. Built at start and again on reload."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from agent.backoff import Backoff
 from agent.config import AgentConfig
-from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer
+from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent
 from agent.metrics import Metrics
 from agent.report.outbox import Notifier, Outbox
 from agent.report.senders import build_sender
 from agent.state import StateDB
-
-if TYPE_CHECKING:
-    from agent.daemon.agent import Agent
 
 
 class AgentError(Exception):
@@ -34,15 +32,16 @@ def build_outbox(config: AgentConfig, db: StateDB, metrics: Metrics) -> Outbox:
                   backoff=Backoff(base=2.0, factor=2.0, cap=60.0, jitter=0.2))
 
 
-def build_http(config: AgentConfig, agent: Agent) -> AgentHTTPServer:
+def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
+               ready: Callable[[], tuple[bool, str]], trigger: Callable[[str | None], Any],
+               push: Callable[[PushEvent], Any]) -> AgentHTTPServer:
     http = config.http
     try:
         return AgentHTTPServer(
-            http.listen, agent.metrics,
+            http.listen, metrics,
             token=http.token.get_secret_value() if http.token else None,
             webhook_secrets={p: http.webhook_secret_for(p) for p in WEBHOOK_PROVIDERS},
-            ready=agent.ready, runs=agent.db, on_trigger=agent.trigger,
-            on_push=agent.push_received,
+            ready=ready, runs=db, on_trigger=trigger, on_push=push,
         )
     except OSError as exc:
         raise AgentError(f"[http] listen = {http.listen!r}: cannot listen there: "
