@@ -302,8 +302,9 @@ def _read_path(path: str, checksum: bool, parent: bool) -> tuple[Any, str | None
     return info, digest, parent_info
 
 
-def _put(
-    src: Any,
+@operation()
+def put(
+    src: str | IO[Any],
     dest: str,
     user: str | None = None,
     group: str | None = None,
@@ -313,6 +314,11 @@ def _put(
     force: bool = False,
     assume_exists: bool = False,
 ) -> Commands:
+    """Upload a local file (relative to the deploy file) or a file-like object to ``dest``.
+
+    The upload happens only when the remote sha256 differs (or ``force``). If ``dest`` is an
+    existing directory, the file keeps its name inside it.
+    """
     dest = _check_path(dest, "dest")
     upload, data = _read_source(src, add_deploy_dir, assume_exists)
     wanted_mode = ensure_mode_int(mode)
@@ -353,28 +359,6 @@ def _put(
 
 
 @operation()
-def put(
-    src: str | IO[Any],
-    dest: str,
-    user: str | None = None,
-    group: str | None = None,
-    mode: int | str | None = None,
-    add_deploy_dir: bool = True,
-    create_remote_dir: bool = True,
-    force: bool = False,
-    assume_exists: bool = False,
-) -> Commands:
-    """Upload a local file (relative to the deploy file) or a file-like object to ``dest``.
-
-    The upload happens only when the remote sha256 differs (or ``force``). If ``dest`` is an
-    existing directory, the file keeps its name inside it.
-    """
-    yield from _put(
-        src, dest, user, group, mode, add_deploy_dir, create_remote_dir, force, assume_exists
-    )
-
-
-@operation()
 def template(
     src: str | IO[Any],
     dest: str,
@@ -394,7 +378,8 @@ def template(
     context = {"host": host, **data}
     search_path = host.local_roots()
     rendered = render_template(source, context, search_path, jinja_env_kwargs, host.memo)
-    yield from _put(
+    # put's own generator: the upload is part of this operation, not a second one queued.
+    yield from put._inner(
         rendered.encode("utf-8"),
         dest,
         user,
