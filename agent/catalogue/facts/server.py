@@ -19,50 +19,44 @@ def _first_line(output: list[str]) -> str:
     return output[0].strip()
 
 
-class Os(FactBase[str]):
-    """The kernel name, e.g. ``Linux``; pyinfra calls this the OS."""
+class _Uname(FactBase[str]):
+    """One field of ``uname``, which every Unix host has: the facts below differ only in its
+    option."""
 
-    immutable = True
+    option = ""
 
     def command(self) -> str:
-        return "uname -s"
+        return f"uname {self.option}"
 
     def process(self, output: list[str]) -> str:
         return _first_line(output)
+
+
+class Os(_Uname):
+    """The kernel name, e.g. ``Linux``; pyinfra calls this the OS."""
+
+    immutable = True
+    option = "-s"
 
 
 class Kernel(Os):
     """Same value as Os, kept because pyinfra offers both names."""
 
 
-class KernelVersion(FactBase[str]):
-    def command(self) -> str:
-        return "uname -r"
-
-    def process(self, output: list[str]) -> str:
-        return _first_line(output)
+class KernelVersion(_Uname):
+    option = "-r"
 
 
-class Arch(FactBase[str]):
+class Arch(_Uname):
     """The machine hardware name, e.g. ``x86_64``."""
 
     immutable = True
-
-    def command(self) -> str:
-        return "uname -m"
-
-    def process(self, output: list[str]) -> str:
-        return _first_line(output)
+    option = "-m"
 
 
-class Hostname(FactBase[str]):
+class Hostname(_Uname):
     immutable = True
-
-    def command(self) -> str:
-        return "uname -n"
-
-    def process(self, output: list[str]) -> str:
-        return _first_line(output)
+    option = "-n"
 
 
 class Command(FactBase[str]):
