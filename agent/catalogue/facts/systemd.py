@@ -24,27 +24,32 @@ class SystemdRunning(FactBase[bool]):
         return output[0].strip() == "yes"
 
 
-class UnitActive(FactBase[bool]):
+class _UnitState(FactBase[bool]):
+    """Whether ``systemctl <query>`` puts a unit in one of ``states``: UnitActive and
+    UnitEnabled ask the same way and differ only in the question."""
+
+    query = ""
+    states: tuple[str, ...] = ()
+
+    def command(self, service: str) -> str:
+        return f"systemctl {self.query} {shlex.quote(unit_name(service))} 2>/dev/null || true"
+
+    def default(self) -> bool:
+        return False
+
+    def process(self, output: list[str]) -> bool:
+        return output[0].strip() in self.states
+
+
+class UnitActive(_UnitState):
     """Whether a unit is active; pyinfra's SystemdStatus reports all units, this one only."""
 
-    def command(self, service: str) -> str:
-        return f"systemctl is-active {shlex.quote(unit_name(service))} 2>/dev/null || true"
-
-    def default(self) -> bool:
-        return False
-
-    def process(self, output: list[str]) -> bool:
-        return output[0].strip() in ("active", "reloading", "activating")
+    query = "is-active"
+    states = ("active", "reloading", "activating")
 
 
-class UnitEnabled(FactBase[bool]):
+class UnitEnabled(_UnitState):
     """Whether a unit starts at boot (``enabled`` / ``enabled-runtime``/``alias``)."""
 
-    def command(self, service: str) -> str:
-        return f"systemctl is-enabled {shlex.quote(unit_name(service))} 2>/dev/null || true"
-
-    def default(self) -> bool:
-        return False
-
-    def process(self, output: list[str]) -> bool:
-        return output[0].strip() in ("enabled", "enabled-runtime", "alias", "static", "indirect")
+    query = "is-enabled"
+    states = ("enabled", "enabled-runtime", "alias", "static", "indirect")
