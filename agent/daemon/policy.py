@@ -70,6 +70,15 @@ class HeadFacts:
 
 
 @dataclass(frozen=True)
+class RefusedHead:
+    """A fetched head that may not be applied, and why (force-pushed, unverified)."""
+
+    revision: str
+    message: str
+    trigger: Trigger
+
+
+@dataclass(frozen=True)
 class Situation:
     deployment: DeploymentFacts
     trigger: Trigger
@@ -151,11 +160,12 @@ def decide(s: Situation) -> Decision:
     return Run(trigger, d.mode, head.revision, d.applied, _superseded(d, head.overtaken))
 
 
-def decide_refusal(d: DeploymentFacts, revision: str, message: str) -> Refuse | Skip:
-    """A fetched head that may not be applied (force-pushed, unverified)."""
+def decide_refusal(d: DeploymentFacts, refused: RefusedHead) -> Refuse | Skip:
+    """A fetched head that may not be applied is recorded as a failed run of each
+    deployment, but a suspended one."""
     if d.suspended:
         return Skip("suspended")
-    return Refuse(revision, message)
+    return Refuse(refused.revision, refused.message)
 
 
 def _reconcile(s: Situation) -> Decision:

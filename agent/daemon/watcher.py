@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.backoff import Backoff
-from agent.daemon.worker import RefusedHead
+from agent.daemon.policy import RefusedHead
 from agent.metrics import Metrics
 from agent.source import (
     FetchError,

@@ -11,7 +11,6 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from agent.backoff import Backoff
@@ -25,6 +24,7 @@ from agent.daemon.policy import (
     HeadFacts,
     Overtaken,
     Refuse,
+    RefusedHead,
     RetryAt,
     Run,
     Situation,
@@ -38,15 +38,6 @@ from agent.source import FetchResult
 from agent.vocab import Mode, RunStatus, Trigger
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RefusedHead:
-    """A fetched head that may not be applied, and why (force-pushed, unverified)."""
-
-    revision: str
-    message: str
-    trigger: Trigger
 
 
 class Worker:
@@ -86,8 +77,7 @@ class Worker:
         """Record a refused head for every deployment that is not suspended."""
         env = self._env()
         for deployment in self._config().deployment:
-            decision = decide_refusal(self._facts(env, deployment), refused.revision,
-                                      refused.message)
+            decision = decide_refusal(self._facts(env, deployment), refused)
             if isinstance(decision, Refuse):
                 self._refuse(env, deployment, decision, refused.trigger)
 

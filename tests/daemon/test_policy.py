@@ -11,6 +11,7 @@ from agent.daemon.policy import (
     HeadFacts,
     Overtaken,
     Refuse,
+    RefusedHead,
     RetryAt,
     Run,
     Situation,
@@ -127,8 +128,9 @@ def test_policy(deployment, trigger, head, extra, expected):
 
 
 def test_a_refused_head_is_recorded_unless_the_deployment_is_suspended():
-    assert decide_refusal(facts(applied=A), B, "forced") == Refuse(B, "forced")
-    assert decide_refusal(facts(applied=A, suspended=True), B, "forced") == Skip("suspended")
+    refused = RefusedHead(B, "forced", T.POLL)
+    assert decide_refusal(facts(applied=A), refused) == Refuse(B, "forced")
+    assert decide_refusal(facts(applied=A, suspended=True), refused) == Skip("suspended")
 
 
 def test_every_trigger_has_a_row():
