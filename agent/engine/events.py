@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from agent.engine.result import OpHostResult, RunResult
 
+
 @dataclass(frozen=True)
 class StageStarted:
     stage: str
