@@ -131,7 +131,7 @@ class Refuse:
     message: str
 
 
-Decision = Run | Skip | Advance | RetryAt | Refuse
+Decision = Run | Skip | Advance | RetryAt
 
 
 def decide(s: Situation) -> Decision:

@@ -129,9 +129,6 @@ class Worker:
             log.info("new commit changes nothing under this deployment's paths",
                      extra={"deployment": deployment.name, "revision": decision.revision[:12]})
             return None
-        if isinstance(decision, Refuse):
-            self._refuse(env, deployment, decision, Trigger.POLL)
-            return None
         for revision in decision.supersede:
             self._supersede(env, deployment, decision, revision)
         return self._run(env, self._plan(env, deployment, decision, head))
