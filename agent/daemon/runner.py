@@ -19,7 +19,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent import __version__
 from agent.compat import load_inventory, run_deploy
 from agent.config import DeploymentConfig, hosts_for_shard
 from agent.daemon.outcomes import Ending
@@ -82,7 +81,7 @@ def provenance(env: RunEnv, plan: RunPlan, run_id: int) -> Provenance:
     """What the run's report says about where it came from."""
     return Provenance(
         run_id=run_id, trigger=plan.trigger, deployment=plan.deployment.name,
-        agent={"version": __version__, **env.agent_info},
+        agent=env.agent_info,
         source={"url": env.source.display_url, "ref": env.source.config.ref,
                 "revision": plan.revision, "previous_revision": plan.previous,
                 "author": plan.author, "message": plan.message, "verified": plan.verified})
