@@ -34,7 +34,7 @@ from agent.daemon.policy import (
 )
 from agent.daemon.runner import RunEnv, RunPlan, execute_run, provenance, start
 from agent.report.build import before_hosts
-from agent.source import FetchResult
+from agent.source import Commit, FetchResult
 from agent.vocab import Mode, RunStatus, Trigger
 
 log = logging.getLogger(__name__)
@@ -64,14 +64,19 @@ class Worker:
             return None
         env = self._env()
         head = self._head()
+        # A reconcile re-runs the applied commit, whatever the head: it needs no head facts.
+        moved_to = head if request.kind != Trigger.RECONCILE else None
         facts = self._facts(env, deployment)
         env.metrics.set_suspended(name, facts.suspended)
+        between = self._between(env, facts, moved_to)
         situation = Situation(
-            deployment=facts, trigger=Trigger(request.kind), head=self._head_facts(
-                env, facts, head, request), now=self._clock(), requested=request.revision,
+            deployment=facts, trigger=Trigger(request.kind),
+            head=self._head_facts(env, facts, moved_to, between), now=self._clock(),
+            requested=request.revision,
             reconcile_applies=self._config().reconcile.mode == "apply", once=self._once,
             retry_delay=self._retry_backoff.delay)
-        return self._carry_out(env, deployment, decide(situation), head)
+        return self._carry_out(env, deployment, decide(situation), head,
+                               {c.revision: c for c in between})
 
     def refuse(self, refused: RefusedHead) -> None:
         """Record a refused head for every deployment that is not suspended."""
@@ -93,21 +98,27 @@ class Worker:
             attempts=row.attempts if row else 0,
             last_attempt_at=row.last_attempt_at if row else None)
 
+    def _between(self, env: RunEnv, facts: DeploymentFacts, head: FetchResult | None
+                 ) -> list[Commit]:
+        """The commits a new head overtook (none when nothing is new)."""
+        if head is None or head.revision == facts.applied:
+            return []
+        return env.source.overtaken(facts.applied, head.revision)
+
     def _head_facts(self, env: RunEnv, facts: DeploymentFacts, head: FetchResult | None,
-                    request: Request) -> HeadFacts | None:
+                    between: list[Commit]) -> HeadFacts | None:
         if head is None:
             return None
-        if head.revision == facts.applied or request.kind == Trigger.RECONCILE:
-            return HeadFacts(head.revision, ())
+        if head.revision == facts.applied:
+            return HeadFacts(head.revision, ())  # already applied: nothing to compare
         changed = head.changed_paths
         if facts.paths and facts.applied and head.previous != facts.applied:
             found = env.source.changed_paths(facts.applied, head.revision)
             changed = tuple(found) if found is not None else None
-        return HeadFacts(head.revision, changed, self._overtaken(env, facts, head.revision))
+        return HeadFacts(head.revision, changed, self._overtaken(env, facts, between))
 
-    def _overtaken(self, env: RunEnv, facts: DeploymentFacts, target: str
+    def _overtaken(self, env: RunEnv, facts: DeploymentFacts, between: list[Commit]
                    ) -> tuple[Overtaken, ...]:
-        between = env.source.overtaken(facts.applied, target)
         if not between:
             return ()
         seen = env.db.run_revisions(facts.name, limit=1000)
@@ -118,7 +129,7 @@ class Worker:
     # ---- carrying decisions out ----
 
     def _carry_out(self, env: RunEnv, deployment: DeploymentConfig, decision: Decision,
-                   head: FetchResult | None) -> Ending | None:
+                   head: FetchResult | None, between: dict[str, Commit]) -> Ending | None:
         if isinstance(decision, Skip | RetryAt):
             log.debug("nothing to run", extra={"deployment": deployment.name,
                                                "reason": _why(decision)})
@@ -130,7 +141,7 @@ class Worker:
                      extra={"deployment": deployment.name, "revision": decision.revision[:12]})
             return None
         for revision in decision.supersede:
-            self._supersede(env, deployment, decision, revision)
+            self._supersede(env, deployment, decision, between[revision])
         return self._run(env, self._plan(env, deployment, decision, head))
 
     def _run(self, env: RunEnv, plan: RunPlan) -> Ending:
@@ -163,13 +174,12 @@ class Worker:
                        message, verified)
 
     def _supersede(self, env: RunEnv, deployment: DeploymentConfig, run: Run,
-                   revision: str) -> None:
-        commit = env.source.commit(revision)
+                   commit: Commit) -> None:
         run_id = env.db.record_superseded(deployment.name, run.trigger, deployment.mode,
-                                          revision, run.revision, run.previous,
+                                          commit.revision, run.revision, run.previous,
                                           commit.author, commit.message)
         self.outcomes.finish(Ending(run_id, deployment.name, run.trigger, Mode(deployment.mode),
-                                    revision, RunStatus.SUPERSEDED, recorded=True,
+                                    commit.revision, RunStatus.SUPERSEDED, recorded=True,
                                     superseded_by=run.revision))
 
     def _refuse(self, env: RunEnv, deployment: DeploymentConfig, refuse: Refuse,
