@@ -63,10 +63,8 @@ class Outcomes:
         self._log(ending)
         if ending.report is not None:
             self.enqueue(ending.report)
-        try:
-            self.db.prune(self.retention())
-        except Exception:
-            log.exception("pruning the run history failed")
+        if not ending.recorded:  # a row written elsewhere is pruned with the run around it
+            self._prune()
 
     def recover_crashed(self) -> list[RunRow]:
         """The runs a dead agent process left `running`: ended as interrupted, returned so
@@ -77,14 +75,19 @@ class Outcomes:
                 "run_id": run.id, "deployment": run.deployment, "trigger": run.trigger,
                 "revision": (run.revision or "-")[:12], "status": RunStatus.INTERRUPTED})
             self.finish(_interrupted(run, recorded=True))
-        if not cut:
-            self.db.prune(self.retention())
+        self._prune()
         return cut
 
     def interrupt_running(self, reason: str) -> None:
         """Shutdown ran out of grace: the runs still going end as interrupted now."""
         for run in self.db.list_runs(status=RunStatus.RUNNING, limit=100):
             self.finish(_interrupted(run, recorded=False, error=reason))
+
+    def _prune(self) -> None:
+        try:
+            self.db.prune(self.retention())
+        except Exception:
+            log.exception("pruning the run history failed")
 
     def _record_state(self, e: Ending) -> None:
         if not e.recorded:
