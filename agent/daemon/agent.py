@@ -250,9 +250,9 @@ class Agent:
     # ---- internals ----
 
     def _fetch(self, trigger: Trigger) -> None:
-        fetched = self.watcher.fetch(trigger)
-        if fetched.refused is not None:
-            self.worker.refuse(fetched.refused)
+        refused = self.watcher.fetch(trigger)
+        if refused is not None:
+            self.worker.refuse(refused)
 
     def _baseline(self) -> str | None:
         """The force-push baseline when the clone lost its own (a deleted clone)."""

@@ -11,7 +11,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from agent.backoff import Backoff
 from agent.daemon.policy import RefusedHead
@@ -32,14 +31,6 @@ log = logging.getLogger(__name__)
 # A refusal is reported under the trigger that found it; a timer's reconcile or a retry did
 # not fetch, so the poll stands for them.
 _REFUSAL_TRIGGERS = (Trigger.POLL, Trigger.WEBHOOK, Trigger.MANUAL)
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """What one fetch found: the head to move to (None: keep the last), or a new refusal."""
-
-    head: FetchResult | None
-    refused: RefusedHead | None = None
 
 
 class SourceWatcher:
@@ -66,7 +57,9 @@ class SourceWatcher:
     def backing_off(self) -> bool:
         return time.time() < self._not_before
 
-    def fetch(self, trigger: Trigger) -> Fetched:
+    def fetch(self, trigger: Trigger) -> RefusedHead | None:
+        """Fetch; a good head becomes `head`, a failure keeps the last one. Returns the
+        refusal to record when the fetched head was refused for the first time."""
         started = time.monotonic()
         source = self.source
         try:
@@ -79,20 +72,20 @@ class SourceWatcher:
                 "source": source.display_url, "error": exc.message,
                 "failures": self._backoff.failures, "retry_in_seconds": round(wait, 1),
                 "keeps_reconciling": self.head.revision[:12] if self.head else "-"})
-            return Fetched(None)
+            return None
         except (NonFastForward, VerificationFailed) as exc:
             self._failed("rejected", started)
             self.fetched_once = True
             if isinstance(exc, VerificationFailed):
                 self._metrics.count_verification_failure()
-            return Fetched(None, self._refusal(exc, trigger))
+            return self._refusal(exc, trigger)
         except SourceError as exc:
             self._failed("failure", started)
             log.error("fetch failed", extra={"source": source.display_url,
                                              "error": exc.message})
-            return Fetched(None)
+            return None
         self._succeeded(head, started, trigger)
-        return Fetched(head)
+        return None
 
     def _failed(self, result: str, started: float) -> None:
         self._metrics.observe_fetch(result, time.monotonic() - started)
