@@ -93,8 +93,7 @@ def test_encrypted_key_with_ssh_key_password(bed_hosts, write, tmp_path):
     key = tmp_path / "id_locked"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "k3y-pass-phrase", "-f", str(key)],
                    check=True)
-    keys = host.read_text("/root/.ssh/authorized_keys")
-    host.write_file("/root/.ssh/authorized_keys", keys + key.with_suffix(".pub").read_text())
+    host.authorize_key(key.with_suffix(".pub"))
     data = {**host.ssh_data, "ssh_key": str(key)}
 
     wrong = write("wrong.py", f"h = [('h', {{**{data!r}, 'ssh_key_password': 'nope'}})]\n")
@@ -116,12 +115,7 @@ def test_encrypted_key_with_ssh_key_password(bed_hosts, write, tmp_path):
 
 def test_password_login_with_ssh_password(bed_hosts, write):
     (host,) = bed_hosts(1)
-    host.run("echo 'deploy:Pw-for-deploy-1' | chpasswd", check=True)
-    config = host.read_text("/etc/ssh/sshd_config")
-    host.write_file("/etc/ssh/sshd_config",
-                    config.replace("PasswordAuthentication no", "PasswordAuthentication yes"))
-    host.stop_sshd()
-    host.start_sshd()
+    host.allow_password_login("deploy", "Pw-for-deploy-1")
     data = {k: v for k, v in host.ssh_data.items() if k != "ssh_key"}
     data.update(ssh_user="deploy", ssh_password="Pw-for-deploy-1")
     inventory = write("inv.py", f"h = [('h', {data!r})]\n")

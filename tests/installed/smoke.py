@@ -101,8 +101,7 @@ def apply_with_encrypted_key(smoke: Smoke) -> None:
     key = smoke.work / "id_locked"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", KEY_PASSPHRASE, "-f", str(key)],
                    check=True, capture_output=True)
-    keys = host.read_text("/root/.ssh/authorized_keys") or ""
-    host.write_file("/root/.ssh/authorized_keys", keys + key.with_suffix(".pub").read_text())
+    host.authorize_key(key.with_suffix(".pub"))
     data = {**host.ssh_data, "ssh_key": str(key)}
     locked = smoke.apply({"h": data})
     assert locked.returncode == 1, locked.stderr[-3000:]
@@ -115,12 +114,7 @@ def apply_with_encrypted_key(smoke: Smoke) -> None:
 def apply_with_password(smoke: Smoke) -> None:
     """Password login (no key at all), as the sudo-capable `deploy` user."""
     host = smoke.hosts[0]
-    host.run(f"echo 'deploy:{DEPLOY_PASSWORD}' | chpasswd", check=True)
-    config = host.read_text("/etc/ssh/sshd_config") or ""
-    host.write_file("/etc/ssh/sshd_config",
-                    config.replace("PasswordAuthentication no", "PasswordAuthentication yes"))
-    host.stop_sshd()
-    host.start_sshd()
+    host.allow_password_login("deploy", DEPLOY_PASSWORD)
     data = {k: v for k, v in host.ssh_data.items() if k != "ssh_key"}
     data.update(ssh_user="deploy", ssh_password=DEPLOY_PASSWORD, _sudo=True)
     proc = smoke.apply({"h": data})

@@ -605,6 +605,20 @@ class Host:
         if wait:
             self.wait_ssh()
 
+    def authorize_key(self, public_key: Path, user: str = "root") -> None:
+        """Let `public_key` (an .pub file) log in as `user`, beside the bed's own key."""
+        keys = f"{'/root' if user == 'root' else '/home/' + user}/.ssh/authorized_keys"
+        self.write_file(keys, (self.read_text(keys) or "") + public_key.read_text(), 0o600)
+
+    def allow_password_login(self, user: str, password: str) -> None:
+        """Give `user` a password and let sshd take password logins (restarted for it)."""
+        self.run(f"echo '{user}:{password}' | chpasswd", check=True)
+        config = self.read_text("/etc/ssh/sshd_config") or ""
+        self.write_file("/etc/ssh/sshd_config",
+                        config.replace("PasswordAuthentication no", "PasswordAuthentication yes"))
+        self.stop_sshd()
+        self.start_sshd()
+
     def cut_link(self) -> None:
         """Take the host's end of its link down: packets to it are dropped (connects time out)."""
         _run(["ip", "-n", self.netns, "link", "set", "eth0", "down"])
