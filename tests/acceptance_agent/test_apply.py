@@ -14,7 +14,7 @@ from tests.acceptance_agent.harness import (
     operations,
     report_of,
 )
-from tests.agent.gitfixtures import Remote, git
+from tests.agent.gitfixtures import Remote, remote_on_bed_host
 
 POLL = 1.0
 SLACK = 3.0  # fetch + scheduling on a loaded 2-core machine
@@ -83,17 +83,11 @@ def test_file_remote_commit_is_applied_within_poll_interval_and_b_applies_only_i
 
 
 def test_ssh_remote_on_bed_host_is_applied_like_file_remote(
-        tmp_path, bed_hosts, bed_client_key, bed_known_hosts, make_agent, monkeypatch):
+        tmp_path, bed_hosts, bed_client_key, bed_known_hosts, make_agent):
     git_host, target = bed_hosts(2)
-    git_host.run("git init --quiet --bare --initial-branch=main /srv/repo.git", check=True)
-    url = f"root@{git_host.address}:/srv/repo.git"
-    remote = Remote(tmp_path / "git")
-    git("remote", "set-url", "origin", url, cwd=remote.work)
     # The test pushes over SSH with the bed's key; the agent gets the same key from its config
     # (its environment carries no GIT_* variables, see harness.Agent).
-    monkeypatch.setenv("GIT_SSH_COMMAND", (
-        f"ssh -F none -i {bed_client_key} -o IdentitiesOnly=yes -o BatchMode=yes "
-        f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile={bed_known_hosts}"))
+    remote, url = remote_on_bed_host(tmp_path / "git", git_host)
     agent = make_agent(url=url, poll_interval=f"{POLL:g}s",
                        source={"ssh_key": str(bed_client_key),
                                "known_hosts": str(bed_known_hosts)})

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 HERMETIC_ENV = {
     "GIT_CONFIG_GLOBAL": os.devnull,
@@ -125,3 +126,19 @@ class GpgSigner:
         return subprocess.run(["gpg", "--homedir", str(self.home), "--batch",
                                "--pinentry-mode", "loopback", *args],
                               check=True, capture_output=True)
+
+
+def remote_on_bed_host(root: Path, host: Any, path: str = "/srv/repo.git"
+                       ) -> tuple[Remote, str]:
+    """A bare repository on a bed host, and a work clone that pushes to it over SSH with the
+    bed's key (set in the clone, so nothing in the environment is needed); with its URL."""
+    host.run(f"git init --quiet --bare --initial-branch=main {path}", check=True)
+    url = f"root@{host.address}:{path}"
+    remote = Remote(root)
+    git("remote", "set-url", "origin", url, cwd=remote.work)
+    bed = host.bed
+    git("config", "core.sshCommand",
+        f"ssh -F none -i {bed.client_key} -o IdentitiesOnly=yes -o BatchMode=yes"
+        f" -o StrictHostKeyChecking=yes -o UserKnownHostsFile={bed.known_hosts}",
+        cwd=remote.work)
+    return remote, url

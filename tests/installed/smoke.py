@@ -25,7 +25,7 @@ from tests.acceptance_agent.harness import (
     clean_env,
     signature_ok,
 )
-from tests.agent.gitfixtures import Remote, git
+from tests.agent.gitfixtures import Remote, remote_on_bed_host
 from tests.agent.receivers import Receiver, free_port
 from tests.polling import wait_for
 from tests.testbed import Host
@@ -126,13 +126,7 @@ def agent_once_from_ssh_remote(smoke: Smoke) -> None:
     """`agent --once`: clone over SSH from a bed host, apply, post a signed report."""
     git_host, target = smoke.hosts[0], smoke.hosts[1]
     bed = git_host.bed
-    git_host.run("git init --quiet --bare --initial-branch=main /srv/repo.git", check=True)
-    url = f"root@{git_host.address}:/srv/repo.git"
-    remote = Remote(smoke.work / "git")
-    git("remote", "set-url", "origin", url, cwd=remote.work)
-    ssh = (f"ssh -F none -i {bed.client_key} -o IdentitiesOnly=yes -o BatchMode=yes"
-           f" -o StrictHostKeyChecking=yes -o UserKnownHostsFile={bed.known_hosts}")
-    git("config", "core.sshCommand", ssh, cwd=remote.work)
+    remote, url = remote_on_bed_host(smoke.work / "git", git_host)
     commit = remote.commit_and_push(
         {"inventory.py": bed.inventory([target]), "deploy.py": DEPLOY,
          "mark.txt": "installed pullinfra was here\n"}, "smoke")
