@@ -59,9 +59,16 @@ def public_names(module: ModuleType) -> list[str]:
             continue
         is_op = callable(value) and hasattr(value, "definition")
         is_fact = isinstance(value, type) and issubclass(value, FactBase) and value is not FactBase
-        if is_op or (is_fact and value.__module__ == module.__name__):
+        if is_op or (is_fact and _defined_in(value, module)):
             names.append(key)
     return sorted(names)
+
+
+def _defined_in(fact: type, module: ModuleType) -> bool:
+    """The module itself, or one of its private submodules (`facts/server/_users.py`), so a
+    fact a module only imports is not listed as its own."""
+    home = fact.__module__
+    return home == module.__name__ or home.startswith(f"{module.__name__}._")
 
 
 def import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType | None:

@@ -15,23 +15,9 @@ from datetime import UTC, datetime
 
 from agent.backoff import Backoff
 from agent.config import AgentConfig, DeploymentConfig
+from agent.daemon import policy
 from agent.daemon.deployments import Request
 from agent.daemon.outcomes import Ending, Outcomes
-from agent.daemon.policy import (
-    Advance,
-    Decision,
-    DeploymentFacts,
-    HeadFacts,
-    Overtaken,
-    Refuse,
-    RefusedHead,
-    RetryAt,
-    Run,
-    Situation,
-    Skip,
-    decide,
-    decide_refusal,
-)
 from agent.daemon.runner import RunEnv, RunPlan, execute_run, provenance, start
 from agent.report.build import before_hosts
 from agent.source import Commit, FetchResult
@@ -69,28 +55,28 @@ class Worker:
         facts = self._facts(env, deployment)
         env.metrics.set_suspended(name, facts.suspended)
         between = self._between(env, facts, moved_to)
-        situation = Situation(
+        situation = policy.Situation(
             deployment=facts, trigger=Trigger(request.kind),
             head=self._head_facts(env, facts, moved_to, between), now=self._clock(),
             requested=request.revision,
             reconcile_applies=self._config().reconcile.mode == "apply", once=self._once,
             retry_delay=self._retry_backoff.delay)
-        return self._carry_out(env, deployment, decide(situation), head,
+        return self._carry_out(env, deployment, policy.decide(situation), head,
                                {c.revision: c for c in between})
 
-    def refuse(self, refused: RefusedHead) -> None:
+    def refuse(self, refused: policy.RefusedHead) -> None:
         """Record a refused head for every deployment that is not suspended."""
         env = self._env()
         for deployment in self._config().deployment:
-            decision = decide_refusal(self._facts(env, deployment), refused)
-            if isinstance(decision, Refuse):
+            decision = policy.decide_refusal(self._facts(env, deployment), refused)
+            if isinstance(decision, policy.Refuse):
                 self._refuse(env, deployment, decision, refused.trigger)
 
     # ---- facts ----
 
-    def _facts(self, env: RunEnv, deployment: DeploymentConfig) -> DeploymentFacts:
+    def _facts(self, env: RunEnv, deployment: DeploymentConfig) -> policy.DeploymentFacts:
         row = env.db.applied_state(deployment.name)
-        return DeploymentFacts(
+        return policy.DeploymentFacts(
             name=deployment.name, mode=Mode(deployment.mode), paths=tuple(deployment.paths),
             suspended=env.db.is_suspended(deployment.name),
             applied=row.revision if row else None,
@@ -98,43 +84,43 @@ class Worker:
             attempts=row.attempts if row else 0,
             last_attempt_at=row.last_attempt_at if row else None)
 
-    def _between(self, env: RunEnv, facts: DeploymentFacts, head: FetchResult | None
+    def _between(self, env: RunEnv, facts: policy.DeploymentFacts, head: FetchResult | None
                  ) -> list[Commit]:
         """The commits a new head overtook (none when nothing is new)."""
         if head is None or head.revision == facts.applied:
             return []
         return env.source.overtaken(facts.applied, head.revision)
 
-    def _head_facts(self, env: RunEnv, facts: DeploymentFacts, head: FetchResult | None,
-                    between: list[Commit]) -> HeadFacts | None:
+    def _head_facts(self, env: RunEnv, facts: policy.DeploymentFacts, head: FetchResult | None,
+                    between: list[Commit]) -> policy.HeadFacts | None:
         if head is None:
             return None
         if head.revision == facts.applied:
-            return HeadFacts(head.revision, ())  # already applied: nothing to compare
+            return policy.HeadFacts(head.revision, ())  # already applied: nothing to compare
         changed = head.changed_paths
         if facts.paths and facts.applied and head.previous != facts.applied:
             found = env.source.changed_paths(facts.applied, head.revision)
             changed = tuple(found) if found is not None else None
-        return HeadFacts(head.revision, changed, self._overtaken(env, facts, between))
+        return policy.HeadFacts(head.revision, changed, self._overtaken(env, facts, between))
 
-    def _overtaken(self, env: RunEnv, facts: DeploymentFacts, between: list[Commit]
-                   ) -> tuple[Overtaken, ...]:
+    def _overtaken(self, env: RunEnv, facts: policy.DeploymentFacts, between: list[Commit]
+                   ) -> tuple[policy.Overtaken, ...]:
         if not between:
             return ()
         seen = env.db.run_revisions(facts.name, limit=1000)
-        return tuple(Overtaken(
+        return tuple(policy.Overtaken(
             c.revision, _as_tuple(env.source.touched_paths(c.revision)) if facts.paths else None,
             ran=c.revision in seen) for c in between)
 
     # ---- carrying decisions out ----
 
-    def _carry_out(self, env: RunEnv, deployment: DeploymentConfig, decision: Decision,
+    def _carry_out(self, env: RunEnv, deployment: DeploymentConfig, decision: policy.Decision,
                    head: FetchResult | None, between: dict[str, Commit]) -> Ending | None:
-        if isinstance(decision, Skip | RetryAt):
+        if isinstance(decision, policy.Skip | policy.RetryAt):
             log.debug("nothing to run", extra={"deployment": deployment.name,
                                                "reason": _why(decision)})
             return None
-        if isinstance(decision, Advance):
+        if isinstance(decision, policy.Advance):
             env.db.set_applied(deployment.name, decision.revision)
             env.metrics.set_applied_revision(deployment.name, decision.revision)
             log.info("new commit changes nothing under this deployment's paths",
@@ -162,7 +148,7 @@ class Worker:
                      if (rev := env.db.last_applied(d.name)) is not None}
             env.source.prune_checkouts(keep=keep)
 
-    def _plan(self, env: RunEnv, deployment: DeploymentConfig, run: Run,
+    def _plan(self, env: RunEnv, deployment: DeploymentConfig, run: policy.Run,
               head: FetchResult | None) -> RunPlan:
         if head is not None and head.revision == run.revision:
             author, message, verified = head.author, head.message, head.verified
@@ -173,7 +159,7 @@ class Worker:
         return RunPlan(deployment, run.trigger, run.mode, run.revision, run.previous, author,
                        message, verified)
 
-    def _supersede(self, env: RunEnv, deployment: DeploymentConfig, run: Run,
+    def _supersede(self, env: RunEnv, deployment: DeploymentConfig, run: policy.Run,
                    commit: Commit) -> None:
         run_id = env.db.record_superseded(deployment.name, run.trigger, deployment.mode,
                                           commit.revision, run.revision, run.previous,
@@ -182,7 +168,7 @@ class Worker:
                                     commit.revision, RunStatus.SUPERSEDED, recorded=True,
                                     superseded_by=run.revision))
 
-    def _refuse(self, env: RunEnv, deployment: DeploymentConfig, refuse: Refuse,
+    def _refuse(self, env: RunEnv, deployment: DeploymentConfig, refuse: policy.Refuse,
                 trigger: Trigger) -> None:
         previous = env.db.last_applied(deployment.name)
         commit = env.source.commit(refuse.revision)
@@ -201,7 +187,7 @@ def _as_tuple(paths: list[str] | None) -> tuple[str, ...] | None:
     return tuple(paths) if paths is not None else None
 
 
-def _why(decision: Skip | RetryAt) -> str:
-    if isinstance(decision, Skip):
+def _why(decision: policy.Skip | policy.RetryAt) -> str:
+    if isinstance(decision, policy.Skip):
         return decision.reason
     return f"the failed commit {decision.revision[:12]} is retried at {decision.due:.0f}"

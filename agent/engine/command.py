@@ -8,7 +8,7 @@ secret.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,6 +119,9 @@ class FunctionCommand:
 
 
 Command = StringCommand | FileUploadCommand | FunctionCommand
+
+Commands = Generator[str | Command, None, None]
+"""What an operation's body is: a generator of commands (a bare string is a shell command)."""
 
 
 def make_command(value: object) -> Command:

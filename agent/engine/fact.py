@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Generic, TypeVar
 
+from agent.engine.naming import module_label
+
 T = TypeVar("T")
 
 
@@ -26,7 +28,7 @@ class FactBase(Generic[T]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        module = cls.__module__.rsplit(".", 1)[-1]
+        module = module_label(cls.__module__)
         cls.name = f"{module}.{cls.__name__}"
 
     def command(self, **kwargs: Any) -> str:

@@ -19,6 +19,7 @@ from agent.engine.callsite import current_location
 from agent.engine.context import current_host
 from agent.engine.errors import DeployError, PrepareTimeResultError
 from agent.engine.identity import OpId
+from agent.engine.naming import module_label
 from agent.vocab import OpStatus, Stage
 
 if TYPE_CHECKING:
@@ -116,7 +117,7 @@ def operation(
     """Make a generator function an operation: `@operation()` or `@operation`."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., OperationMeta]:
-        module = function.__module__.rsplit(".", 1)[-1]
+        module = module_label(function.__module__)
         name = function.__name__
         full_name = name if module.startswith("__") else f"{module}.{name}"
         definition = OperationDefinition(function, full_name, is_idempotent)

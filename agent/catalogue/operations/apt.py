@@ -7,7 +7,6 @@ unattended run never stops at a prompt.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Generator
 from datetime import UTC, timedelta
 
 from agent.catalogue.facts.apt import AptPolicy, AptSimulate
@@ -20,13 +19,12 @@ from agent.catalogue.operations.util.packaging import (
     joined,
     plan_packages,
 )
-from agent.engine.command import QuoteString, StringCommand
+from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
 
 APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 
-Commands = Generator[str | StringCommand, None, None]
 
 
 def noninteractive_apt(command: str, force: bool = False) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
@@ -31,12 +31,10 @@ from agent.catalogue.operations.util.files import (
     unix_path_join,
 )
 from agent.catalogue.operations.util.templates import render_template
-from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
+from agent.engine.command import Commands, FileUploadCommand, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
 from agent.engine.operation_errors import OperationError, OperationTypeError
-
-Commands = Generator[str | StringCommand | FileUploadCommand, None, None]
 
 # Text larger than this is uploaded without a diff: a diff that size helps nobody.
 MAX_DIFF_BYTES = 512 * 1024

@@ -1,4 +1,4 @@
-"""server operations: run shell commands and keep services in the wanted state.
+"""server.service: keep a service in the wanted state, whichever init system the host has.
 
 Services go through systemctl only where systemd really runs (PID 1); elsewhere through
 ``service`` and the /etc/init.d scripts, as in containers and minimal hosts.
@@ -6,28 +6,21 @@ Services go through systemctl only where systemd really runs (PID 1); elsewhere 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from agent.catalogue.facts.files import Directory
-from agent.catalogue.facts.server import Groups, Which
+from agent.catalogue.facts.server import Which
 from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
 from agent.catalogue.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
-from agent.engine.command import QuoteString, StringCommand
+from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
 from agent.engine.operation_errors import OperationError, OperationValueError
 
-Commands = Generator[str | StringCommand, None, None]
+__all__ = ["ServiceWanted", "handle_service_control", "service"]
+
 Control = Callable[[str], StringCommand]
-
-
-@operation(is_idempotent=False)
-def shell(commands: str | list[str]) -> Commands:
-    """Run one or more shell commands, every time: the host's state is not inspected."""
-    if isinstance(commands, str):
-        commands = [commands]
-    yield from commands
 
 
 @dataclass(frozen=True)
@@ -156,26 +149,3 @@ def service(
             "no init system found: systemd is not running and there is no `service` command "
             "or /etc/init.d"
         )
-
-
-@operation()
-def group(
-    group: str, present: bool = True, system: bool = False, gid: int | str | None = None
-) -> Commands:
-    """Ensure a local group exists (or not); an existing group's gid is left as it is."""
-    groups = host.get_fact(Groups) or []
-    if not present:
-        if group in groups:
-            yield StringCommand("groupdel", QuoteString(group))
-        else:
-            host.noop(f"group {group} does not exist")
-        return
-    if group in groups:
-        host.noop(f"group {group} exists")
-        return
-    bits: list[object] = ["groupadd"]
-    if system:
-        bits.append("-r")
-    if gid is not None:
-        bits += ["-g", QuoteString(str(gid))]
-    yield StringCommand(*bits, QuoteString(group))

@@ -12,6 +12,11 @@ from typing import Any
 
 from agent.engine.fact import FactBase, FactError
 
+__all__ = [
+    "ISO_DATE_FORMAT", "Arch", "Command", "Date", "Hostname", "Kernel", "KernelVersion",
+    "LinuxDistribution", "Os", "Which", "int_or_none", "parse_os_release",
+]
+
 ISO_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
@@ -106,7 +111,7 @@ _PRETTY_NAMES = {
 }
 
 
-def _int_or_none(text: str | None) -> int | None:
+def int_or_none(text: str | None) -> int | None:
     if text is None:
         return None
     try:
@@ -157,46 +162,7 @@ class LinuxDistribution(FactBase[dict[str, Any]]):
         pieces = version.split(".") if version else []
         return {
             "name": name,
-            "major": _int_or_none(pieces[0]) if pieces else None,
-            "minor": _int_or_none(pieces[1]) if len(pieces) > 1 else None,
+            "major": int_or_none(pieces[0]) if pieces else None,
+            "minor": int_or_none(pieces[1]) if len(pieces) > 1 else None,
             "release_meta": meta,
         }
-
-
-class Users(FactBase[dict[str, dict[str, Any]]]):
-    """Local accounts from the passwd database: name -> uid, gid, comment, home, shell."""
-
-    def command(self) -> str:
-        return "getent passwd 2>/dev/null || cat /etc/passwd"
-
-    def default(self) -> dict[str, dict[str, Any]]:
-        return {}
-
-    def process(self, output: list[str]) -> dict[str, dict[str, Any]]:
-        users: dict[str, dict[str, Any]] = {}
-        for line in output:
-            fields = line.split(":")
-            if len(fields) < 7:
-                continue
-            name, _, uid, gid, comment, home, shell = fields[:7]
-            users[name] = {
-                "uid": _int_or_none(uid),
-                "gid": _int_or_none(gid),
-                "comment": comment,
-                "home": home,
-                "shell": shell,
-            }
-        return users
-
-
-class Groups(FactBase[list[str]]):
-    """Names of the local groups."""
-
-    def command(self) -> str:
-        return "getent group 2>/dev/null || cat /etc/group"
-
-    def default(self) -> list[str]:
-        return []
-
-    def process(self, output: list[str]) -> list[str]:
-        return [line.split(":", 1)[0] for line in output if ":" in line]
