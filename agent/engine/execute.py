@@ -143,9 +143,7 @@ def _execute_command(
                                    host.mask(tail(output.stderr)))
             return None
         if isinstance(command, FunctionCommand):
-            if command.function(*command.args, **command.kwargs) is False:
-                return Failure(f"python callback returned False: {shown}", shown)
-            return None
+            return _call(host, command, shown)
     except CommandTimeout as exc:
         return Failure(f"command {exc}: {shown}", shown)
     except ConnectionLost as exc:
@@ -153,3 +151,16 @@ def _execute_command(
     except OSError as exc:
         return Failure(host.mask(f"{shown}: {exc}"), shown)
     return Failure(f"unknown command type: {shown}", shown)
+
+
+def _call(host: Host, command: FunctionCommand, shown: str) -> Failure | None:
+    """A callback fails its operation on this host only by raising, as in pyinfra, which
+    ignores what the callback returns: deploy code written for pyinfra returns anything.
+    Whatever it raises is the deploy's own code failing, so it is recorded, not re-raised."""
+    try:
+        command.function(*command.args, **command.kwargs)
+    except (CommandTimeout, ConnectionLost):
+        raise
+    except Exception as exc:
+        return Failure(host.mask(f"python callback raised {type(exc).__name__}: {exc}"), shown)
+    return None

@@ -117,8 +117,8 @@ server.shell(name="probe", commands=[f"echo {probe} > /tmp/engine-probe"])
 '''
 
 EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context agent.catalogue.operations.files"
-                  " agent.catalogue.operations.server agent.catalogue.facts.files"
-                  " agent.catalogue.facts.server")
+                  " agent.catalogue.operations.server._shell agent.catalogue.facts.files"
+                  " agent.catalogue.facts.server._machine")
 
 
 def test_deploys_use_pullinfra_engine_and_import_pyinfra_stays_real(
