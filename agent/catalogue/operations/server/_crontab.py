@@ -1,5 +1,8 @@
-"""server operations: crontab (filled in by the catalogue work of the next commits)."""
+"""server operations: crontab, pyinfra's alias of `crontab.crontab` (the same operation, so
+it keeps that name in results, as pyinfra's alias does)."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from agent.catalogue.operations.crontab import crontab
+
+__all__ = ["crontab"]
