@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from agent.engine.arguments import (
     ARGUMENTS_BY_NAME,
+    COMMAND_ARGUMENTS,
     Config,
     merge_scope,
     pop_global_arguments,
@@ -32,6 +33,7 @@ from agent.engine.connectors.base import (
     CommandTimeout,
     ConnectionLost,
     Connector,
+    ShellOutput,
 )
 from agent.engine.errors import DeployError, HostFailure, refuse_unknown_attribute
 from agent.engine.events import EngineWarning, Event
@@ -260,7 +262,7 @@ class Host:
             "host",
             name,
             "host.name, host.groups, host.data, host.host_data, host.group_data, host.get_fact,"
-            " host.loop, host.when, host.arguments, host.noop",
+            " host.loop, host.when, host.arguments, host.noop, host.run_shell_command",
         )
 
     # -- deploy-code API -------------------------------------------------------------------
@@ -376,6 +378,27 @@ class Host:
         )
 
     # -- operation API ---------------------------------------------------------------------
+
+    def run_shell_command(
+        self, command: str | StringCommand, print_output: bool = False,
+        print_input: bool = False, **arguments: Any
+    ) -> tuple[bool, ShellOutput]:
+        """pyinfra's low-level call, for python.call callbacks: run a command on this host
+        now, outside any operation's change tracking. `arguments` are the command global
+        arguments (`_sudo=True`, `_env={...}`); the print flags are accepted and ignored,
+        since the engine prints nothing. True when the exit code counts as success."""
+        unknown = sorted(set(arguments) - COMMAND_ARGUMENTS)
+        if unknown:
+            raise DeployError(
+                f"host.run_shell_command does not take {', '.join(unknown)}",
+                fix=f"pass only command arguments: {', '.join(sorted(COMMAND_ARGUMENTS))}",
+            )
+        if isinstance(command, str):
+            command = StringCommand(command)
+        args = CommandArgs.from_globals(arguments)
+        output = self.run_command(command, args)
+        ok = output.exit_code in args.success_exit_codes
+        return ok, ShellOutput(list(output.stdout), list(output.stderr))
 
     def noop(self, reason: str) -> None:
         if self.current is not None:

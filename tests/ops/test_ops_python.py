@@ -120,3 +120,34 @@ def test_a_call_without_its_function_names_the_deploy_line(tmp_path: Path) -> No
         run_deploy(str(inventory), [str(deploy)])
     assert caught.value.where == f"{deploy}:3"
     assert "function" in str(caught.value)
+
+
+CALLBACK_SHELL = """
+from pyinfra import host
+from pyinfra.operations import python
+
+def probe(seen):
+    ok, out = host.run_shell_command("cat /etc/hostname; echo warn >&2", _env={"A": "1"})
+    bad, err = host.run_shell_command(command="echo $A >&2; exit 3", _env={"A": "x"})
+    seen.append((host.name, ok, out.stdout, out.stderr_lines, bad, err.stderr, err.output))
+
+python.call(name="probe", function=probe, seen=host.data.seen)
+
+def wrong():
+    host.run_shell_command("true", _nonsense=1)
+
+python.call(name="wrong", function=wrong)
+"""
+
+
+def test_a_callback_runs_commands_on_its_host_as_pyinfra_callbacks_do(
+        bed_host, bed_inventory, tmp_path: Path) -> None:
+    seen: list[tuple] = []
+    (tmp_path / "deploy.py").write_text(CALLBACK_SHELL)
+    result = run_deploy(str(bed_inventory({"one": bed_host})), [str(tmp_path / "deploy.py")],
+                        options=RunOptions(data={"seen": seen}))
+    assert seen == [("one", True, bed_host.hostname, ["warn"], False, "x", "x")]
+    ops = {op.name: op for op in result.host("one").operations}
+    assert ops["probe"].status == OpStatus.CHANGED
+    assert ops["wrong"].status == OpStatus.FAILED
+    assert "does not take _nonsense" in (ops["wrong"].error or "")

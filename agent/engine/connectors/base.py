@@ -63,6 +63,32 @@ class CommandOutput:
     stderr: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ShellOutput:
+    """A command's output under pyinfra's names, for deploy code written for pyinfra that
+    calls `host.run_shell_command` from a python.call callback. Stdout and stderr are read
+    apart, so `output_lines` is stdout then stderr, not their interleaving."""
+
+    stdout_lines: list[str]
+    stderr_lines: list[str]
+
+    @property
+    def stdout(self) -> str:
+        return "\n".join(self.stdout_lines)
+
+    @property
+    def stderr(self) -> str:
+        return "\n".join(self.stderr_lines)
+
+    @property
+    def output_lines(self) -> list[str]:
+        return self.stdout_lines + self.stderr_lines
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.output_lines)
+
+
 def make_unix_command(command: StringCommand | str, args: CommandArgs) -> StringCommand:
     """Wrap a command in export/cd/sudo/su/shell, in pyinfra's order."""
     cmd = command if isinstance(command, StringCommand) else StringCommand(command)
