@@ -6,60 +6,17 @@ Services go through systemctl only where systemd really runs (PID 1); elsewhere 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 from agent.catalogue.facts.files import Directory
 from agent.catalogue.facts.server import Which
 from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
 from agent.catalogue.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
+from agent.catalogue.operations.util.service import ServiceWanted, handle_service_control
 from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
 from agent.engine.operation_errors import OperationError, OperationValueError
 
-__all__ = ["ServiceWanted", "handle_service_control", "service"]
-
-Control = Callable[[str], StringCommand]
-
-
-@dataclass(frozen=True)
-class ServiceWanted:
-    """server.service's arguments past the name, handed as one to whichever init system the
-    host has (systemd or SysV), so that both read them the same way."""
-
-    running: bool | None
-    restarted: bool
-    reloaded: bool
-    command: str | None
-    enabled: bool | None
-
-
-def handle_service_control(
-    name: str, is_running: bool | None, control: Control, wanted: ServiceWanted
-) -> Commands:
-    """Start/stop towards ``running``; restart/reload only a service that was already up.
-
-    As in pyinfra, ``restarted``/``reloaded`` fire whenever the service is running, so deploy
-    code pairs them with ``_if=other_op.did_change``.
-    """
-    running = wanted.running
-    if running is False:
-        if is_running:
-            yield control("stop")
-        else:
-            host.noop(f"service {name} is stopped")
-    if running is True:
-        if not is_running:
-            yield control("start")
-        else:
-            host.noop(f"service {name} is running")
-    if wanted.restarted and is_running:
-        yield control("restart")
-    if wanted.reloaded and is_running:
-        yield control("reload")
-    if wanted.command:
-        yield control(wanted.command)
+__all__ = ["service"]
 
 
 def _sysvinit_service(service: str, wanted: ServiceWanted) -> Commands:
