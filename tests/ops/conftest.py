@@ -129,3 +129,13 @@ def run_op(fake: FakeHost, op: Any, *args: Any, **kwargs: Any) -> list[Any]:
 @pytest.fixture
 def fake(tmp_path: Path) -> Iterator[FakeHost]:
     yield FakeHost(local_dir=tmp_path)
+
+
+def local_deploy(tmp_path: Path, code: str) -> tuple[str, list[str]]:
+    """A deploy file of `code` and an @local inventory, as run_deploy's first two arguments:
+    for the tests that an operation's argument error names the deploy's file:line."""
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(code)
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text("hosts = ['@local']\n")
+    return str(inventory), [str(deploy)]

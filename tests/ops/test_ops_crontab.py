@@ -8,7 +8,8 @@ from pathlib import Path
 from agent.catalogue.facts.crontab import Crontab, CrontabFile
 from agent.catalogue.operations import crontab, server
 from agent.compat import run_deploy
-from tests.ops.conftest import FakeHost, run_op
+from agent.vocab import OpStatus
+from tests.ops.conftest import FakeHost, local_deploy, run_op
 
 TEMP = re.compile(r"/tmp/pullinfra-[0-9a-f]{32}")
 SED_SUFFIX = re.compile(r"\.\d{10}\b")
@@ -125,14 +126,13 @@ def test_server_alias_is_the_same_operation() -> None:
 
 
 def test_empty_command_fails_at_the_deploy_line(tmp_path: Path) -> None:
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text(
-        "from pyinfra.operations import crontab\n\ncrontab.crontab(name='bad', command='')\n"
+    inventory, deploys = local_deploy(
+        tmp_path,
+        "from pyinfra.operations import crontab\n\ncrontab.crontab(name='bad', command='')\n",
     )
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text("hosts = ['@local']\n")
-    result = run_deploy(str(inventory), [str(deploy)])
+    deploy = deploys[0]
+    result = run_deploy(inventory, deploys)
     [op] = result.host("@local").operations
-    assert op.status == "failed"
+    assert op.status == OpStatus.FAILED
     assert f"{deploy}:3" in (op.error or "")
     assert "non-empty command" in (op.error or "")

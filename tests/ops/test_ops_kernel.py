@@ -9,7 +9,8 @@ from agent.catalogue.facts.files import FindInFile
 from agent.catalogue.facts.server import Sysctl
 from agent.catalogue.operations import server
 from agent.compat import run_deploy
-from tests.ops.conftest import FakeHost, run_op
+from agent.vocab import OpStatus
+from tests.ops.conftest import FakeHost, local_deploy, run_op
 
 SED_SUFFIX = re.compile(r"\.\d{10}\b")
 PERSIST_LINE = "net.ipv4.ip_forward[[:space:]]*=[[:space:]]*1"
@@ -80,15 +81,11 @@ def test_persist_appends_or_rewrites_the_line(fake: FakeHost) -> None:
 
 
 def test_bad_key_fails_at_the_deploy_line(tmp_path: Path) -> None:
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text(
-        "from pyinfra.operations import server\n\n"
-        "server.sysctl(name='bad', key='net.ipv4.ip_forward = 1', value=1)\n"
-    )
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text("hosts = ['@local']\n")
-    result = run_deploy(str(inventory), [str(deploy)])
+    inventory, deploys = local_deploy(tmp_path, "from pyinfra.operations import server\n\n"
+        "server.sysctl(name='bad', key='net.ipv4.ip_forward = 1', value=1)\n")
+    deploy = deploys[0]
+    result = run_deploy(inventory, deploys)
     [op] = result.host("@local").operations
-    assert op.status == "failed"
+    assert op.status == OpStatus.FAILED
     assert f"{deploy}:3" in (op.error or "")
     assert "sysctl key" in (op.error or "")

@@ -14,7 +14,7 @@ from agent.engine.context import bound_host
 from agent.engine.errors import DeployError
 from agent.engine.run import RunOptions
 from agent.vocab import HostStatus, OpStatus
-from tests.ops.conftest import FakeHost
+from tests.ops.conftest import FakeHost, local_deploy
 
 
 def _commands(fake: FakeHost, op, *args, **kwargs) -> list:
@@ -112,12 +112,11 @@ def test_raise_exception_fails_every_host_it_runs_on(tmp_path: Path) -> None:
 
 
 def test_a_call_without_its_function_names_the_deploy_line(tmp_path: Path) -> None:
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text("from pyinfra.operations import python\n\npython.call(name='nothing')\n")
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text("hosts = ['@local']\n")
+    inventory, deploys = local_deploy(
+        tmp_path, "from pyinfra.operations import python\n\npython.call(name='nothing')\n")
+    deploy = deploys[0]
     with pytest.raises(DeployError) as caught:
-        run_deploy(str(inventory), [str(deploy)])
+        run_deploy(inventory, deploys)
     assert caught.value.where == f"{deploy}:3"
     assert "function" in str(caught.value)
 

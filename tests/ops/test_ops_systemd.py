@@ -12,7 +12,7 @@ from agent.catalogue.operations import systemd
 from agent.compat import run_deploy
 from agent.engine.errors import DeployError
 from agent.engine.operation_errors import OperationValueError
-from tests.ops.conftest import FakeHost, run_op
+from tests.ops.conftest import FakeHost, local_deploy, run_op
 
 WHERE = {"user_mode": False, "machine": None, "user_name": None}
 
@@ -103,12 +103,10 @@ def test_a_missing_unit_name_is_an_argument_error(fake: FakeHost) -> None:
 
 
 def test_an_unknown_argument_names_the_deploy_line(tmp_path: Path) -> None:
-    deploy = tmp_path / "deploy.py"
-    deploy.write_text("from pyinfra.operations import systemd\n\n"
+    inventory, deploys = local_deploy(tmp_path, "from pyinfra.operations import systemd\n\n"
                       "systemd.service(service='nginx', state='running')\n")
-    inventory = tmp_path / "inventory.py"
-    inventory.write_text("hosts = ['@local']\n")
+    deploy = deploys[0]
     with pytest.raises(DeployError) as caught:
-        run_deploy(str(inventory), [str(deploy)])
+        run_deploy(inventory, deploys)
     assert caught.value.where == f"{deploy}:3"
     assert "state" in str(caught.value)
