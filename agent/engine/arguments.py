@@ -23,13 +23,48 @@ GLOBAL_ARGUMENTS: tuple[ArgumentSpec, ...] = (
     ArgumentSpec("name", None, "Name shown for the operation (default: module.function).", "meta"),
     ArgumentSpec("_sudo", False, "Run commands with sudo (`sudo -H -n`).", "auth"),
     ArgumentSpec("_sudo_user", None, "Run commands as this user through sudo (`-u`).", "auth"),
+    ArgumentSpec(
+        "_sudo_password",
+        None,
+        "Password for sudo, written to sudo's stdin (`sudo -S -k`), never on a command line.",
+        "auth",
+    ),
+    ArgumentSpec("_use_sudo_login", False, "Run sudo with a login shell (`-i`).", "auth"),
+    ArgumentSpec(
+        "_preserve_sudo_env", False, "Keep the login user's environment under sudo (`-E`).", "auth"
+    ),
     ArgumentSpec("_su_user", None, "Run commands as this user through `su -c`.", "auth"),
+    ArgumentSpec("_use_su_login", False, "Run su with a login shell (`-l`).", "auth"),
+    ArgumentSpec(
+        "_preserve_su_env", False, "Keep the login user's environment under su (`-m`).", "auth"
+    ),
+    ArgumentSpec(
+        "_su_shell",
+        False,
+        "Shell su starts instead of the user's login shell (`-s`), for nologin users.",
+        "auth",
+    ),
+    ArgumentSpec("_su_password", None, "Password for su, written to su's stdin.", "auth"),
+    ArgumentSpec("_doas", False, "Run commands with doas (`doas -n`).", "auth"),
+    ArgumentSpec("_doas_user", None, "Run commands as this user through doas (`-u`).", "auth"),
+    ArgumentSpec("_dzdo", False, "Run commands with dzdo (`dzdo -H -n`).", "auth"),
+    ArgumentSpec("_dzdo_user", None, "Run commands as this user through dzdo (`-u`).", "auth"),
     ArgumentSpec("_env", None, "Variables (dict) exported before the command.", "shell"),
     ArgumentSpec("_chdir", None, "Directory to `cd` into before the command.", "shell"),
     ArgumentSpec("_shell_executable", "sh", "Shell that runs the command (`sh -c`).", "shell"),
     ArgumentSpec("_timeout", None, "Seconds each command may run before it fails.", "shell"),
     ArgumentSpec(
         "_success_exit_codes", (0,), "Exit codes that count as success (default 0).", "shell"
+    ),
+    ArgumentSpec("_get_pty", False, "Run commands in a pseudo-terminal (SSH only).", "shell"),
+    ArgumentSpec(
+        "_stdin", None, "Text, lines or a file object written to each command's stdin.", "shell"
+    ),
+    ArgumentSpec(
+        "_temp_dir",
+        None,
+        "Directory on the host for the temporary copy of an upload made through sudo/su.",
+        "shell",
     ),
     ArgumentSpec(
         "_ignore_errors", False, "A failure is recorded but the host goes on.", "meta"
@@ -48,6 +83,12 @@ GLOBAL_ARGUMENTS: tuple[ArgumentSpec, ...] = (
     ),
     ArgumentSpec("_retries", 0, "Times to re-run the operation after it fails.", "retry"),
     ArgumentSpec("_retry_delay", 5, "Seconds to wait between retries.", "retry"),
+    ArgumentSpec(
+        "_retry_until",
+        None,
+        "Callable given the attempt's output (dict); True retries an attempt that succeeded.",
+        "retry",
+    ),
     ArgumentSpec("_serial", False, "Run the operation on one host at a time.", "execution"),
     ArgumentSpec(
         "_parallel", None, "Run the operation on at most this many hosts at once.", "execution"
@@ -136,8 +177,20 @@ def if_callables(value: Any) -> list[Callable[[], Any]]:
 CONFIG_ARGUMENTS: Mapping[str, str] = {
     "SUDO": "_sudo",
     "SUDO_USER": "_sudo_user",
+    "SUDO_PASSWORD": "_sudo_password",
+    "USE_SUDO_LOGIN": "_use_sudo_login",
+    "PRESERVE_SUDO_ENV": "_preserve_sudo_env",
     "SU_USER": "_su_user",
+    "USE_SU_LOGIN": "_use_su_login",
+    "PRESERVE_SU_ENV": "_preserve_su_env",
+    "SU_SHELL": "_su_shell",
+    "SU_PASSWORD": "_su_password",
+    "DOAS": "_doas",
+    "DOAS_USER": "_doas_user",
+    "DZDO": "_dzdo",
+    "DZDO_USER": "_dzdo_user",
     "SHELL": "_shell_executable",
+    "TEMP_DIR": "_temp_dir",
     "IGNORE_ERRORS": "_ignore_errors",
     "RETRY": "_retries",
     "RETRY_DELAY": "_retry_delay",
@@ -148,28 +201,15 @@ CONFIG_ARGUMENTS: Mapping[str, str] = {
 CONFIG_CONTROLLER_ONLY: Mapping[str, Any] = {
     "FAIL_PERCENT": None,
     "CONNECT_TIMEOUT": 10,
-    "TEMP_DIR": None,
     "DEFAULT_TEMP_DIR": "/tmp",
     "REQUIRE_PYINFRA_VERSION": None,
     "REQUIRE_PACKAGES": None,
     "DIFF": False,
     "INHERIT_ENV": (),
 }
-# Privilege settings pullinfra cannot honour: silently ignoring them would run commands as
-# the wrong user, so setting one to anything but its default is an error.
-CONFIG_UNSUPPORTED: Mapping[str, Any] = {
-    "USE_SUDO_LOGIN": False,
-    "PRESERVE_SUDO_ENV": False,
-    "SUDO_PASSWORD": None,
-    "USE_SU_LOGIN": False,
-    "PRESERVE_SU_ENV": False,
-    "SU_SHELL": False,
-    "SU_PASSWORD": None,
-    "DOAS": False,
-    "DOAS_USER": None,
-    "DZDO": False,
-    "DZDO_USER": None,
-}
+# Settings pullinfra cannot honour, where ignoring one would run commands as the wrong user:
+# setting one to anything but its default is an error. Every privilege setting is honoured now.
+CONFIG_UNSUPPORTED: Mapping[str, Any] = {}
 
 
 class UnsupportedConfigError(Exception):

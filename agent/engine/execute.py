@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agent.engine.arguments import if_callables
 from agent.engine.command import (
@@ -16,7 +16,7 @@ from agent.engine.command import (
 from agent.engine.connectors.base import CommandArgs, CommandTimeout, ConnectionLost
 from agent.engine.context import bound_host
 from agent.engine.errors import HostFailure
-from agent.engine.events import OperationRetry
+from agent.engine.events import EngineWarning, OperationRetry
 from agent.engine.host import Host, OpExecution, tail
 from agent.engine.operation import QueuedOp
 from agent.engine.result import OpHostResult
@@ -59,13 +59,58 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
     retries = int(args["_retries"] or 0)
     for attempt in range(retries + 1):
         execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry, queued.deploy_data)
+        output = AttemptOutput()
         with host.executing(execution):
-            failure = _drive(host, queued, execution)
-        if failure is None or attempt == retries or host.run.cancelled.is_set():
+            failure = _drive(host, queued, execution, output)
+        if attempt == retries or host.run.cancelled.is_set():
             break
-        host.run.emit(OperationRetry(index, host.name, attempt + 1, retries, failure.message))
+        if failure is not None:
+            reason = failure.message
+        elif _retry_until_says_retry(host, queued, execution, output):
+            reason = "_retry_until asked for another attempt"
+        else:
+            break
+        host.run.emit(OperationRetry(index, host.name, attempt + 1, retries, reason))
         host.run.cancelled.wait(float(args["_retry_delay"] or 0))
     return _result(queued, execution, failure, ignored=bool(args["_ignore_errors"]))
+
+
+@dataclass
+class AttemptOutput:
+    """What one attempt's shell commands printed, for `_retry_until`."""
+
+    stdout_lines: list[str] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)
+    executed_commands: int = 0
+
+
+def _retry_until_says_retry(
+    host: Host, queued: QueuedOp, execution: OpExecution, output: AttemptOutput
+) -> bool:
+    """pyinfra's `_retry_until`: asked only after an attempt that succeeded, with the output
+    dict pyinfra builds; if it raises, a warning is recorded and the attempt stands."""
+    retry_until = execution.args.get("_retry_until")
+    if retry_until is None:
+        return False
+    data = {
+        "stdout_lines": list(output.stdout_lines),
+        "stderr_lines": list(output.stderr_lines),
+        "commands": list(execution.commands),
+        "executed_commands": output.executed_commands,
+        "host": host.name,
+        "operation": queued.name,
+    }
+    try:
+        return bool(retry_until(data))
+    except Exception as exc:
+        host.run.emit(
+            EngineWarning(
+                host.mask(f"_retry_until raised {type(exc).__name__}: {exc}"),
+                location=queued.location,
+                host=host.name,
+            )
+        )
+        return False
 
 
 def _result(
@@ -91,7 +136,9 @@ def _result(
     return result
 
 
-def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | None:
+def _drive(
+    host: Host, queued: QueuedOp, execution: OpExecution, output: AttemptOutput
+) -> Failure | None:
     """Run the generator, executing each yielded command before asking for the next."""
     continue_on_error = bool(execution.args["_continue_on_error"])
     first_failure: Failure | None = None
@@ -103,8 +150,9 @@ def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | No
             execution.commands.append(shown)
             if execution.dry:
                 continue
-            failure = _execute_command(host, command, shown, execution)
+            failure = _execute_command(host, command, shown, execution, output)
             if failure is None:
+                output.executed_commands += 1
                 continue
             first_failure = first_failure or failure
             if not continue_on_error:
@@ -119,12 +167,14 @@ def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | No
 
 
 def _execute_command(
-    host: Host, command: object, shown: str, execution: OpExecution
+    host: Host, command: object, shown: str, execution: OpExecution, attempt: AttemptOutput
 ) -> Failure | None:
     args = CommandArgs.from_globals(execution.args)
     try:
         if isinstance(command, StringCommand):
             output = host.connector.run_shell_command(command, args)
+            attempt.stdout_lines += output.stdout
+            attempt.stderr_lines += output.stderr
             if output.exit_code in args.success_exit_codes:
                 return None
             return Failure(

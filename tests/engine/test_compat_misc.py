@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.engine.errors import DeployError, UnknownNameError
+from agent.engine.errors import DeployError
 
 
 @pytest.fixture
@@ -84,11 +84,15 @@ def test_config_file_and_deploy_config(write, run_local, inventory, tmp_path):
     assert result.hosts[0].operations[0].ignored
 
 
-def test_unsupported_config_is_a_located_error(write, run_local, inventory):
-    deploy = write("deploy.py", "from pyinfra import config\n\nconfig.DOAS = True\n")
-    with pytest.raises(UnknownNameError, match=r"config\.DOAS = True is not implemented") as caught:
-        run_local(inventory, deploy)
-    assert caught.value.where == f"{deploy}:3"
+def test_privilege_config_applies_to_later_operations(write, run_local, inventory):
+    # doas is not installed here: the operation failing with 127 shows config.DOAS wrapped it.
+    deploy = write(
+        "deploy.py",
+        "from pyinfra import config\nfrom pyinfra.operations import server\n"
+        "config.DOAS = True\nserver.shell(name='as doas', commands=['true'])\n",
+    )
+    result = run_local(inventory, deploy, limit=["web-01"])
+    assert result.hosts[0].operations[0].exit_code == 127
 
 
 def test_inventory_and_host_data_views(write, run_local, inventory, tmp_path):

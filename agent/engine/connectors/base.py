@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.engine.command import QuoteString, StringCommand
+from agent.engine.command import MASK, QuoteString, StringCommand
+
+DEFAULT_TEMP_DIR = "/tmp"
 
 
 class ConnectError(Exception):
@@ -32,12 +34,26 @@ class CommandTimeout(Exception):
 class CommandArgs:
     sudo: bool = False
     sudo_user: str | None = None
+    sudo_password: str | None = field(default=None, repr=False)
+    use_sudo_login: bool = False
+    preserve_sudo_env: bool = False
     su_user: str | None = None
+    use_su_login: bool = False
+    preserve_su_env: bool = False
+    su_shell: str | None = None
+    su_password: str | None = field(default=None, repr=False)
+    doas: bool = False
+    doas_user: str | None = None
+    dzdo: bool = False
+    dzdo_user: str | None = None
     env: Mapping[str, Any] | None = None
     chdir: str | None = None
     shell_executable: str | None = "sh"
     timeout: float | None = None
     success_exit_codes: Sequence[int] = (0,)
+    get_pty: bool = False
+    stdin: str | Sequence[str] | None = field(default=None, repr=False)
+    temp_dir: str | None = None
 
     @classmethod
     def from_globals(cls, args: Mapping[str, Any]) -> CommandArgs:
@@ -47,13 +63,80 @@ class CommandArgs:
         return cls(
             sudo=bool(args.get("_sudo")),
             sudo_user=args.get("_sudo_user"),
+            sudo_password=args.get("_sudo_password") or None,
+            use_sudo_login=bool(args.get("_use_sudo_login")),
+            preserve_sudo_env=bool(args.get("_preserve_sudo_env")),
             su_user=args.get("_su_user"),
+            use_su_login=bool(args.get("_use_su_login")),
+            preserve_su_env=bool(args.get("_preserve_su_env")),
+            su_shell=args.get("_su_shell") or None,
+            su_password=args.get("_su_password") or None,
+            doas=bool(args.get("_doas")),
+            doas_user=args.get("_doas_user"),
+            dzdo=bool(args.get("_dzdo")),
+            dzdo_user=args.get("_dzdo_user"),
             env=args.get("_env"),
             chdir=args.get("_chdir"),
             shell_executable=args.get("_shell_executable", "sh"),
             timeout=args.get("_timeout"),
             success_exit_codes=tuple(codes),
+            get_pty=bool(args.get("_get_pty")),
+            stdin=_stdin_lines(args.get("_stdin")),
+            temp_dir=args.get("_temp_dir") or None,
         )
+
+    @property
+    def passwords(self) -> tuple[str, ...]:
+        """The passwords this command writes to stdin, in the order the tools read them."""
+        found = []
+        if self.sudo and self.sudo_password:
+            found.append(self.sudo_password)
+        if self.su_user and self.su_password:
+            found.append(self.su_password)
+        return tuple(found)
+
+    def stdin_bytes(self) -> bytes | None:
+        """What the command's stdin receives: each password on its own line (sudo -S and su
+        read one line each), then `_stdin`. None when there is nothing to write."""
+        lines = [*self.passwords, *(self.stdin or ())]
+        if not lines:
+            return None
+        return "".join(line if line.endswith("\n") else f"{line}\n" for line in lines).encode()
+
+    def hide_passwords(self, output: CommandOutput) -> CommandOutput:
+        """A pty echoes what stdin receives, and a NOPASSWD rule leaves the password line to
+        the command: either way a password must not come back in the output."""
+        if not self.passwords:
+            return output
+        masker = _Hider(self.passwords)
+        return CommandOutput(
+            output.exit_code,
+            [masker(line) for line in output.stdout],
+            [masker(line) for line in output.stderr],
+        )
+
+
+def _stdin_lines(value: Any) -> tuple[str, ...] | None:
+    """`_stdin` takes what pyinfra takes: a string, a list of lines or a file object."""
+    if value is None:
+        return None
+    if hasattr(value, "readlines"):
+        value = value.readlines()
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(line) for line in value)
+
+
+class _Hider:
+    def __init__(self, secrets: Sequence[str]) -> None:
+        self.secrets = sorted(secrets, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, MASK)
+        return text
 
 
 @dataclass
@@ -90,7 +173,12 @@ class ShellOutput:
 
 
 def make_unix_command(command: StringCommand | str, args: CommandArgs) -> StringCommand:
-    """Wrap a command in export/cd/sudo/su/shell, in pyinfra's order."""
+    """Wrap a command in export/cd/doas/dzdo/sudo/su/shell, in pyinfra's order.
+
+    A sudo password is not part of the text: `sudo -S -p ''` reads it from stdin
+    (`stdin_bytes`), so it never appears in any process's argv; `-k` makes sudo read it
+    every time, as a cached credential would leave the line to the command instead.
+    """
     cmd = command if isinstance(command, StringCommand) else StringCommand(command)
     if args.env:
         exports: list[Any] = ["export"]
@@ -100,13 +188,9 @@ def make_unix_command(command: StringCommand | str, args: CommandArgs) -> String
     if args.chdir:
         cmd = StringCommand("cd", QuoteString(args.chdir), "&&", cmd)
 
-    bits: list[Any] = []
-    if args.sudo:
-        bits += ["sudo", "-H", "-n"]
-        if args.sudo_user:
-            bits += ["-u", QuoteString(args.sudo_user)]
+    bits: list[Any] = [*_doas_bits(args), *_dzdo_bits(args), *_sudo_bits(args)]
     if args.su_user:
-        bits += ["su", QuoteString(args.su_user), "-c"]
+        bits += _su_bits(args)
         if args.shell_executable:
             bits.append(QuoteString(StringCommand(args.shell_executable, "-c", QuoteString(cmd))))
         else:
@@ -116,6 +200,46 @@ def make_unix_command(command: StringCommand | str, args: CommandArgs) -> String
     else:
         bits.append(cmd)
     return StringCommand(*bits)
+
+
+def _doas_bits(args: CommandArgs) -> list[Any]:
+    if not args.doas:
+        return []
+    user = ["-u", QuoteString(args.doas_user)] if args.doas_user else []
+    return ["doas", "-n", *user]
+
+
+def _dzdo_bits(args: CommandArgs) -> list[Any]:
+    if not args.dzdo:
+        return []
+    user = ["-u", QuoteString(args.dzdo_user)] if args.dzdo_user else []
+    return ["dzdo", "-H", "-n", *user]
+
+
+def _sudo_bits(args: CommandArgs) -> list[Any]:
+    if not args.sudo:
+        return []
+    bits: list[Any] = ["sudo", "-H"]
+    bits += ["-S", "-p", "''", "-k"] if args.sudo_password else ["-n"]
+    if args.use_sudo_login:
+        bits.append("-i")
+    if args.preserve_sudo_env:
+        bits.append("-E")
+    if args.sudo_user:
+        bits += ["-u", QuoteString(args.sudo_user)]
+    return bits
+
+
+def _su_bits(args: CommandArgs) -> list[Any]:
+    bits: list[Any] = ["su"]
+    if args.use_su_login:
+        bits.append("-l")
+    if args.preserve_su_env:
+        bits.append("-m")
+    if args.su_shell:
+        shell = StringCommand("$(command -v ", QuoteString(args.su_shell), ")", separator="")
+        bits += ["-s", shell]
+    return [*bits, QuoteString(args.su_user), "-c"]
 
 
 def split_lines(data: bytes) -> list[str]:
@@ -159,7 +283,7 @@ class Connector(abc.ABC):
         self, upload: Callable[[str], None], dest: str, args: CommandArgs
     ) -> None:
         """Upload to a temp file as the login user, then copy it into place as sudo/su user."""
-        tmp = f"/tmp/pullinfra-{uuid.uuid4().hex}"
+        tmp = f"{(args.temp_dir or DEFAULT_TEMP_DIR).rstrip('/')}/pullinfra-{uuid.uuid4().hex}"
         upload(tmp)
         try:
             out = self.run_shell_command(

@@ -27,21 +27,24 @@ class LocalConnector(Connector):
         return None
 
     def run_shell_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
+        """`_get_pty` is accepted and has no effect here, as with pyinfra's local connector."""
         wrapped = make_unix_command(command, args).get_raw_value()
+        stdin = args.stdin_bytes()
         process = subprocess.Popen(
             ["/bin/sh", "-c", wrapped],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
         try:
-            stdout, stderr = process.communicate(timeout=args.timeout)
+            stdout, stderr = process.communicate(stdin, timeout=args.timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
             raise CommandTimeout(f"timed out after {args.timeout}s") from None
-        return CommandOutput(process.returncode, split_lines(stdout), split_lines(stderr))
+        output = CommandOutput(process.returncode, split_lines(stdout), split_lines(stderr))
+        return args.hide_passwords(output)
 
     def put_file(self, data: bytes, dest: str, args: CommandArgs) -> None:
         if self._privileged(args):
