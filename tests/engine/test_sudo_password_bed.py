@@ -102,3 +102,27 @@ def test_pty_stdin_and_retry_until_over_ssh(bed_host, bed_inventory, write):
     assert bed_host.read_text("/tmp/closed.txt") == ""
     assert bed_host.read_text("/tmp/retries.txt").split() == ["x", "x"]
     assert [type(e).__name__ for e in events].count("OperationRetry") == 1
+
+
+def test_su_password_on_stdin(bed_host, write):
+    bed_host.run("useradd -m -s /bin/bash alice", check=True)
+    bed_host.run("echo 'root:Root-pw-55e1' | chpasswd", check=True)
+    bed_host.allow_password_login("alice", PASSWORD)
+    data = {
+        **{k: v for k, v in bed_host.ssh_data.items() if k != "ssh_key"},
+        "ssh_user": "alice",
+        "ssh_password": PASSWORD,
+    }
+    inventory = write("inv.py", f"h = [('alice-host', {data!r})]\n")
+    deploy = write(
+        "deploy.py",
+        "from tests.engine.testops import shell\n"
+        "shell('id -un > /tmp/su-who', name='su', _su_user='root',"
+        " _su_password='Root-pw-55e1')\n",
+    )
+    events: list = []
+    result = run_deploy(inventory, [deploy], RunOptions(), events.append)
+    op = result.host("alice-host").operations[0]
+    assert op.status == "changed", (op.error, op.stderr_tail)
+    assert bed_host.read_text("/tmp/su-who") == "root\n"
+    assert "Root-pw-55e1" not in repr(events) + repr(result)
