@@ -176,14 +176,24 @@ class SSHConnector(Connector):
         except _LOST as exc:
             raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
         try:
+            if args.get_pty:
+                channel.get_pty()
             channel.exec_command(wrapped)
-            return self._collect(channel, args.timeout)
+            self._send_stdin(channel, args.stdin_bytes())
+            return args.hide_passwords(self._collect(channel, args.timeout))
         except (CommandTimeout, ConnectionLost):
             raise
         except _LOST as exc:
             raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
         finally:
             channel.close()
+
+    @staticmethod
+    def _send_stdin(channel: paramiko.Channel, data: bytes | None) -> None:
+        """Write stdin, then EOF as pyinfra does, so a command that reads stdin ends."""
+        if data:
+            channel.sendall(data)
+        channel.shutdown_write()
 
     def _collect(self, channel: paramiko.Channel, timeout: float | None) -> CommandOutput:
         stdout, stderr = io.BytesIO(), io.BytesIO()
