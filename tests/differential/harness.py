@@ -110,14 +110,20 @@ class Observation:
         return found
 
     def view(self) -> dict[str, Any]:
-        """The comparable part: op names and changed flags per run, success, final state."""
+        """The comparable part: the operations that ran, with changed flag and success, per
+        run and host, and the final state.
+
+        Operations a host never reached (after a failure) and host-level error texts are
+        left out: pyinfra lists the one and pullinfra the other, and neither is behaviour.
+        Both still make `failures`.
+        """
         shown: dict[str, Any] = {}
         for number, run in enumerate(self.runs, 1):
             shown[f"run {number}"] = {
                 host: [f"{op.name}: {'changed' if op.changed else 'no change'}"
-                       + ("" if op.success else f" (success={op.success})") for op in ops]
+                       + ("" if op.success else " (failed)")
+                       for op in ops if op.success is not None]
                 for host, ops in sorted(run.items())}
-        shown["host errors"] = dict(sorted(self.errors.items()))
         shown["state"] = self.state
         return shown
 

@@ -134,3 +134,23 @@ def files(host: Host, paths: Iterable[str]) -> dict[str, dict]:
             entry["link_target"] = host.run(["readlink", "--", path]).stdout.rstrip("\n")
         found[path] = entry
     return found
+
+
+def groups(host: Host, names: Iterable[str]) -> dict[str, dict | None]:
+    """gid and members of each group (None: no such group)."""
+    entries = {}
+    for line in (host.read_text("/etc/group") or "").splitlines():
+        fields = line.split(":")
+        if len(fields) == 4:
+            entries.setdefault(fields[0], fields)
+    found: dict[str, dict | None] = {}
+    for name in names:
+        entry = entries.get(name)
+        found[name] = None if entry is None else {
+            "gid": int(entry[2]), "members": sorted(filter(None, entry[3].split(",")))}
+    return found
+
+
+def packages(host: Host, names: Iterable[str]) -> dict[str, str | None]:
+    """The installed version of each package, as dpkg records it (None: not installed)."""
+    return {name: host.package_version(name) for name in names}
