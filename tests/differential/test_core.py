@@ -17,6 +17,10 @@ def _group_to_remove(host: Host) -> None:
     host.run(["groupadd", "oldgroup"], check=True)
 
 
+def _svc_installed(host: Host) -> None:
+    host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q pullinfra-svc", check=True)
+
+
 def _stale_link(host: Host) -> None:
     host.run(["ln", "-s", "/etc/passwd", "/srv/current"], check=True)
 
@@ -96,9 +100,11 @@ server.group(name="old", group="oldgroup", present=False)
 from pyinfra.operations import apt
 apt.packages(name="dummy 1.0", packages=["pullinfra-dummy=1.0"])
 apt.packages(name="extra", packages=["pullinfra-dummy-extra"])
-apt.packages(name="no htop", packages=["htop"], present=False)
+apt.packages(name="no svc", packages=["pullinfra-svc"], present=False)
 ''',
-        state=lambda h: state.packages(h, ["pullinfra-dummy", "pullinfra-dummy-extra", "htop"]),
+        setup=_svc_installed,
+        state=lambda h: state.packages(h, ["pullinfra-dummy", "pullinfra-dummy-extra",
+                                           "pullinfra-svc"]),
     ),
 ]
 
