@@ -207,13 +207,6 @@ CONFIG_CONTROLLER_ONLY: Mapping[str, Any] = {
     "DIFF": False,
     "INHERIT_ENV": (),
 }
-# Settings pullinfra cannot honour, where ignoring one would run commands as the wrong user:
-# setting one to anything but its default is an error. Every privilege setting is honoured now.
-CONFIG_UNSUPPORTED: Mapping[str, Any] = {}
-
-
-class UnsupportedConfigError(Exception):
-    """Raised with the attribute name; the caller turns it into a DeployError with file:line."""
 
 
 class Config:
@@ -228,18 +221,12 @@ class Config:
         defaults: dict[str, Any] = {
             **{key: ARGUMENTS_BY_NAME[arg].default for key, arg in CONFIG_ARGUMENTS.items()},
             **CONFIG_CONTROLLER_ONLY,
-            **CONFIG_UNSUPPORTED,
             "ENV": {},
             "PARALLEL": 0,
         }
         defaults.update(values or {})
         for key, value in defaults.items():
             setattr(self, key, value)
-
-    def __setattr__(self, key: str, value: Any) -> None:
-        if key in CONFIG_UNSUPPORTED and value != CONFIG_UNSUPPORTED[key]:
-            raise UnsupportedConfigError(key)
-        object.__setattr__(self, key, value)
 
     def copy(self) -> Config:
         return Config(vars(self))

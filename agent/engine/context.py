@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from agent.engine.arguments import Config, UnsupportedConfigError
+from agent.engine.arguments import Config
 from agent.engine.errors import UnknownAttributeError
 
 if TYPE_CHECKING:
@@ -108,14 +108,7 @@ class ConfigProxy:
             ) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        try:
-            setattr(current_config(), name, value)
-        except UnsupportedConfigError:
-            raise UnknownAttributeError(
-                f"config.{name} = {value!r} is not implemented by pullinfra",
-                fix="pullinfra runs commands with sudo/su only (config.SUDO, config.SUDO_USER,"
-                " config.SU_USER); remove this setting or use those",
-            ) from None
+        setattr(current_config(), name, value)
 
     def __repr__(self) -> str:
         return "<pullinfra config proxy>"

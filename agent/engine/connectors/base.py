@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.engine.command import MASK, QuoteString, StringCommand
+from agent.engine.command import QuoteString, StringCommand
+from agent.engine.masking import Masker
 
 DEFAULT_TEMP_DIR = "/tmp"
 
@@ -108,7 +109,7 @@ class CommandArgs:
         the command: either way a password must not come back in the output."""
         if not self.passwords:
             return output
-        masker = _Hider(self.passwords)
+        masker = Masker(self.passwords)
         return CommandOutput(
             output.exit_code,
             [masker(line) for line in output.stdout],
@@ -127,16 +128,6 @@ def _stdin_lines(value: Any) -> tuple[str, ...] | None:
     if isinstance(value, str):
         return (value,)
     return tuple(str(line) for line in value)
-
-
-class _Hider:
-    def __init__(self, secrets: Sequence[str]) -> None:
-        self.secrets = sorted(secrets, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, MASK)
-        return text
 
 
 @dataclass
