@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from agent.catalogue.facts.systemd import UNIT_SUFFIXES, SystemdEnabled, SystemdStatus, systemctl
-from agent.catalogue.operations.util.service import ServiceWanted, handle_service_control
+from agent.catalogue.operations.util.service import (
+    ServiceWanted,
+    handle_service_control,
+    handle_unit_enablement,
+)
 from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
@@ -49,9 +53,4 @@ def service(
     if not isinstance(enabled, bool):
         return
     is_enabled = (host.get_fact(SystemdEnabled, services=[unit], **where) or {}).get(unit, False)
-    if enabled and not is_enabled:
-        yield StringCommand(manager, "enable", QuoteString(unit))
-    elif is_enabled and not enabled:
-        yield StringCommand(manager, "disable", QuoteString(unit))
-    else:
-        host.noop(f"service {unit} is {'enabled' if enabled else 'disabled'}")
+    yield from handle_unit_enablement(unit, is_enabled, enabled, control)

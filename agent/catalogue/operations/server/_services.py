@@ -10,7 +10,11 @@ from agent.catalogue.facts.files import Directory
 from agent.catalogue.facts.server import Which
 from agent.catalogue.facts.systemd import SystemdRunning, UnitActive, UnitEnabled, unit_name
 from agent.catalogue.facts.sysvinit import ServiceStatus, StartLinks, check_service_name
-from agent.catalogue.operations.util.service import ServiceWanted, handle_service_control
+from agent.catalogue.operations.util.service import (
+    ServiceWanted,
+    handle_service_control,
+    handle_unit_enablement,
+)
 from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
@@ -68,12 +72,7 @@ def _systemd_service(service: str, wanted: ServiceWanted) -> Commands:
     if enabled is None:
         return
     is_enabled = host.get_fact(UnitEnabled, service=service)
-    if enabled and not is_enabled:
-        yield control("enable")
-    elif not enabled and is_enabled:
-        yield control("disable")
-    else:
-        host.noop(f"service {unit} is {'enabled' if enabled else 'disabled'}")
+    yield from handle_unit_enablement(unit, is_enabled, enabled, control)
 
 
 @operation()

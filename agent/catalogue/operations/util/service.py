@@ -1,5 +1,5 @@
-"""What every init system's service operation shares: the wanted state, and the start/stop/
-restart/reload decisions made from whether the service runs now."""
+"""What every init system's service operation shares: the wanted state, the start/stop/
+restart/reload decisions made from whether the service runs now, and enable/disable."""
 
 from __future__ import annotations
 
@@ -49,3 +49,15 @@ def handle_service_control(
         yield control("reload")
     if wanted.command:
         yield control(wanted.command)
+
+
+def handle_unit_enablement(unit: str, is_enabled: bool, enabled: bool,
+                           control: Control) -> Commands:
+    """Enable or disable a unit whose manager answers both with one verb (systemctl), so
+    server.service on systemd and systemd.service decide it the same way."""
+    if enabled and not is_enabled:
+        yield control("enable")
+    elif is_enabled and not enabled:
+        yield control("disable")
+    else:
+        host.noop(f"service {unit} is {'enabled' if enabled else 'disabled'}")
