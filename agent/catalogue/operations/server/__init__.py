@@ -6,6 +6,7 @@ from agent.catalogue.operations.server._crontab import *  # noqa: F403
 from agent.catalogue.operations.server._kernel import *  # noqa: F403
 from agent.catalogue.operations.server._packages import *  # noqa: F403
 from agent.catalogue.operations.server._power import *  # noqa: F403
+from agent.catalogue.operations.server._processes import *  # noqa: F403
 from agent.catalogue.operations.server._scripts import *  # noqa: F403
 from agent.catalogue.operations.server._services import *  # noqa: F403
 from agent.catalogue.operations.server._shell import *  # noqa: F403
