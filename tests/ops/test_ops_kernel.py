@@ -1,4 +1,4 @@
-"""server.sysctl and the Sysctl fact: facts in, commands out."""
+"""server.sysctl and server.modprobe: facts in, commands out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from agent.catalogue.facts.files import FindInFile
-from agent.catalogue.facts.server import Sysctl
+from agent.catalogue.facts.server import KernelModules, Sysctl
 from agent.catalogue.operations import server
 from agent.compat import run_deploy
 from agent.vocab import OpStatus
@@ -89,3 +89,67 @@ def test_bad_key_fails_at_the_deploy_line(tmp_path: Path) -> None:
     assert op.status == OpStatus.FAILED
     assert f"{deploy}:3" in (op.error or "")
     assert "sysctl key" in (op.error or "")
+
+
+# --------------------------------------------------------------------------- server.modprobe
+
+LOADED = {
+    "br_netfilter": {"size": "32768", "instances": 0, "state": "Live", "depends": ["bridge"]},
+    "overlay": {"size": "151552", "instances": 0, "state": "Live"},
+}
+
+
+def test_modprobe_loads_only_missing_modules(fake: FakeHost) -> None:
+    fake.fact(KernelModules, LOADED)
+    assert run_op(fake, server.modprobe, module=["overlay", "nf_conntrack", "wireguard"]) == [
+        "modprobe -a nf_conntrack wireguard"
+    ]
+    assert run_op(fake, server.modprobe, module="vxlan", force=True) == ["modprobe -f -a vxlan"]
+
+
+def test_modprobe_unloads_only_loaded_modules(fake: FakeHost) -> None:
+    fake.fact(KernelModules, LOADED)
+    assert run_op(fake, server.modprobe, module=["overlay", "floppy"], present=False) == [
+        "modprobe -r -a overlay"
+    ]
+    assert run_op(fake, server.modprobe, module="br_netfilter", present=False, force=True) == [
+        "modprobe -f -r -a br_netfilter"
+    ]
+
+
+def test_modprobe_in_wanted_state_is_no_change(fake: FakeHost) -> None:
+    fake.fact(KernelModules, LOADED)
+    assert run_op(fake, server.modprobe, module="overlay") == []
+    assert run_op(fake, server.modprobe, module=["overlay", "br_netfilter"]) == []
+    assert run_op(fake, server.modprobe, module="floppy", present=False) == []
+    assert run_op(fake, server.modprobe, module=["floppy", "pcspkr"], present=False) == []
+    assert fake.noops == [
+        "module overlay is loaded",
+        "modules overlay/br_netfilter are loaded",
+        "module floppy is not loaded",
+        "modules floppy/pcspkr are not loaded",
+    ]
+
+
+def test_modprobe_dash_and_underscore_name_one_module(fake: FakeHost) -> None:
+    # /proc/modules lists br_netfilter; modprobe treats br-netfilter as the same module.
+    fake.fact(KernelModules, LOADED)
+    assert run_op(fake, server.modprobe, module="br-netfilter") == []
+    assert run_op(fake, server.modprobe, module="br-netfilter", present=False) == [
+        "modprobe -r -a br-netfilter"
+    ]
+
+
+def test_modprobe_on_a_kernel_without_modules_loads(fake: FakeHost) -> None:
+    fake.fact(KernelModules, {})
+    assert run_op(fake, server.modprobe, module="dummy") == ["modprobe -a dummy"]
+
+
+def test_modprobe_bad_module_fails_at_the_deploy_line(tmp_path: Path) -> None:
+    inventory, deploys = local_deploy(tmp_path, "from pyinfra.operations import server\n\n"
+        "server.modprobe(name='bad', module=[])\n")
+    result = run_deploy(inventory, deploys)
+    [op] = result.host("@local").operations
+    assert op.status == OpStatus.FAILED
+    assert f"{deploys[0]}:3" in (op.error or "")
+    assert "module name" in (op.error or "")
