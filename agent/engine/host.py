@@ -31,6 +31,7 @@ from agent.engine.connectors.base import (
     CommandArgs,
     CommandOutput,
     CommandTimeout,
+    ConnectError,
     ConnectionLost,
     Connector,
     ShellOutput,
@@ -451,6 +452,31 @@ class Host:
             return None
         except ConnectionLost as exc:
             raise HostFailure(self.mask(str(exc))) from None
+
+    # -- the connection, for an operation that takes the host down (server.reboot) --------
+
+    def disconnect(self) -> None:
+        """Close this host's connection in the middle of the run, as pyinfra's
+        `host.disconnect()`: server.reboot drops it once the host is going down, so that
+        nothing is left waiting on a dead connection. A connection that is already broken
+        may fail to close cleanly; it is dropped all the same, so that is not an error."""
+        try:
+            self.connector.disconnect()
+        except Exception:
+            return
+
+    def reconnect(self) -> bool:
+        """Open a new connection in place of the current one (which is closed first), as
+        pyinfra's `host.connect()` after a disconnect: server.reboot's wait calls it until
+        the rebooted host answers. False while the host cannot be reached (the connector's
+        ConnectError), so the caller decides how long to keep trying; after True, every
+        command, fact and upload goes through the new connection."""
+        self.disconnect()
+        try:
+            self.connector.connect()
+        except ConnectError:
+            return False
+        return True
 
     # -- run state: the stages change a Host only through these ----------------------------
 
