@@ -150,12 +150,14 @@ def directory(
     force: bool = False,
     force_backup: bool = True,
     force_backup_dir: str | None = None,
+    _no_fail_on_link: bool = False,
 ) -> Commands:
     """Ensure a directory exists (or not) with the given owner and mode.
 
     ``recursive`` applies owner and mode to everything below it too. ``force`` replaces a
     non-directory in the way (moved aside to ``path.<timestamp>`` unless ``force_backup`` is
-    False).
+    False). ``_no_fail_on_link`` takes a symlink at ``path`` as the directory and leaves it
+    alone: server.user's home may be one.
     """
     path = _check_path(path)
     wanted_mode = ensure_mode_int(mode)
@@ -168,6 +170,9 @@ def directory(
         return attribute_fixes(path, info, wanted_mode, user, group, recursive=recursive)
 
     info = host.get_fact(Directory, path=path)
+    if info is False and _no_fail_on_link and host.get_fact(Link, path=path):
+        host.noop(f"directory {path} already exists (as a link)")
+        return
     forcing = _Forcing(force, force_backup, force_backup_dir)
     yield from _ensure_path("directory", path, info, present, forcing, create, fixes)
 
