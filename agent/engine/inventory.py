@@ -18,6 +18,12 @@ from typing import Any
 
 from agent.engine.callsite import format_location, traceback_location
 from agent.engine.command import MaskString
+from agent.engine.connectors.ssh_config import (
+    PARAMIKO_CONNECT_PARAMETERS,
+    SSHConfigError,
+    SSHConfigFile,
+    read_config,
+)
 from agent.engine.errors import InventoryError
 from agent.engine.imports import Importer, user_builtins
 
@@ -25,6 +31,11 @@ STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
 SECRET_DATA_KEYS = frozenset({"ssh_password", "ssh_key_password"})
 SECRET_KEY_SUFFIXES = ("_password", "_secret", "_token")
 SSH_INT_KEYS = ("ssh_port", "ssh_connect_timeout")
+SSH_BOOL_KEYS = ("ssh_forward_agent", "ssh_allow_agent", "ssh_look_for_keys")
+SSH_DELAY_KEYS = ("ssh_connect_retry_min_delay", "ssh_connect_retry_max_delay")
+# Keys of ssh_paramiko_connect_kwargs whose values are secrets, as ssh_password is.
+SECRET_PARAMIKO_KWARGS = frozenset({"password", "passphrase"})
+SSH_PREFIX = "@ssh/"
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,12 @@ def secret_values(data: Mapping[str, Any]) -> frozenset[str]:
         )
         if secret and len(value) >= 3:
             found.add(str(value))
+    kwargs = data.get("ssh_paramiko_connect_kwargs")
+    if isinstance(kwargs, Mapping):
+        for key in SECRET_PARAMIKO_KWARGS:
+            value = kwargs.get(key)
+            if isinstance(value, str) and len(value) >= 3:
+                found.add(value)
     return frozenset(found)
 
 
@@ -191,31 +208,132 @@ def _parse_group(
 
 
 def _connector_for(name: str, where: str) -> str:
+    """`@local`, `@ssh/<host>` (pyinfra's explicit form), or a plain name for SSH."""
     if name == "@local":
         return "local"
+    if name.startswith(SSH_PREFIX) and name[len(SSH_PREFIX):].strip():
+        return "ssh"
+    if name in ("@ssh", SSH_PREFIX) or name.startswith(SSH_PREFIX):
+        raise InventoryError(
+            f"host {name!r} names no host after @ssh/",
+            where=where,
+            fix="write @ssh/<hostname>, e.g. @ssh/web-01.example.net",
+        )
     if name.startswith("@"):
         raise InventoryError(
             f"unknown connector in host {name!r}",
             where=where,
-            fix="use @local, or a plain host name for SSH",
+            fix="use @local, @ssh/<hostname>, or a plain host name for SSH",
         )
     return "ssh"
 
 
-def _check_ssh_data(host: str, data: Mapping[str, Any], where: str) -> None:
+def _connector_data(name: str) -> dict[str, Any]:
+    """What the name itself says: `@ssh/<host>` connects to <host>, as pyinfra's
+    make_names_data does; the host's own data may still set ssh_hostname."""
+    if name.startswith(SSH_PREFIX):
+        return {"ssh_hostname": name[len(SSH_PREFIX):]}
+    return {}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_ssh_data(
+    host: str,
+    data: Mapping[str, Any],
+    where: str,
+    configs: dict[str, SSHConfigFile] | None = None,
+) -> None:
+    """Refuse SSH data the connector could not use, naming the key and what to write."""
+
+    def fail(message: str, fix: str | None = None) -> InventoryError:
+        return InventoryError(f"host {host!r}: {message}", where=where, fix=fix)
+
     for key in SSH_INT_KEYS:
         value = data.get(key)
-        if value is not None and not (isinstance(value, int | float) and value > 0):
-            raise InventoryError(
-                f"host {host!r}: {key} must be a positive number, got {value!r}", where=where
-            )
+        if value is not None and not (_is_number(value) and value > 0):
+            raise fail(f"{key} must be a positive number, got {value!r}")
     strict = data.get("ssh_strict_host_key_checking")
     if strict is not None and strict not in STRICT_HOST_KEY_CHOICES:
-        raise InventoryError(
-            f"host {host!r}: ssh_strict_host_key_checking must be one of"
-            f" {', '.join(STRICT_HOST_KEY_CHOICES)}, got {strict!r}",
-            where=where,
+        raise fail(
+            "ssh_strict_host_key_checking must be one of"
+            f" {', '.join(STRICT_HOST_KEY_CHOICES)}, got {strict!r}"
         )
+    for key in SSH_BOOL_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, bool):
+            raise fail(f"{key} must be True or False, got {value!r}")
+    retries = data.get("ssh_connect_retries")
+    if retries is not None and not (
+        isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0
+    ):
+        raise fail(
+            f"ssh_connect_retries must be a whole number of retries (0 or more), got {retries!r}"
+        )
+    for key in SSH_DELAY_KEYS:
+        value = data.get(key)
+        if value is not None and not (_is_number(value) and value >= 0):
+            raise fail(f"{key} must be a number of seconds (0 or more), got {value!r}")
+    low, high = (data.get(key) for key in SSH_DELAY_KEYS)
+    if low is not None and high is not None and low > high:
+        raise fail(
+            f"ssh_connect_retry_min_delay ({low!r}) is above ssh_connect_retry_max_delay"
+            f" ({high!r})",
+            fix="make the minimum pause no longer than the maximum",
+        )
+    _check_paramiko_kwargs(data.get("ssh_paramiko_connect_kwargs"), fail)
+    _check_ssh_config(host, data, fail, {} if configs is None else configs)
+
+
+def _check_paramiko_kwargs(kwargs: Any, fail: Any) -> None:
+    if kwargs is None:
+        return
+    if not isinstance(kwargs, Mapping):
+        raise fail(
+            f"ssh_paramiko_connect_kwargs must be a dict, got {type(kwargs).__name__}",
+            fix='write e.g. {"banner_timeout": 30, "disabled_algorithms": {...}}',
+        )
+    for key in kwargs:
+        if key == "hostname":
+            raise fail(
+                "ssh_paramiko_connect_kwargs cannot set hostname",
+                fix="set ssh_hostname instead",
+            )
+        if not isinstance(key, str) or key not in PARAMIKO_CONNECT_PARAMETERS:
+            raise fail(
+                f"ssh_paramiko_connect_kwargs has {key!r}, which paramiko's"
+                " SSHClient.connect does not take",
+                fix=f"use some of: {', '.join(sorted(PARAMIKO_CONNECT_PARAMETERS))}",
+            )
+
+
+def _check_ssh_config(
+    host: str, data: Mapping[str, Any], fail: Any, configs: dict[str, SSHConfigFile]
+) -> None:
+    """An ssh_config_file must exist and parse, and its entry for this host must make sense.
+
+    Only a file the data names is read here; ~/.ssh/config, read when none is named, is the
+    machine's and is checked when connecting.
+    """
+    path = data.get("ssh_config_file")
+    if path is None:
+        return
+    if not isinstance(path, str | os.PathLike):
+        raise fail(f"ssh_config_file must be a path, got {path!r}")
+    key = os.fspath(path)
+    try:
+        config = configs.get(key)
+        if config is None:
+            config = read_config(key)
+            assert config is not None  # a named file is read or refused
+            configs[key] = config
+        settings = config.settings(str(data.get("ssh_hostname") or host))
+        for hop in settings.proxy_jump:
+            config.settings(hop.host)
+    except SSHConfigError as exc:
+        raise fail(str(exc), fix="correct ssh_config_file or the file it names") from None
 
 
 def load_inventory(
@@ -271,6 +389,7 @@ def load_inventory(
     overrides = dict(data_overrides or {})
 
     hosts: list[InventoryHost] = []
+    configs: dict[str, SSHConfigFile] = {}  # each ssh_config_file read once per load
     for host_name, own_data in host_entries.items():
         where = host_where[host_name]
         member_of = tuple(g for g in groups if host_name in groups[g])
@@ -278,15 +397,20 @@ def load_inventory(
         for group in member_of:
             groups_data.update(file_group_data[group])
             groups_data.update(inline_group_data[group])
+        connector = _connector_for(host_name, where)
+        # As in pyinfra, what the name says sits at the host's own level: under its data,
+        # above its groups'.
+        own_data = {**_connector_data(host_name), **own_data}
         data: dict[str, Any] = {**all_data, **groups_data, **own_data}
         data.update(overrides)
-        _check_ssh_data(host_name, data, where)
+        if connector == "ssh":
+            _check_ssh_data(host_name, data, where, configs)
         hosts.append(
             InventoryHost(
                 name=host_name,
                 groups=(*member_of, "all"),
                 data=data,
-                connector=_connector_for(host_name, where),
+                connector=connector,
                 location=where,
                 host_data=dict(own_data),
                 group_data=groups_data,
