@@ -14,7 +14,8 @@ from agent.engine.fact import FactBase, FactError
 
 __all__ = [
     "ISO_DATE_FORMAT", "Arch", "Command", "Date", "Hostname", "Kernel", "KernelVersion",
-    "LinuxDistribution", "Os", "Which", "int_or_none", "parse_os_release",
+    "LinuxDistribution", "LinuxName", "LsbRelease", "Os", "OsRelease", "OsVersion", "Path",
+    "TmpDir", "Which", "int_or_none", "parse_os_release",
 ]
 
 ISO_DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
@@ -52,6 +53,10 @@ class KernelVersion(_Uname):
     option = "-r"
 
 
+class OsVersion(KernelVersion):
+    """Same value as KernelVersion: pyinfra's older name for it."""
+
+
 class Arch(_Uname):
     """The machine hardware name, e.g. ``x86_64``."""
 
@@ -82,6 +87,26 @@ class Which(FactBase[str]):
 
     def process(self, output: list[str]) -> str | None:
         return _first_line(output) or None
+
+
+class Path(FactBase[str]):
+    """The login shell's PATH, as commands the engine runs see it."""
+
+    def command(self) -> str:
+        return "echo $PATH"
+
+
+class TmpDir(FactBase[str]):
+    """The first of $TMPDIR, $TMP, $TEMP (POSIX's order) that names a writable directory, or
+    "" when none does: the caller then picks its own default, as pyinfra's callers use /tmp."""
+
+    def command(self) -> str:
+        return (
+            'if [ -n "$TMPDIR" ] && [ -d "$TMPDIR" ] && [ -w "$TMPDIR" ]; then echo "$TMPDIR"; '
+            'elif [ -n "$TMP" ] && [ -d "$TMP" ] && [ -w "$TMP" ]; then echo "$TMP"; '
+            'elif [ -n "$TEMP" ] && [ -d "$TEMP" ] && [ -w "$TEMP" ]; then echo "$TEMP"; '
+            'else echo ""; fi'
+        )
 
 
 class Date(FactBase[datetime]):
@@ -166,3 +191,49 @@ class LinuxDistribution(FactBase[dict[str, Any]]):
             "minor": int_or_none(pieces[1]) if len(pieces) > 1 else None,
             "release_meta": meta,
         }
+
+
+class LinuxName(FactBase[str]):
+    """Just LinuxDistribution's name (``Debian``); pyinfra's short fact of it."""
+
+    immutable = True
+
+    def command(self) -> str:
+        return LinuxDistribution().command()
+
+    def process(self, output: list[str]) -> str | None:
+        return LinuxDistribution().process(output)["name"]
+
+
+class LsbRelease(FactBase[dict[str, str]]):
+    """``lsb_release -ca`` as a dict keyed by the label's last word, lower-cased:
+    ``{"id": "Debian", "description": ..., "release": "12", "codename": "bookworm"}``.
+    None on hosts without lsb_release."""
+
+    def command(self) -> str:
+        return "lsb_release -ca"
+
+    def requires_command(self) -> str:
+        return "lsb_release"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        items: dict[str, str] = {}
+        for line in output:
+            label, colon, value = line.partition(":")
+            if not colon:
+                continue
+            # "Distributor ID" is keyed "id", as pyinfra keys it.
+            key = label.strip().lower().split(" ")[-1]
+            items[key] = value.strip()
+        return items
+
+
+class OsRelease(FactBase[dict[str, str]]):
+    """/etc/os-release with lower-cased keys and unquoted values:
+    ``{"id": "debian", "version_id": "12", "pretty_name": ..., ...}``."""
+
+    def command(self) -> str:
+        return "cat /etc/os-release"
+
+    def process(self, output: list[str]) -> dict[str, str]:
+        return {key.lower(): value for key, value in parse_os_release(output).items()}
