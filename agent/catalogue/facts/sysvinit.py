@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from agent.engine.command import QuoteString, StringCommand
 from agent.engine.fact import FactBase, FactError
 
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
@@ -49,7 +50,13 @@ class ServiceStatus(FactBase[bool]):
 
 
 class InitdStatus(FactBase[dict[str, bool | None]]):
-    """Status of every LSB script in /etc/init.d (pyinfra's fact); prefer ServiceStatus."""
+    """``{script: running}`` for every LSB script (one with an ``### BEGIN INIT INFO``
+    block) in /etc/init.d, from its ``status`` action, as pyinfra's fact: what
+    sysvinit.service decides from.
+
+    pyinfra's parser drops scripts whose names hold a ``.`` or ``_`` (``hwclock.sh``), so a
+    service of that name always looks stopped there; this one keeps them.
+    """
 
     def command(self) -> str:
         return (
@@ -71,19 +78,43 @@ class InitdStatus(FactBase[dict[str, bool | None]]):
         return services
 
 
-class StartLinks(FactBase[list[str]]):
-    """The /etc/rcN.d start links of a service: non-empty means it is enabled at boot."""
+# The runlevel directories links live in: /etc/rcN.d, or /etc/rc.d/rcN.d (Red Hat's layout,
+# where /etc/rcN.d are links to those directories), as an extended regular expression.
+_RUNLEVEL_DIR = r"/etc/(rc\.d/)?rc[0-6Ss]\.d/"
+
+
+def _ere_literal(name: str) -> str:
+    # check_service_name leaves `.` and `+` as the only characters special to grep -E.
+    return name.replace(".", r"\.").replace("+", r"\+")
+
+
+class InitdLinks(FactBase[list[str]]):
+    """A service's start (S) and kill (K) links in the runlevel directories, sorted.
+
+    Found as pyinfra's sysvinit.service looks for start links (``find /etc`` on the glob
+    ``/etc/rc*.d/S*<name>``), then kept only where the whole name after the priority is the
+    service's: the glob alone also takes ``S01anacron`` for ``cron``, and disabling cron
+    would remove anacron's link.
+    """
+
+    kinds = "SK"
 
     def command(self, service: str) -> str:
         name = check_service_name(service)
-        pattern = shlex.quote(f"S[0-9][0-9]{name}")
-        return (
-            f"find /etc/rc0.d /etc/rc1.d /etc/rc2.d /etc/rc3.d /etc/rc4.d /etc/rc5.d "
-            f"/etc/rc6.d /etc/rcS.d -maxdepth 1 -name {pattern} 2>/dev/null || true"
-        )
+        exact = f"^{_RUNLEVEL_DIR}[{self.kinds}][0-9]*{_ere_literal(name)}$"
+        return StringCommand(
+            "find", "/etc", "-type", "l", "-path", QuoteString(f"/etc/rc*.d/[{self.kinds}]*{name}"),
+            "|", "grep", "-E", QuoteString(exact), "||", "true",
+        ).get_raw_value()
 
     def default(self) -> list[str]:
         return []
 
     def process(self, output: list[str]) -> list[str]:
         return sorted(line.strip() for line in output if line.strip())
+
+
+class StartLinks(InitdLinks):
+    """The start links of a service: non-empty means it starts at boot in some runlevel."""
+
+    kinds = "S"
