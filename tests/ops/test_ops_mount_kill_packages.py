@@ -89,6 +89,12 @@ def test_mount_finds_a_device_mounted_under_another_spelling(fake: FakeHost) -> 
     ]
 
 
+def test_mount_path_with_a_trailing_slash_is_the_same_mount(fake: FakeHost) -> None:
+    fake.fact(Mounts, MOUNTS)
+    assert run_op(fake, server.mount, path="/srv/data/") == []
+    assert run_op(fake, server.mount, path="/srv//data/", mounted=False) == ["umount /srv/data"]
+
+
 def test_mount_pseudo_filesystem_source_is_not_one_filesystem(fake: FakeHost) -> None:
     # /run is a tmpfs too; a new tmpfs elsewhere is still to be mounted (pyinfra takes any
     # mount with the source name `tmpfs` as this one and does nothing).
@@ -122,9 +128,15 @@ def test_kill_bad_pid_fails_at_the_deploy_line(tmp_path: Path) -> None:
     assert "pid=1234" in (op.error or "")
 
 
-def test_kill_bad_signal_fails(fake: FakeHost) -> None:
+@pytest.mark.parametrize("signal", ["TERM; reboot", "-9", "", True])
+def test_kill_bad_signal_fails(fake: FakeHost, signal: object) -> None:
     with pytest.raises(OperationError, match="signal name or number"):
-        run_op(fake, server.kill, pid=1234, signal="TERM; reboot")
+        run_op(fake, server.kill, pid=1234, signal=signal)
+
+
+def test_kill_takes_signal_names_kill_knows(fake: FakeHost) -> None:
+    assert run_op(fake, server.kill, pid=7, signal="SIGHUP") == ["kill -SIGHUP 7"]
+    assert run_op(fake, server.kill, pid=7, signal="RTMIN+1") == ["kill -RTMIN+1 7"]
 
 
 # ------------------------------------------------------------------------- server.packages

@@ -3,6 +3,7 @@ filesystems (mount)."""
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from agent.catalogue.facts.server import Kernel, KernelModules, Mounts, Sysctl
@@ -150,7 +151,9 @@ def mount(
     options = _check_mount_args(path, options)
     options_text = ",".join(options)
     mounts = host.get_fact(Mounts) or {}
-    mount_point: str | None = path if path in mounts else None
+    # mountinfo spells mount points normalised: /mnt/data/ is mounted as /mnt/data.
+    spelled = posixpath.normpath(path) if path.startswith("/") else path
+    mount_point: str | None = spelled if spelled in mounts else None
     if mount_point is None and device:
         mount_point = _mount_by_device(mounts, device)
 

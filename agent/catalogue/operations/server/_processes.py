@@ -12,7 +12,7 @@ from agent.engine.operation_errors import OperationValueError
 __all__ = ["kill"]
 
 # A signal as kill(1) takes it: a name (TERM, HUP, SIGUSR1, RTMIN+1) or a number.
-_SIGNAL = re.compile(r"^[A-Za-z0-9+-]+$")
+_SIGNAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+-]*$")
 
 
 def _pid_text(pid: Any) -> str:
