@@ -1,9 +1,9 @@
-"""server facts: power, what deploy code asks before it reboots a host (server.reboot reads
-the Uptime fact of facts/server/_system.py to see the host came back from a boot)."""
+"""server facts: power, whether a host wants a reboot, and how long ago it booted (for
+server.reboot to see that it came back from one)."""
 
 from __future__ import annotations
 
-from agent.engine.fact import FactBase
+from agent.engine.fact import FactBase, FactError
 
 __all__ = ["RebootRequired"]
 
@@ -43,3 +43,28 @@ echo {_NO_REBOOT_REQUIRED}
 
     def process(self, output: list[str]) -> bool:
         return output[0].strip() == _REBOOT_REQUIRED
+
+
+class InitAge(FactBase[int]):
+    """Whole seconds since the host's init (PID 1) started. On a machine that is its uptime;
+    in a container, whose /proc/uptime counts the machine's, it is the time since the
+    container booted. Not one of pyinfra's facts (so not exported): server.reboot reads it
+    where pyinfra reads Uptime, so that a rebooted container is seen as rebooted too. Where
+    there is no procfs (BSD, macOS) it is the uptime from the boot time sysctl."""
+
+    def command(self) -> str:
+        return (
+            "if [ -r /proc/1/stat ] && [ -r /proc/uptime ]; then"
+            " up=$(cut -d' ' -f1 /proc/uptime);"
+            " start=$(sed 's/^.*) //' /proc/1/stat | cut -d' ' -f20);"
+            " hz=$(getconf CLK_TCK 2>/dev/null || echo 100);"
+            " echo $(( ${up%.*} - start / hz ));"
+            " else boot=$(sysctl -n kern.boottime | sed 's/^.*sec = \\([0-9]*\\).*$/\\1/');"
+            " echo $(( $(date +%s) - boot )); fi"
+        )
+
+    def process(self, output: list[str]) -> int:
+        text = output[0].strip()
+        if not text.lstrip("-").isdigit():
+            raise FactError(f"server.InitAge: not a number of seconds: {text!r}")
+        return int(text)
