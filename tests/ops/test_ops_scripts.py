@@ -1,5 +1,5 @@
-"""server.script and server.script_template, and the TmpDir fact: facts in, commands out,
-and one run on this machine through the engine."""
+"""server.script and server.script_template: facts in, commands out, and one run on this
+machine through the engine."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from agent.compat import run_deploy
 from agent.engine.operation_errors import OperationError, OperationValueError
 from agent.engine.run import RunOptions
 from agent.vocab import OpStatus
-from tests.ops.conftest import FakeHost, local_deploy, run_fact, run_op
+from tests.ops.conftest import FakeHost, local_deploy, run_op
 
 TEMP_NAME = re.compile(r"^/tmp/pullinfra-[0-9a-f]{40}$")
 SCRIPT = "#!/bin/sh\necho hello \"$@\"\n"
@@ -51,20 +51,6 @@ def script_host(tmp_path: Path) -> ScriptHost:
     (tmp_path / "templates" / "hello.sh.j2").write_text(
         "#!/bin/sh\necho {{ greeting }} from {{ host.name }}\n")
     return ScriptHost(tmp_path)
-
-
-# -- TmpDir --------------------------------------------------------------------------------
-
-
-def test_tmp_dir_takes_the_first_writable_directory_from_the_environment(
-    tmp_path: Path,
-) -> None:
-    assert run_fact(TmpDir, env={"PATH": "/usr/bin:/bin"}) == ""  # the caller uses /tmp
-    assert run_fact(TmpDir, env={"TMPDIR": str(tmp_path)}) == str(tmp_path)
-    assert run_fact(TmpDir, env={"TMPDIR": "/nonexistent", "TMP": str(tmp_path)}) == str(
-        tmp_path)
-    assert run_fact(TmpDir, env={"TEMP": str(tmp_path)}) == str(tmp_path)
-    assert TmpDir().process([""]) == ""
 
 
 # -- server.script ---------------------------------------------------------------------------

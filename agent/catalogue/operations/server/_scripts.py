@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 from typing import IO, Any
 
-from agent.catalogue.facts.server._scripts import TmpDir
+from agent.catalogue.facts.server._machine import TmpDir
 from agent.catalogue.operations import files
 from agent.catalogue.operations.util.files import chmod
 from agent.engine.command import Commands, QuoteString, StringCommand
