@@ -416,6 +416,11 @@ class SSHConnector(Connector):
             raise ConnectError(f"{where}authentication failed as {user}") from None
         except paramiko.SSHException as exc:
             client.close()
+            if "no authentication methods" in str(exc).lower():
+                raise ConnectError(
+                    f"{where}no way to log in as {kwargs.get('username') or 'current user'}:"
+                    " no key, password or agent key to offer"
+                ) from None
             raise _Transient(f"{where}{exc}") from None
         except (OSError, EOFError) as exc:
             client.close()
