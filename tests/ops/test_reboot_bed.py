@@ -1,0 +1,69 @@
+"""server.reboot on bed hosts, and the Host's disconnect/reconnect it is built on, over SSH.
+
+A plain bed host has no reboot, but its sshd can be stopped and started: enough to see that
+an operation's `host.disconnect()` / `host.reconnect()` drop the engine's real SSH
+connection, that reconnecting fails while nothing listens and works once sshd is back, and
+that the operations after it run over the new connection. The reboot itself needs a host
+with systemd (the `systemd_hosts` fixture), whose reboot(2) boots it again.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from agent.compat import run_deploy
+from agent.engine.run import RunOptions
+from agent.vocab import OpStatus
+
+# What a deploy's python.call callback reaches of the test (deploy code runs in this
+# process): the bed host whose sshd it stops and starts, and what reconnect answered.
+CONTROL: dict[str, Any] = {}
+
+RECONNECT_DEPLOY = """
+from pyinfra import host
+from pyinfra.operations import python, server
+from tests.ops.test_reboot_bed import CONTROL
+
+
+def bounce():
+    bed_host = CONTROL["bed_host"]
+    host.disconnect()
+    bed_host.stop_sshd()
+    CONTROL["while_sshd_is_down"] = host.reconnect()
+    bed_host.start_sshd()
+    CONTROL["once_sshd_is_back"] = host.reconnect()
+
+
+server.shell(name="before", commands=["echo $PPID > /root/before"])
+server.shell(name="before again", commands=["echo $PPID > /root/before-again"])
+python.call(name="bounce the connection", function=bounce)
+server.shell(name="after", commands=["echo $PPID > /root/after"])
+"""
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip("\n"))
+    return path
+
+
+def test_reconnect_over_ssh_and_later_ops_use_the_new_connection(
+    bed_host, bed_inventory, tmp_path: Path
+) -> None:
+    CONTROL.clear()
+    CONTROL["bed_host"] = bed_host
+    inventory = bed_inventory({"h1": bed_host})
+    deploy = _write(tmp_path / "deploy.py", RECONNECT_DEPLOY)
+    result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
+    ops = result.host("h1").operations
+    assert [(op.name, op.status != OpStatus.FAILED) for op in ops] == [
+        ("before", True), ("before again", True), ("bounce the connection", True),
+        ("after", True)], ops
+    assert CONTROL["while_sshd_is_down"] is False
+    assert CONTROL["once_sshd_is_back"] is True
+    # A command's shell is a child of its connection's sshd process: the same one for the
+    # commands before the bounce, another after it.
+    before, again, after = (bed_host.read_text(f"/root/{name}")
+                            for name in ("before", "before-again", "after"))
+    assert before and after and before == again != after
