@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from agent.catalogue.facts.server import AuthorizedKeys, Home, Users
+from agent.compat import run_deploy
+from agent.engine.run import RunOptions
 from tests.differential.harness import Case, Comparison
 from tests.differential.state_accounts import accounts
 from tests.oracle import oracle_json, require_oracle
@@ -156,3 +158,28 @@ def test_account_facts_match_pyinfra_on_a_bed_host(bed_host: Host, tmp_path: Pat
     assert json.loads(json.dumps(ours, default=str)) == theirs
     assert theirs["users"]["root"]["lastlog"] is not None
     assert theirs["users"]["carol"]["groups"] == ["adm", "ops"]
+
+
+def test_password_hash_never_shows_in_what_the_engine_reports(
+    bed_host: Host, bed_inventory, tmp_path: Path
+) -> None:
+    """The hash reaches usermod/useradd on the host, and only `***` reaches the run's
+    results and events (see the docstring of agent/catalogue/operations/server/_accounts.py).
+    """
+    inventory = bed_inventory({"h1": bed_host})
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text("from pyinfra.operations import server\n"
+                      f"server.user(name='new', user='pw1', password={HASH!r})\n"
+                      "server.user(name='changed', user='deploy', password="
+                      f"{HASH!r})\n")
+    events: list[object] = []
+    result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path),
+                        on_event=events.append)
+    assert not result.has_failures
+    shown = repr(result) + repr(events)
+    assert HASH not in shown and "$6$pullinfra$" not in shown
+    commands = [c for op in result.host("h1").operations for c in op.commands]
+    assert any("useradd" in c and "-p '***'" in c for c in commands)
+    assert any(c.startswith("usermod -p '***'") for c in commands)
+    shadow = bed_host.read_text("/etc/shadow") or ""
+    assert f"pw1:{HASH}:" in shadow and f"deploy:{HASH}:" in shadow
