@@ -260,3 +260,10 @@ def test_bad_arguments_fail_at_the_deploy_line(tmp_path: Path, call: str, messag
     assert op.status == OpStatus.FAILED
     assert f"{deploys[0]}:3" in (op.error or "")
     assert message in (op.error or "")
+
+
+def test_primary_group_given_as_a_gid(fake: FakeHost) -> None:
+    _linux(fake, {"alice": _account(gid=1001)})
+    assert run_op(fake, server.user, user="alice", group=1001, ensure_home=False) == []
+    assert run_op(fake, server.user, user="alice", group="100", ensure_home=False) == [
+        "usermod -g 100 alice"]

@@ -54,9 +54,8 @@ def group(
 def _check_name(value: Any, argument: str) -> str:
     """An account or group name useradd can take: the passwd and group files are split on
     ':' and ',' and by line, so a name holding one of those (or blank) cannot be one."""
-    if not isinstance(value, str) or not value.strip() or any(
-        c in value for c in ":,\n"
-    ) or value != value.strip():
+    usable = isinstance(value, str) and value and value == value.strip()
+    if not usable or any(c in value for c in ":,\n"):
         raise OperationValueError(
             f"{argument} must be a user or group name such as 'deploy', got {value!r}"
         )
@@ -71,6 +70,14 @@ def _check_groups(groups: Any) -> list[str]:
             f"groups must be a list of group names, such as groups=['adm'], got {groups!r}"
         )
     return [_check_name(name, "each of groups") for name in groups]
+
+
+def _is_primary(existing: dict[str, Any], group: str) -> bool:
+    """Whether `group` (a name, or a gid as useradd -g also takes) is the account's primary
+    group already."""
+    if group.isdigit():
+        return existing.get("gid") == int(group)
+    return existing.get("group") == group
 
 
 def _comma_list(names: list[str]) -> StringCommand:
@@ -239,7 +246,7 @@ def _usermod_args(
         args += ["-d", QuoteString(home)]
     if shell and existing.get("shell") != shell:
         args += ["-s", QuoteString(shell)]
-    if group and existing.get("group") != group:
+    if group and not _is_primary(existing, group):
         args += ["-g", QuoteString(group)]
     if groups:
         have = set(existing.get("groups") or [])
@@ -258,7 +265,7 @@ def user(
     present: bool = True,
     home: str | None = None,
     shell: str | None = None,
-    group: str | None = None,
+    group: str | int | None = None,
     groups: list[str] | None = None,
     append: bool = False,
     public_keys: str | list[str] | None = None,
@@ -282,6 +289,8 @@ def user(
     user = _check_name(user, "user")
     wanted_groups = _check_groups(groups)
     if group is not None:
+        # useradd and usermod take a gid as well as a name.
+        group = str(group) if isinstance(group, int) and not isinstance(group, bool) else group
         group = _check_name(group, "group")
 
     existing = (host.get_fact(Users) or {}).get(user)
