@@ -248,7 +248,9 @@ def _check_ssh_data(
 ) -> None:
     """Refuse SSH data the connector could not use, naming the key and what to write."""
 
-    def fail(message: str, fix: str | None = None) -> InventoryError:
+    def fail(message: str, fix: str | None = None, key: str | None = None) -> InventoryError:
+        if fix is None and key is not None and isinstance(data.get(key), str):
+            fix = f"give a number or bool, not a string (on the command line: --data {key}:=...)"
         return InventoryError(f"host {host!r}: {message}", where=where, fix=fix)
 
     for key in SSH_INT_KEYS:
@@ -264,18 +266,19 @@ def _check_ssh_data(
     for key in SSH_BOOL_KEYS:
         value = data.get(key)
         if value is not None and not isinstance(value, bool):
-            raise fail(f"{key} must be True or False, got {value!r}")
+            raise fail(f"{key} must be True or False, got {value!r}", key=key)
     retries = data.get("ssh_connect_retries")
     if retries is not None and not (
         isinstance(retries, int) and not isinstance(retries, bool) and retries >= 0
     ):
         raise fail(
-            f"ssh_connect_retries must be a whole number of retries (0 or more), got {retries!r}"
+            f"ssh_connect_retries must be a whole number of retries (0 or more), got {retries!r}",
+            key="ssh_connect_retries",
         )
     for key in SSH_DELAY_KEYS:
         value = data.get(key)
         if value is not None and not (_is_number(value) and value >= 0):
-            raise fail(f"{key} must be a number of seconds (0 or more), got {value!r}")
+            raise fail(f"{key} must be a number of seconds (0 or more), got {value!r}", key=key)
     low, high = (data.get(key) for key in SSH_DELAY_KEYS)
     if low is not None and high is not None and low > high:
         raise fail(

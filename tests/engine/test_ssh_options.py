@@ -615,3 +615,9 @@ def test_a_bad_kwargs_message_never_shows_values(write):
     with pytest.raises(InventoryError) as caught:
         _load(write, 'web = [("w", {"ssh_paramiko_connect_kwargs": {"pasword": "Pw-x-1"}})]\n')
     assert "Pw-x-1" not in str(caught.value) + str(caught.value.fix)
+
+
+def test_a_string_from_the_command_line_is_told_how_to_pass_a_number(write):
+    with pytest.raises(InventoryError, match="ssh_connect_retries must be a whole") as caught:
+        _load(write, 'web = ["w"]\n', data_overrides={"ssh_connect_retries": "3"})
+    assert "--data ssh_connect_retries:=" in str(caught.value.fix)
