@@ -13,6 +13,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from agent.compat import run_deploy
 from agent.engine.run import RunOptions
 from agent.vocab import OpStatus
@@ -67,3 +69,46 @@ def test_reconnect_over_ssh_and_later_ops_use_the_new_connection(
     before, again, after = (bed_host.read_text(f"/root/{name}")
                             for name in ("before", "before-again", "after"))
     assert before and after and before == again != after
+
+
+REBOOT_DEPLOY = """
+from pyinfra.operations import files, server
+
+files.file(name="marker in /run", path="/run/pullinfra-marker", touch=True)
+files.file(name="marker in /etc", path="/etc/pullinfra-marker", touch=True)
+server.reboot(name="reboot", delay=2, interval=1, reboot_timeout=120)
+server.shell(name="after the reboot",
+             commands=["test ! -e /run/pullinfra-marker && touch /etc/ran-on-a-fresh-run"])
+files.file(name="file after the reboot", path="/etc/after-reboot", touch=True)
+"""
+
+
+@pytest.fixture
+def systemd_host(request: pytest.FixtureRequest, bed) -> Any:
+    try:
+        factory = request.getfixturevalue("systemd_hosts")
+    except pytest.FixtureLookupError:
+        pytest.skip("needs a bed host with systemd: tests/conftest.py has no `systemd_hosts`"
+                    " fixture yet")
+    return factory(1)[0]
+
+
+def test_reboot_on_a_systemd_host_and_the_run_goes_on(
+    systemd_host, bed_inventory, tmp_path: Path
+) -> None:
+    inventory = bed_inventory({"h1": systemd_host})
+    deploy = _write(tmp_path / "deploy.py", REBOOT_DEPLOY)
+    result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
+    host = result.host("h1")
+    assert host.error is None, host.error
+    assert [(op.name, op.status) for op in host.operations] == [
+        ("marker in /run", OpStatus.CHANGED),
+        ("marker in /etc", OpStatus.CHANGED),
+        ("reboot", OpStatus.CHANGED),
+        ("after the reboot", OpStatus.CHANGED),
+        ("file after the reboot", OpStatus.CHANGED),
+    ], [(op.name, op.status, op.error) for op in host.operations]
+    assert not systemd_host.exists("/run/pullinfra-marker")  # /run is new after a boot
+    assert systemd_host.exists("/etc/pullinfra-marker")  # the disk is kept
+    assert systemd_host.exists("/etc/ran-on-a-fresh-run")
+    assert systemd_host.exists("/etc/after-reboot")
