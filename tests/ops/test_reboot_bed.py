@@ -25,7 +25,7 @@ CONTROL: dict[str, Any] = {}
 
 RECONNECT_DEPLOY = """
 from pyinfra import host
-from pyinfra.operations import python, server
+from pyinfra.operations import files, python, server
 from tests.ops.test_reboot_bed import CONTROL
 
 
@@ -40,8 +40,10 @@ def bounce():
 
 server.shell(name="before", commands=["echo $PPID > /root/before"])
 server.shell(name="before again", commands=["echo $PPID > /root/before-again"])
+files.put(name="upload before", src="motd", dest="/root/motd-before")
 python.call(name="bounce the connection", function=bounce)
 server.shell(name="after", commands=["echo $PPID > /root/after"])
+files.put(name="upload after", src="motd", dest="/root/motd")
 """
 
 
@@ -57,11 +59,13 @@ def test_reconnect_over_ssh_and_later_ops_use_the_new_connection(
     CONTROL["bed_host"] = bed_host
     inventory = bed_inventory({"h1": bed_host})
     deploy = _write(tmp_path / "deploy.py", RECONNECT_DEPLOY)
+    (tmp_path / "motd").write_text("uploaded over the new connection\n")
     result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
     ops = result.host("h1").operations
     assert [(op.name, op.status != OpStatus.FAILED) for op in ops] == [
-        ("before", True), ("before again", True), ("bounce the connection", True),
-        ("after", True)], ops
+        ("before", True), ("before again", True), ("upload before", True),
+        ("bounce the connection", True),
+        ("after", True), ("upload after", True)], ops
     assert CONTROL["while_sshd_is_down"] is False
     assert CONTROL["once_sshd_is_back"] is True
     # A command's shell is a child of its connection's sshd process: the same one for the
@@ -69,6 +73,7 @@ def test_reconnect_over_ssh_and_later_ops_use_the_new_connection(
     before, again, after = (bed_host.read_text(f"/root/{name}")
                             for name in ("before", "before-again", "after"))
     assert before and after and before == again != after
+    assert bed_host.read_text("/root/motd") == "uploaded over the new connection\n"
 
 
 REBOOT_DEPLOY = """
