@@ -361,6 +361,27 @@ def test_data_wins_over_the_config_and_the_config_fills_the_rest(servers, tmp_pa
     assert server.logins[-1] == "from-data"
 
 
+def test_the_home_config_applies_when_no_config_file_is_named(servers, no_home_config):
+    server = servers()
+    (no_home_config / ".ssh").mkdir()
+    (no_home_config / ".ssh" / "config").write_text(
+        f"Host home-alias\n  HostName 127.0.0.1\n  Port {server.port}\n  User from-home\n"
+    )
+    connector = SSHConnector("home-alias", {"ssh_password": PASSWORD,
+                                            "ssh_strict_host_key_checking": "no"})
+    connector.connect()
+    connector.disconnect()
+    assert server.logins == ["from-home"]
+
+
+def test_a_jump_host_that_jumps_through_itself_is_refused(tmp_path):
+    config = tmp_path / "config"
+    config.write_text("Host *\n  ProxyJump bastion\n")
+    connector = SSHConnector("web", {"ssh_config_file": str(config)})
+    with pytest.raises(ConnectError, match=r"nests more than 8 deep.*ProxyJump none"):
+        connector.connect()
+
+
 def test_accept_new_records_the_resolved_name_in_the_configs_known_hosts(servers, tmp_path):
     server = servers()
     known = tmp_path / "kh"
