@@ -105,11 +105,11 @@ def _pump(source: Any, sink: Any) -> None:
     try:
         while data := source.recv(65536):
             sink.sendall(data)
-    except OSError:
+    except (OSError, EOFError):  # the other end went away (paramiko raises EOFError)
         pass
     finally:
         for end in (source, sink):
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, EOFError):
                 end.close()
 
 
