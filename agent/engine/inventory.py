@@ -213,7 +213,7 @@ def _connector_for(name: str, where: str) -> str:
         return "local"
     if name.startswith(SSH_PREFIX) and name[len(SSH_PREFIX):].strip():
         return "ssh"
-    if name in ("@ssh", SSH_PREFIX) or name.startswith(SSH_PREFIX):
+    if name == "@ssh" or name.startswith(SSH_PREFIX):
         raise InventoryError(
             f"host {name!r} names no host after @ssh/",
             where=where,
