@@ -26,8 +26,9 @@ __all__ = ["reboot", "wait"]
 # comes.
 REBOOT_COMMAND = "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &"
 
-# A host that did not reboot reads at least its age before plus the time since, less the
-# second that whole-second readings can lose at each end; one more second keeps clear of it.
+# Each whole-second age reading is within a second of the truth either way (the uptime and
+# init's start are both truncated), so a host that kept running always reads more than its
+# age before plus the time since, less two seconds.
 ROUNDING_SECONDS = 2
 
 # Kept as module names so a test can make the wait fast without touching the real clock.
