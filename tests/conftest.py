@@ -15,7 +15,7 @@ from tests.testbed.aptrepo import AptRepo, AptRepoError, ensure_repo
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 BED_FIXTURES = {"bed", "bed_hosts", "bed_host", "bed_inventory", "bed_client_key",
-                "bed_known_hosts", "apt_repo"}
+                "bed_known_hosts", "apt_repo", "systemd_hosts", "systemd_host"}
 
 
 def bed_unavailable(reason: str):
@@ -101,6 +101,29 @@ def bed_hosts(bed) -> Callable[[int], list[Host]]:
 @pytest.fixture
 def bed_host(bed_hosts) -> Host:
     return bed_hosts(1)[0]
+
+
+@pytest.fixture
+def systemd_hosts(bed) -> Callable[[int], list[Host]]:
+    """Factory: systemd_hosts(n) -> n pristine hosts that boot systemd (booted, sshd up),
+    distinct within the test. The same bed, keys and known_hosts as bed_hosts' hosts."""
+    taken = 0
+
+    def get(n: int) -> list[Host]:
+        nonlocal taken
+        try:
+            hosts = bed.pristine_hosts(n, skip=taken, systemd=True)
+        except BedError as exc:
+            bed_unavailable(str(exc))
+        taken += n
+        return hosts
+
+    return get
+
+
+@pytest.fixture
+def systemd_host(systemd_hosts) -> Host:
+    return systemd_hosts(1)[0]
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ with explicit /32 routes; the machine's end is .254 of the bed's /24), its own c
 root (overlayfs lower=/ with a per-host upper dir, in its own mount namespace, chrooted),
 its own PID namespace (everything started inside, e.g. nginx from an init.d script, dies with
 the host), fresh /run, /tmp and /dev, and its own sshd (sftp via internal-sftp). Real dpkg,
-apt-get, useradd, sudo and `service` / init.d scripts work inside; there is no systemd and no
-internet (apt sees only the local repository below). Root has a plain profile (no pyenv).
+apt-get, useradd, sudo and `service` / init.d scripts work inside; a plain host has no
+systemd (a systemd host, below, boots it) and no host has internet (apt sees only the local
+repository below). Root has a plain profile (no pyenv).
 Needs root on the machine.
 
 Hosts are fresh Debian servers, not copies of the machine's image: the template hides what the
@@ -16,6 +17,39 @@ top-level extras), keeping what packages ship there. So services start on instal
 host has its own /etc/machine-id. What stays is the machine's installed package set (dpkg's
 database and the packages' files); services those packages enable are not running, since a
 host's init starts only sshd.
+
+systemd hosts (Bed.add_hosts(n, systemd=True), fixture systemd_hosts) boot real systemd
+(Debian's /lib/systemd/system) as PID 1, so systemctl, unit files, daemon-reload and
+`reboot` are the real thing. Same bed, network, host key, client key, users, apt source and
+port 22 as the plain hosts; sshd runs as ssh.service. Each has, beside the plain hosts'
+namespaces, its own cgroup namespace over a cgroup2 subtree of the machine's
+(<cgroup2>/pullinfra-testbed/<bed_id>/<host>; nothing else of the machine's cgroups is
+touched), its own clocks (a time namespace: uptime starts at its boot) and boot id, and
+$container=pullinfra-testbed (systemd-detect-virt: container-other). /sys and /proc/sys are
+read-only but for /proc/sys/net (its own netns): systemd's kernel.* and fs.* settings stay
+off the machine. The root is pivoted into (the machine's mounts are unreachable).
+A host boots like a fresh server that runs only sshd, journald, dbus and logind: every unit
+the machine's image enabled in /etc/systemd/system (PostgreSQL, prometheus, cron, getty,
+timesyncd, pstore, the apt/man-db/dpkg/e2scrub/fstrim timers) is disabled (its enablement
+symlinks hidden; `is-enabled` says disabled) except ssh.service and remote-fs.target, and
+bed.SYSTEMD_MASKED units (kernel modules, clock, pstore, binfmt, debugfs/tracefs/configfs,
+e2scrub/fstrim, networkd/resolved/ifupdown/udev, time-wait-sync) are masked: they would reach
+into the machine or set up interfaces the bed sets up from outside (the veth and address
+come from outside and survive reboots). Boot until `is-system-running` says running and
+sshd answers: ~0.4 s per host, in parallel; reset ~0.35-0.5 s.
+
+Reboot of a systemd host: `reboot`, `systemctl reboot` (or anything else that makes systemd
+call reboot(2)) ends its PID 1: in a PID namespace the kernel turns reboot(2) into the
+namespace init's death by SIGHUP (poweroff/halt: SIGINT). The host's supervisor
+(_systemdinit.py, the process the bed started) sees SIGHUP and boots systemd again in the same
+netns, cgroup and upper dir: the disk persists, /run, /tmp and /dev are fresh, the PID 1 (as
+seen from the machine), boot id and uptime are new, and sshd comes back on the same address
+and host key (~0.7 s from `systemctl reboot` to booted). While it reboots, connects are
+refused. Host.boot counts boots since the last reset (1 after reset), Host.init_pid always
+names the current PID 1, Host.wait_booted(after=n) waits for a boot newer than n to finish.
+Host.poweroff() shuts it down through PID 1 (SIGRTMIN+4, SIGKILL after a timeout); it stays
+down until Bed.reset. Reset and teardown SIGKILL PID 1 (the kernel ends the whole PID
+namespace) and remove what systemd made in the cgroup.
 
 Command line (from the checkout root, with .venv/bin/python)::
 
@@ -38,7 +72,8 @@ pytest fixtures (tests/conftest.py; one bed per xdist worker, started on first u
         assert db.package_version("postgresql-server") == "1.0-pullinfra1"
 
     Fixtures: bed (session Bed), bed_hosts (function: n -> list[Host], fresh each call),
-    bed_host (one pristine Host), bed_inventory (write an inventory file in tmp_path),
+    bed_host (one pristine Host), systemd_hosts / systemd_host (the same for systemd hosts),
+    bed_inventory (write an inventory file in tmp_path),
     bed_client_key / bed_known_hosts (Paths), apt_repo (session AptRepo). Tests using any of
     them get the `bed` marker. In CI (CI=true) a bed that cannot start fails those tests with
     the reason; elsewhere they are skipped with the reason (e.g. not root).
@@ -50,12 +85,14 @@ Library::
         h = bed.hosts[0]
 
 Bed: bed_id ("pib123"), hosts, client_key, known_hosts, host_key, block, gateway;
-    add_hosts(n), ensure_hosts(n), reset(hosts) (pristine again, ~60 ms/host, parallel),
+    add_hosts(n, systemd=False), ensure_hosts(n, systemd=False), hosts_of(systemd),
+    pristine_hosts(n, skip, systemd), reset(hosts) (pristine again, ~60 ms/host, parallel),
     inventory(hosts={name: Host} | [Host], groups={group: [names]}) -> str,
     write_inventory(path, ...), down(). Beds are torn down at exit of the owning process and,
     if it crashed, by the next bed start (state in /run/pullinfra-testbed/<bed_id>/).
 
-Host: name ("h01"), hostname ("pib123-h01"), address, port, netns, veth, ssh_data (pyinfra
+Host: name ("h01"), hostname ("pib123-h01"), address, port, netns, veth, systemd, cgroup,
+    boot, running, init_pid, system_state(), wait_booted(after), poweroff(), ssh_data (pyinfra
     ssh_* data: root, client key, known_hosts, strict checking), ssh_argv(*cmd, user=...),
     paramiko_client(user="root", nodelay=True). Set TCP_NODELAY in SSH clients: without it,
     Nagle + delayed ACK cost ~40 ms per command on an open paramiko connection (2 ms with).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import contextlib
 import ctypes
 import fcntl
@@ -29,6 +30,8 @@ GATEWAY_OCTET = 254
 SSH_PORT = 22
 BENCH_RANGE = "198.18.0.0/15"
 HOSTINIT = Path(__file__).with_name("_hostinit.py")
+SYSTEMDINIT = Path(__file__).with_name("_systemdinit.py")
+CGROUP_GROUP = "pullinfra-testbed"  # systemd hosts' cgroups: <cgroup2>/<this>/<bed_id>/<host>
 DEPLOY_USER = "deploy"
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -146,6 +149,7 @@ def _is_stale(state: dict | None) -> bool:
     if owner.get("kind") == "cli":
         hosts = state.get("hosts", [])
         return bool(hosts) and not any(_alive(h.get("init_pid"), h.get("init_start"))
+                                       or _alive(h.get("parent_pid"), h.get("parent_start"))
                                        for h in hosts)
     return not _alive(owner.get("pid"), owner.get("start"))
 
@@ -204,10 +208,17 @@ def teardown_state(state: dict) -> None:
             for tok in res.stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(tok), signal.SIGKILL)
+    for h in hosts:
+        if h.get("cgroup"):
+            _kill_cgroup(Path(h["cgroup"]))
     deadline = time.monotonic() + 10
     for h in hosts:
         while _alive(h.get("init_pid"), h.get("init_start")) and time.monotonic() < deadline:
             time.sleep(0.01)
+        if h.get("cgroup"):
+            _remove_cgroup(Path(h["cgroup"]), max(0.0, deadline - time.monotonic()))
+    if state.get("cgroup"):
+        _remove_cgroup(Path(state["cgroup"]), max(0.0, deadline - time.monotonic()))
     # 2. links, routes and namespaces.
     lines = []
     for h in hosts:
@@ -226,6 +237,68 @@ def teardown_state(state: dict) -> None:
     for target in _mounts_under(bed_dir):
         _run(["umount", "-l", target], check=False)
     shutil.rmtree(bed_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- cgroups
+
+def _cgroup2_root() -> Path:
+    """Where this process's cgroup sits in the machine's cgroup2 hierarchy (the hybrid layout
+    mounts it at /sys/fs/cgroup/unified, a unified one at /sys/fs/cgroup)."""
+    mount = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            if right.split()[:1] == ["cgroup2"]:
+                mount = left.split()[4]
+                break
+    if mount is None:
+        raise BedError("systemd hosts need the machine's cgroup2 hierarchy, and none is mounted")
+    own = "/"
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        if line.startswith("0::"):
+            own = line[3:]
+    return Path(mount + own.rstrip("/"))
+
+
+def _cgroup_populated(cg: Path) -> bool:
+    try:
+        return "populated 1" in (cg / "cgroup.events").read_text()
+    except FileNotFoundError:
+        return False
+
+
+def _kill_cgroup(cg: Path) -> None:
+    """SIGKILL every process in cg and below (cgroup.kill, else one by one)."""
+    if not cg.is_dir():
+        return
+    try:
+        (cg / "cgroup.kill").write_text("1")
+        return
+    except OSError:
+        pass
+    for procs in cg.rglob("cgroup.procs"):
+        with contextlib.suppress(OSError):
+            for tok in procs.read_text().split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(tok), signal.SIGKILL)
+
+
+def _remove_cgroup(cg: Path, timeout: float = 10, keep_top: bool = False) -> None:
+    """rmdir cg's subtree, children first, once its processes are gone (keep_top: cg stays)."""
+    if not cg.is_dir():
+        return
+    deadline = time.monotonic() + timeout
+    while _cgroup_populated(cg) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    dirs = sorted((p for p in cg.rglob("*") if p.is_dir()), key=lambda p: len(p.parts),
+                  reverse=True)
+    for d in dirs + ([] if keep_top else [cg]):
+        with contextlib.suppress(OSError):  # a live process left: the teardown test sees it
+            d.rmdir()
+    parent = cg.parent
+    if not keep_top and parent.name == CGROUP_GROUP:
+        with contextlib.suppress(OSError):
+            parent.rmdir()  # the last bed's cgroup takes the common one with it
 
 
 # --------------------------------------------------------------------------- the machine's image
@@ -374,6 +447,56 @@ def _hide_image(upper: Path, keep: Iterable[str] = ()) -> None:
             _make_opaque(upper, rel, kept)
 
 
+# systemd hosts boot like a fresh server that runs sshd and systemd's own journald, dbus and
+# logind. The image enables more (a PostgreSQL cluster, prometheus, cron, apt and other timers,
+# getty, timesyncd...): every unit enabled in /etc/systemd/system is disabled in their template
+# (its enablement symlinks hidden), but for these.
+SYSTEMD_KEEP_ENABLED = frozenset({"ssh.service", "sshd.service", "remote-fs.target"})
+# Units that would reach past the host into the machine (kernel modules, the clock, the
+# kernel's pstore and tracing, the machine's filesystems) or set up interfaces the bed sets up
+# from outside: masked on systemd hosts.
+SYSTEMD_MASKED = (
+    "systemd-modules-load.service", "systemd-timesyncd.service", "systemd-pstore.service",
+    "systemd-random-seed.service", "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
+    "proc-sys-fs-binfmt_misc.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
+    "sys-kernel-config.mount", "e2scrub_reap.service", "e2scrub_all.service", "fstrim.service",
+    "systemd-networkd.service", "systemd-networkd.socket", "systemd-networkd-wait-online.service",
+    "systemd-network-generator.service", "systemd-resolved.service", "networking.service",
+    "ifupdown-pre.service", "NetworkManager.service", "systemd-udevd.service",
+    "systemd-udev-trigger.service", "systemd-hwdb-update.service", "systemd-time-wait-sync.service",
+)
+SYSTEMD_UNIT_DIRS = ("etc/systemd/system", "lib/systemd/system", "usr/lib/systemd/system")
+
+
+def _systemd_template(upper: Path) -> None:
+    """Turn a copy of the plain hosts' template (not mounted) into the systemd hosts' one."""
+    # the plain hosts' sysvinit `runlevel` goes: systemd's own answers
+    with contextlib.suppress(FileNotFoundError):
+        (upper / "usr/sbin/runlevel").unlink()
+    units = Path("/etc/systemd/system")
+    if units.is_dir():
+        for p in sorted(units.rglob("*")):
+            if not p.is_symlink():
+                continue
+            rel = str(p.relative_to("/"))
+            name = p.name
+            target = os.path.basename(os.readlink(p))
+            if name in SYSTEMD_KEEP_ENABLED or (p.parent == units
+                                                and target in SYSTEMD_KEEP_ENABLED):
+                continue
+            if p.parent == units and os.readlink(p) == "/dev/null":
+                continue  # masked by the image: it stays masked
+            _whiteout(upper, rel)
+    for name in SYSTEMD_MASKED:
+        if not any(os.path.lexists(f"/{d}/{name}") for d in SYSTEMD_UNIT_DIRS):
+            continue
+        link = upper / "etc/systemd/system" / name
+        _mkdirs_like_machine(upper, "etc/systemd/system")
+        if os.path.lexists(link):
+            link.unlink()
+        link.symlink_to("/dev/null")
+
+
 def _drop_image_users(m: Path) -> None:
     """Remove the image's login accounts and groups (ids in LOGIN_IDS): a fresh server has none
     of them, and their homes are hidden."""
@@ -412,11 +535,16 @@ def _drop_entries(db: Path, names: set[str], members: set[str]) -> None:
 # --------------------------------------------------------------------------- hosts
 
 class Host:
-    """One bed host. Direct access helpers work through the host's namespaces, never SSH."""
+    """One bed host. Direct access helpers work through the host's namespaces, never SSH.
 
-    def __init__(self, bed: Bed, index: int):
+    systemd: the host boots systemd as PID 1 (see the package docstring); its PID 1 changes
+    when it reboots, and init_pid always names the current one (None while it reboots).
+    """
+
+    def __init__(self, bed: Bed, index: int, systemd: bool = False):
         self.bed = bed
         self.index = index
+        self.systemd = systemd
         self.name = f"h{index:02d}"
         self.netns = f"{bed.bed_id}-h{index:02d}"
         self.veth = f"{bed.bed_id}h{index:02d}"
@@ -424,25 +552,71 @@ class Host:
         self.address = f"{bed.net_prefix}.{index}"
         self.port = SSH_PORT
         self.dir = bed.fs_dir / self.name
-        self.init_pid: int | None = None
-        self.init_start: int | None = None
+        self.status_file = self.dir / "init.json"  # a systemd host's current boot
+        self.cgroup: Path | None = None  # a systemd host's cgroup on the machine
+        self._init_pid: int | None = None
+        self._init_start: int | None = None
+        self._boot = 0
         self.parent_pid: int | None = None
         self.parent_start: int | None = None
         self._proc: subprocess.Popen | None = None
 
     def __repr__(self) -> str:
-        return f"<Host {self.name} {self.address} pid={self.init_pid}>"
+        kind = " systemd" if self.systemd else ""
+        return f"<Host {self.name}{kind} {self.address} pid={self.init_pid}>"
+
+    # --- the host's init (a systemd host's changes with every boot)
+    def _refresh(self) -> None:
+        if not self.systemd or self.parent_pid is None:
+            return
+        try:
+            rec = json.loads(self.status_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return
+        self._init_pid, self._init_start, self._boot = rec["pid"], rec["start"], rec["boot"]
+
+    @property
+    def init_pid(self) -> int | None:
+        """PID (on the machine) of the host's init: None when stopped, a dead one's while a
+        systemd host reboots."""
+        self._refresh()
+        return self._init_pid
+
+    @init_pid.setter
+    def init_pid(self, pid: int | None) -> None:
+        self._init_pid = pid
+
+    @property
+    def init_start(self) -> int | None:
+        self._refresh()
+        return self._init_start
+
+    @init_start.setter
+    def init_start(self, start: int | None) -> None:
+        self._init_start = start
+
+    @property
+    def boot(self) -> int:
+        """How many times a systemd host has booted since it was last reset (1 after reset)."""
+        self._refresh()
+        return self._boot
+
+    @property
+    def running(self) -> bool:
+        return _alive(self.init_pid, self.init_start)
 
     # --- state record
     def _record(self) -> dict:
         return {"index": self.index, "name": self.name, "netns": self.netns, "veth": self.veth,
-                "address": self.address, "init_pid": self.init_pid,
-                "init_start": self.init_start, "parent_pid": self.parent_pid,
-                "parent_start": self.parent_start}
+                "address": self.address, "systemd": self.systemd,
+                "cgroup": str(self.cgroup) if self.cgroup else None,
+                "init_pid": self.init_pid, "init_start": self.init_start,
+                "parent_pid": self.parent_pid, "parent_start": self.parent_start}
 
     def _load(self, rec: dict) -> None:
         for key in ("init_pid", "init_start", "parent_pid", "parent_start"):
             setattr(self, key, rec.get(key))
+        self.cgroup = Path(rec["cgroup"]) if rec.get("cgroup") else None
 
     # --- SSH data
     @property
@@ -542,9 +716,11 @@ class Host:
             os.write(fd, data)
 
     def nsenter_argv(self, *command: str) -> list[str]:
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", "-r", "-w",
-                "--", "/usr/bin/env", "-i", f"PATH={BASE_PATH}", "HOME=/root", "USER=root",
-                "LANG=C.UTF-8", *command]
+        # a systemd host also has its own cgroup namespace and clocks (uptime since its boot)
+        extra = ["-C", "-T"] if self.systemd else []
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", *extra,
+                "-r", "-w", "--", "/usr/bin/env", "-i", f"PATH={BASE_PATH}", "HOME=/root",
+                "USER=root", "LANG=C.UTF-8", *command]
 
     def run(self, cmd: str | Sequence[str], *, check: bool = False, input: str | None = None,
             timeout: float = 120, text: bool = True) -> subprocess.CompletedProcess:
@@ -597,13 +773,67 @@ class Host:
 
     def stop_sshd(self) -> None:
         """Stop the host's sshd listener (like `service ssh stop`: open sessions stay)."""
+        if self.systemd:  # ssh.service has KillMode=process: sessions stay
+            self.run(["systemctl", "stop", "ssh.service"], check=True, timeout=30)
+            return
         self.run(["sh", "-c", "kill $(cat /run/sshd.pid) && while [ -e /run/sshd.pid ]; "
                   "do sleep 0.01; done"], check=True, timeout=10)
 
     def start_sshd(self, wait: bool = True) -> None:
-        self.run(["/usr/sbin/sshd", "-E", "/run/sshd.log"], check=True)
+        if self.systemd:
+            self.run(["systemctl", "start", "ssh.service"], check=True, timeout=30)
+        else:
+            self.run(["/usr/sbin/sshd", "-E", "/run/sshd.log"], check=True)
         if wait:
             self.wait_ssh()
+
+    # --- a systemd host's boots
+    def system_state(self) -> str | None:
+        """`systemctl is-system-running` on a systemd host (None while it is down)."""
+        try:
+            return self.run(["systemctl", "is-system-running"], timeout=30).stdout.strip()
+        except BedError:
+            return None
+
+    def wait_booted(self, after: int = 0, timeout: float = 60) -> None:
+        """Wait until a systemd host runs a boot newer than `after` (Host.boot), its boot has
+        finished (`is-system-running` says running or degraded) and sshd answers."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.boot > after and self.running:
+                left = max(1.0, deadline - time.monotonic())
+                with contextlib.suppress(BedError, subprocess.TimeoutExpired):
+                    self.run(["systemctl", "is-system-running", "--wait"], timeout=left)
+                if self.system_state() in ("running", "degraded") and self.ssh_ready():
+                    return
+            if self.parent_pid is not None and not _alive(self.parent_pid, self.parent_start):
+                raise BedError(f"host {self.name} is down (its supervisor ended)"
+                               f"{self.bed._host_log(self)}")
+            if time.monotonic() > deadline:
+                raise BedError(f"host {self.name} did not finish booting in {timeout}s "
+                               f"(boot {self.boot}, state {self.system_state()})"
+                               f"{self.bed._host_log(self)}")
+            time.sleep(0.05)
+
+    def poweroff(self, timeout: float = 60) -> bool:
+        """Shut a systemd host down through its PID 1 (SIGRTMIN+4: systemd's poweroff), and
+        SIGKILL PID 1 if it has not ended in `timeout`. True if it shut down by itself.
+
+        The host stays down until Bed.reset (its upper dir is kept until then)."""
+        if not self.systemd:
+            raise BedError(f"host {self.name} has no systemd")
+        pid, start = self.init_pid, self.init_start
+        if _alive(pid, start):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGRTMIN + 4)
+        deadline = time.monotonic() + timeout
+        while _alive(self.parent_pid, self.parent_start) and time.monotonic() < deadline:
+            if self._proc is not None and self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        clean = not _alive(self.parent_pid, self.parent_start)
+        self.bed._stop([self])  # SIGKILL for what is left; reaps the supervisor
+        return clean
 
     def authorize_key(self, public_key: Path, user: str = "root") -> None:
         """Let `public_key` (an .pub file) log in as `user`, beside the bed's own key."""
@@ -664,9 +894,10 @@ class Bed:
         self.gateway = f"{self.net_prefix}.{GATEWAY_OCTET}"
         self.state = state
         self.apt_repo: Path | None = Path(state["apt_repo"]) if state.get("apt_repo") else None
+        self.systemd_template = self.fs_dir / "template-systemd"
         self.hosts: list[Host] = []
         for rec in state.get("hosts", []):
-            h = Host(self, rec["index"])
+            h = Host(self, rec["index"], systemd=rec.get("systemd", False))
             h._load(rec)
             self.hosts.append(h)
         self._closed = False
@@ -866,15 +1097,44 @@ class Bed:
             raise BedError(f"apt-get update for the template failed: "
                            f"{res.stderr.decode(errors='replace').strip()}")
 
+    # ---- systemd hosts
+    def _ensure_systemd(self) -> None:
+        """The bed's cgroup and the systemd hosts' template, made with the first such host."""
+        if not self.state.get("cgroup"):
+            cg = _cgroup2_root() / CGROUP_GROUP / self.bed_id
+            self.state["cgroup"] = str(cg)
+            self._save()  # recorded first, so a crash below is still cleaned up
+            try:
+                cg.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise BedError(f"cannot make the bed's cgroup {cg}: {exc}") from exc
+        if not self.systemd_template.exists():
+            tmp = self.fs_dir / "template-systemd.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            _run(["cp", "-a", str(self.template), str(tmp)])
+            _systemd_template(tmp)
+            tmp.rename(self.systemd_template)
+
     # ---- hosts
-    def add_hosts(self, n: int) -> list[Host]:
-        """Start `n` more hosts (in parallel) and wait until each accepts SSH."""
+    def add_hosts(self, n: int, systemd: bool = False) -> list[Host]:
+        """Start `n` more hosts (in parallel) and wait until each accepts SSH.
+
+        systemd: hosts that boot systemd (see the package docstring), ready once their boot
+        has finished."""
         first = len(self.hosts) + 1
         if first + n - 1 > MAX_HOSTS:
             raise BedError(f"a bed holds at most {MAX_HOSTS} hosts")
-        new = [Host(self, i) for i in range(first, first + n)]
+        if systemd:
+            self._ensure_systemd()
+        new = [Host(self, i, systemd=systemd) for i in range(first, first + n)]
+        for h in new:
+            if systemd:
+                h.cgroup = Path(self.state["cgroup"]) / h.name
         self.hosts.extend(new)
         self._save()  # record names first, so a crash below is still cleaned up
+        for h in new:
+            if h.cgroup is not None:
+                h.cgroup.mkdir(exist_ok=True)
         _ip_batch([f"netns add {h.netns}" for h in new]
                   + [f"link add {h.veth} type veth peer name eth0 netns {h.netns}" for h in new])
         for h in new:
@@ -907,7 +1167,8 @@ class Bed:
             h.dir.mkdir()
             for d in ("work", "root"):
                 (h.dir / d).mkdir()
-        procs = [subprocess.Popen(["cp", "-a", str(self.template), str(h.dir / "upper")],
+        procs = [subprocess.Popen(["cp", "-a", str(self.systemd_template if h.systemd
+                                                   else self.template), str(h.dir / "upper")],
                                   stderr=subprocess.PIPE) for h in hosts]
         for p in procs:
             _, err = p.communicate()
@@ -926,8 +1187,13 @@ class Bed:
             cfg = {"netns": f"/run/netns/{h.netns}", "root": str(h.dir / "root"),
                    "upper": str(h.dir / "upper"), "work": str(h.dir / "work"),
                    "hostname": h.hostname, "sshd": True}
+            script = HOSTINIT
+            if h.systemd:
+                script = SYSTEMDINIT
+                cfg.update(cgroup=str(h.cgroup), status=str(h.status_file),
+                           boot_id=str(h.dir / "boot_id"), container="pullinfra-testbed")
             log = open(h.dir / "init.log", "wb")  # noqa: SIM115 - handed to the child
-            h._proc = subprocess.Popen([sys.executable, "-S", "-I", str(HOSTINIT),
+            h._proc = subprocess.Popen([sys.executable, "-S", "-I", str(script),
                                         json.dumps(cfg)], stdout=subprocess.PIPE, stderr=log,
                                        stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
@@ -956,10 +1222,21 @@ class Bed:
             text = (h.read_text("/run/sshd.log") or "").strip()
             if text:
                 parts.append(f"sshd.log: {text[-2000:]}")
+        if h.systemd:
+            with contextlib.suppress(Exception):
+                text = h.run(["journalctl", "-b", "-q", "--no-pager", "-n", "30"],
+                             timeout=10).stdout.strip()
+                if text:
+                    parts.append(f"journal: {text[-3000:]}")
         return ("\n" + "\n".join(parts)) if parts else ""
 
     def _wait_ready(self, hosts: Sequence[Host], timeout: float = 30) -> None:
-        pending = list(hosts)
+        booting = [h for h in hosts if h.systemd]
+        if booting:
+            with concurrent.futures.ThreadPoolExecutor(len(booting)) as pool:
+                for future in [pool.submit(h.wait_booted, 0, 60) for h in booting]:
+                    future.result()
+        pending = [h for h in hosts if not h.systemd]
         deadline = time.monotonic() + timeout
         while pending:
             for h in list(pending):
@@ -976,6 +1253,10 @@ class Bed:
 
     def _stop(self, hosts: Sequence[Host]) -> None:
         for h in hosts:
+            if h.systemd and _alive(h.parent_pid, h.parent_start):
+                # the supervisor must not boot it again (it kills a PID 1 it is starting)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(h.parent_pid, signal.SIGTERM)
             if _alive(h.init_pid, h.init_start):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(h.init_pid, signal.SIGKILL)
@@ -989,6 +1270,10 @@ class Bed:
                         and time.monotonic() < deadline:
                     time.sleep(0.01)
             h.init_pid = h.init_start = h.parent_pid = h.parent_start = None
+            h._boot = 0
+            if h.cgroup is not None:
+                _kill_cgroup(h.cgroup)
+                _remove_cgroup(h.cgroup, keep_top=True)  # what systemd made in it
 
     def reset(self, hosts: Sequence[Host] | None = None) -> None:
         """Make hosts pristine: fresh upper dir from the template, fresh /run and /tmp, sshd
@@ -1004,14 +1289,19 @@ class Bed:
             _ip_batch(_inside_net_lines(h), netns=h.netns)
         self._boot(hosts)
 
-    def ensure_hosts(self, n: int) -> list[Host]:
-        if len(self.hosts) < n:
-            self.add_hosts(n - len(self.hosts))
-        return self.hosts[:n]
+    def hosts_of(self, systemd: bool = False) -> list[Host]:
+        """The plain hosts, or the systemd hosts, in order."""
+        return [h for h in self.hosts if h.systemd == systemd]
 
-    def pristine_hosts(self, n: int, skip: int = 0) -> list[Host]:
-        """Hosts skip+1 .. skip+n, started if missing, reset if handed out before."""
-        hosts = self.ensure_hosts(skip + n)[skip:]
+    def ensure_hosts(self, n: int, systemd: bool = False) -> list[Host]:
+        have = self.hosts_of(systemd)
+        if len(have) < n:
+            self.add_hosts(n - len(have), systemd=systemd)
+        return self.hosts_of(systemd)[:n]
+
+    def pristine_hosts(self, n: int, skip: int = 0, systemd: bool = False) -> list[Host]:
+        """Hosts skip+1 .. skip+n of a kind, started if missing, reset if handed out before."""
+        hosts = self.ensure_hosts(skip + n, systemd=systemd)[skip:]
         self.reset([h for h in hosts if h.index in self._used])
         self._used.update(h.index for h in hosts)
         return hosts
