@@ -18,7 +18,7 @@ import pytest
 
 from tests.polling import wait_for
 from tests.testbed import Bed, clean_stale_beds
-from tests.testbed.bed import STATE_ROOT
+from tests.testbed.bed import CGROUP_GROUP, STATE_ROOT, _cgroup2_root
 
 pytestmark = pytest.mark.bed
 
@@ -308,23 +308,51 @@ def test_ssh_round_trip_time(bed_hosts, capsys):
 
 
 def test_stale_bed_of_a_crashed_process_is_cleaned(bed):
-    code = (f"import os, sys; sys.path.insert(0, {str(ROOT)!r})\n"
+    # two plain hosts, two systemd hosts (one of them rebooted: its PID 1 is not the one the
+    # bed's state first recorded)
+    code = (f"import os, subprocess, sys; sys.path.insert(0, {str(ROOT)!r})\n"
             "from tests.testbed import Bed\n"
             "b = Bed.create(2)\n"
+            "s = b.add_hosts(2, systemd=True)\n"
+            "b._save()\n"
+            "subprocess.run(s[0].ssh_argv('systemctl', 'reboot'), capture_output=True)\n"
+            "s[0].wait_booted(after=1)\n"
             "print(b.bed_id, flush=True)\n"
             "os._exit(0)  # crash: no teardown\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60)
+                         timeout=120)
     assert res.returncode == 0, res.stderr
     bed_id = res.stdout.split()[-1]
     assert (STATE_ROOT / bed_id).is_dir()
+    assert bed_cgroup(bed_id).is_dir()
     assert bed_id in clean_stale_beds()
     assert_bed_gone(bed_id)
 
 
+def test_a_bed_with_systemd_hosts_goes_down_leaving_nothing(bed):
+    other = Bed.create(1)
+    try:
+        hosts = other.add_hosts(2, systemd=True)
+        assert all(h.system_state() == "running" for h in hosts)
+        assert hosts[0].poweroff(timeout=30)
+        other.reset(hosts[:1])
+        assert bed_cgroup(other.bed_id).is_dir()
+    finally:
+        other.down()
+    assert_bed_gone(other.bed_id)
+    assert bed.hosts[0].ssh_ready()
+
+
+def bed_cgroup(bed_id: str) -> Path:
+    return _cgroup2_root() / CGROUP_GROUP / bed_id
+
+
 def leftovers(bed_id: str) -> list[str]:
     bed_dir = f"{STATE_ROOT}/{bed_id}"
+    cgroup = bed_cgroup(bed_id)
     found = []
+    if cgroup.exists():
+        found.append(f"cgroup {cgroup}")
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     found += [f"netns {n}" for n in re.findall(rf"^({bed_id}-\S+)", netns, re.M)]
     found += [f"link {n}" for n in os.listdir("/sys/class/net") if n.startswith(bed_id)]
@@ -337,9 +365,13 @@ def leftovers(bed_id: str) -> list[str]:
                 continue
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
             root = os.readlink(f"/proc/{pid}/root")
+            # a systemd host's processes: in the bed's cgroup (their root is pivoted into)
+            cgroups = Path(f"/proc/{pid}/cgroup").read_text()
         except (OSError, ValueError):
             continue
-        if bed_dir in cmd or root.startswith(bed_dir):
+        in_cgroup = f"/{CGROUP_GROUP}/{bed_id}/" in cgroups or cgroups.rstrip().endswith(
+            f"/{CGROUP_GROUP}/{bed_id}")
+        if bed_dir in cmd or root.startswith(bed_dir) or in_cgroup:
             found.append(f"process {pid} {cmd[:80]}")
     if os.path.exists(bed_dir):
         found.append(f"dir {bed_dir}")

@@ -27,7 +27,7 @@ Adding a case (in tests/differential/test_<family>.py)::
     ''',
             state=lambda h: state.users(h, ["alice"]),
             # hosts=1                      hosts per tool
-            # systemd=True                 hosts from a `systemd_hosts` fixture (skipped if none)
+            # systemd=True                 hosts that boot systemd (the `systemd_hosts` fixture)
             # data={"port": 8080}          host data for every host (beside the SSH data)
             # files={"templates/x.j2": "{{ host.data.port }}"}   beside the deploy
             # setup=lambda h: h.run("useradd bob", check=True)  on each fresh host, first
@@ -218,14 +218,7 @@ class Differential:
         self.count = 0
 
     def _hosts(self, case: Case) -> list[Host]:
-        if case.systemd:
-            try:
-                factory = self.request.getfixturevalue("systemd_hosts")
-            except pytest.FixtureLookupError:
-                pytest.skip(f"{case.name}: needs systemd hosts, and tests/conftest.py has no "
-                            "`systemd_hosts` fixture yet (the plain bed hosts have no systemd)")
-        else:
-            factory = self.request.getfixturevalue("bed_hosts")
+        factory = self.request.getfixturevalue("systemd_hosts" if case.systemd else "bed_hosts")
         return list(factory(2 * case.hosts))
 
     def run(self, case: Case) -> Comparison:

@@ -54,6 +54,7 @@ namespace) and remove what systemd made in the cgroup.
 Command line (from the checkout root, with .venv/bin/python)::
 
     python -m tests.testbed up 20        # prints hosts, key and known_hosts paths, start-up time
+    python -m tests.testbed up 2 --systemd 2   # h01-h02 plain, h03-h04 boot systemd
     python -m tests.testbed inventory web-01=h01 db-01=h04   # pyinfra inventory .py on stdout
     python -m tests.testbed status       # every bed on the machine (live/stale)
     python -m tests.testbed down         # this checkout's bed, plus any stale bed

@@ -53,17 +53,20 @@ def cmd_up(args: argparse.Namespace) -> int:
     t1 = time.monotonic()
     try:
         bed.add_hosts(args.n)
+        if args.systemd:
+            bed.add_hosts(args.systemd, systemd=True)
     except BaseException:
         bed.down()
         CURRENT.unlink(missing_ok=True)
         raise
     t2 = time.monotonic()
-    print(f"bed {bed.bed_id}: {args.n} hosts in {bed.block} accepting SSH "
+    print(f"bed {bed.bed_id}: {args.n + args.systemd} hosts in {bed.block} accepting SSH "
           f"{t2 - t0:.2f}s after start ({t2 - t1:.2f}s for the hosts)")
     print(f"client key:  {bed.client_key}")
     print(f"known_hosts: {bed.known_hosts}")
     for h in bed.hosts:
-        print(f"  {h.name}  {h.address}  ssh -i {bed.client_key} "
+        print(f"  {h.name}{' (systemd)' if h.systemd else ''}  {h.address}  "
+              f"ssh -i {bed.client_key} "
               f"-o UserKnownHostsFile={bed.known_hosts} root@{h.address}")
     return 0
 
@@ -115,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="start a bed of N hosts")
     up.add_argument("n", type=int)
+    up.add_argument("--systemd", type=int, default=0, metavar="M",
+                    help="also M hosts that boot systemd (after the N plain ones)")
     up.add_argument("--no-apt", action="store_true", help="no local apt repository")
     up.add_argument("--replace", action="store_true", help="take down this checkout's bed first")
     down = sub.add_parser("down", help="take down this checkout's bed and any stale bed")
