@@ -66,6 +66,31 @@ def test_a_systemd_host_reaches_only_its_own_kernel_settings(systemd_host):
     assert h.cgroup is not None and (h.cgroup / "init.scope").is_dir()
     # its clocks start at its boot
     assert float(h.run(["cat", "/proc/uptime"], check=True).stdout.split()[0]) < 600
+    # no kernel modules and no clock setting from inside (nor any modprobe@ at boot)
+    status = Path(f"/proc/{h.init_pid}/status").read_text()
+    bounding = int(next(line.split()[1] for line in status.splitlines()
+                        if line.startswith("CapBnd:")), 16)
+    assert not bounding & (1 << 16) and not bounding & (1 << 25)
+    assert ssh(h, "date -s @0")[0] != 0
+    assert h.run(["systemctl", "is-active", "modprobe@loop.service"]).stdout.strip() \
+        == "inactive"
+
+
+def test_sshd_and_link_faults_work_on_a_systemd_host(systemd_host):
+    h = systemd_host
+    h.stop_sshd()
+    assert not h.ssh_ready()
+    assert h.run(["systemctl", "is-active", "ssh"]).stdout.strip() == "inactive"
+    h.start_sshd()
+    assert ssh(h, "true")[0] == 0
+    h.cut_link()
+    try:
+        with pytest.raises(OSError):
+            socket.create_connection((h.address, 22), timeout=0.5).close()
+    finally:
+        h.restore_link()
+    h.wait_ssh(timeout=5)
+    assert ssh(h, "systemctl is-system-running")[1].strip() == "running"
 
 
 def test_systemd_and_plain_hosts_share_the_bed_and_stay_apart(systemd_host, bed_host):

@@ -27,16 +27,18 @@ namespaces, its own cgroup namespace over a cgroup2 subtree of the machine's
 touched), its own clocks (a time namespace: uptime starts at its boot) and boot id, and
 $container=pullinfra-testbed (systemd-detect-virt: container-other). /sys and /proc/sys are
 read-only but for /proc/sys/net (its own netns): systemd's kernel.* and fs.* settings stay
-off the machine. The root is pivoted into (the machine's mounts are unreachable).
-A host boots like a fresh server that runs only sshd, journald, dbus and logind: every unit
-the machine's image enabled in /etc/systemd/system (PostgreSQL, prometheus, cron, getty,
-timesyncd, pstore, the apt/man-db/dpkg/e2scrub/fstrim timers) is disabled (its enablement
-symlinks hidden; `is-enabled` says disabled) except ssh.service and remote-fs.target, and
-bed.SYSTEMD_MASKED units (kernel modules, clock, pstore, binfmt, debugfs/tracefs/configfs,
+off the machine. The root is pivoted into (the machine's mounts are unreachable). Its
+processes lack CAP_SYS_MODULE and CAP_SYS_TIME (no kernel modules, no clock setting).
+A host boots like a fresh server that runs only sshd, journald, dbus and logind: every unit the
+machine's image enabled in /etc/systemd/system (PostgreSQL, prometheus, cron, getty, timesyncd,
+pstore, the apt/man-db/dpkg/e2scrub/fstrim timers) is disabled (its enablement symlinks hidden;
+`is-enabled` says disabled) except ssh.service and remote-fs.target, and bed.SYSTEMD_MASKED
+units (kernel modules incl. modprobe@, clock, pstore, binfmt, debugfs/tracefs/configfs,
 e2scrub/fstrim, networkd/resolved/ifupdown/udev, time-wait-sync) are masked: they would reach
-into the machine or set up interfaces the bed sets up from outside (the veth and address
-come from outside and survive reboots). Boot until `is-system-running` says running and
-sshd answers: ~0.4 s per host, in parallel; reset ~0.35-0.5 s.
+into the machine or set up interfaces the bed sets up from outside (the veth and address come
+from outside and survive reboots). Boot until `is-system-running` says running and sshd answers:
+~0.4 s per host, in parallel; reset ~0.35-0.5 s (measured with 1 host; 3-4 at once take ~1 s on
+2 cores).
 
 Reboot of a systemd host: `reboot`, `systemctl reboot` (or anything else that makes systemd
 call reboot(2)) ends its PID 1: in a PID namespace the kernel turns reboot(2) into the

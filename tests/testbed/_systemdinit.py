@@ -11,7 +11,8 @@ moves into the host's cgroup, makes new mount, PID, UTS, IPC and cgroup namespac
 the host's PID 1. PID 1 mounts the overlay root (lower=/) with fresh /proc (/proc/sys read-only
 but for /proc/sys/net, which is the host's own), read-only /sys, cgroup2 (the host's subtree,
 seen as the root through the cgroup namespace), /dev, /run and /tmp, pivots into it (nothing
-of the machine's mount table stays reachable) and execs systemd.
+of the machine's mount table stays reachable), drops DROPPED_CAPS from its bounding set and
+execs systemd.
 
 The first boot's PID 1 (as seen from the machine) is printed on stdout; every boot writes
 {"pid", "start", "boot"} to the status file. When PID 1 dies of SIGHUP, the kernel's way of
@@ -51,6 +52,10 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MNT_DETACH = 2
 PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+# Capabilities the host's systemd and everything it starts never get: loading kernel modules
+# and setting the clock would change the machine, not the host.
+DROPPED_CAPS = {"CAP_SYS_MODULE": 16, "CAP_SYS_TIME": 25}
 
 SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203,
                   "s390x": 217}.get(platform.machine(), 155)
@@ -148,6 +153,8 @@ def pid1_main(cfg: dict) -> None:
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
+    for cap in DROPPED_CAPS.values():
+        _check(libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), "drop capability")
     env = {"container": cfg.get("container", "pullinfra-testbed"), "LANG": "C.UTF-8",
            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     os.execve("/lib/systemd/systemd", ["/lib/systemd/systemd"], env)

@@ -456,7 +456,8 @@ SYSTEMD_KEEP_ENABLED = frozenset({"ssh.service", "sshd.service", "remote-fs.targ
 # kernel's pstore and tracing, the machine's filesystems) or set up interfaces the bed sets up
 # from outside: masked on systemd hosts.
 SYSTEMD_MASKED = (
-    "systemd-modules-load.service", "systemd-timesyncd.service", "systemd-pstore.service",
+    "systemd-modules-load.service", "modprobe@.service", "systemd-timesyncd.service",
+    "systemd-pstore.service",
     "systemd-random-seed.service", "systemd-binfmt.service", "proc-sys-fs-binfmt_misc.automount",
     "proc-sys-fs-binfmt_misc.mount", "sys-kernel-debug.mount", "sys-kernel-tracing.mount",
     "sys-kernel-config.mount", "e2scrub_reap.service", "e2scrub_all.service", "fstrim.service",
