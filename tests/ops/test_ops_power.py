@@ -57,8 +57,9 @@ def test_init_age_is_the_age_of_pid_1() -> None:
     seconds = run_fact(InitAge)
     etimes = subprocess.run(["ps", "-o", "etimes=", "-p", "1"], capture_output=True,
                             text=True, check=True).stdout.strip()
-    assert isinstance(seconds, int)
+    assert isinstance(seconds, float)
     assert abs(seconds - int(etimes)) <= 2
+    assert InitAge().process(["12345.67"]) == 12345.67
     assert InitAge().process(["12345"]) == 12345
 
 
@@ -160,31 +161,37 @@ def test_wait_bad_port_fails_at_the_deploy_line(tmp_path: Path) -> None:
 
 
 class RebootingConnector(Connector):
-    """A host that reboots when told: the reboot command kills the connection, the next
-    `refusals` connects are refused (still booting), then it answers as a host just booted.
-    `boots=False` is a host that ignores the reboot; the first `drops` connections after the
-    boot break on their first command (as when sshd is stopped under a fresh connection)."""
+    """A host that reboots when told, on the real clock: as the reboot command does, it goes
+    down a second after the command and its new init starts `downtime` seconds later;
+    connects are refused until then, and `refusals` more after. `age` is how long it has
+    been up when the run starts. `boots=False` is a host that ignores the reboot; the first
+    `drops` connections after the boot break on their first command (as when sshd is
+    stopped under a fresh connection)."""
 
-    def __init__(self, refusals: int = 2, boots: bool = True, drops: int = 0) -> None:
-        self.age_at_since, self.since = 5000, time.monotonic()
+    def __init__(self, refusals: int = 0, boots: bool = True, drops: int = 0,
+                 age: float = 5000, downtime: float = 0.2) -> None:
+        self.started = time.monotonic() - age  # when the running init started
         self.refusals = refusals
         self.boots = boots
         self.drops = drops
+        self.downtime = downtime
         self.connected = False
-        self.rebooting = False
+        self.next_init: float | None = None
         self.booted = 0
         self.log: list[str] = []
         self._drop_next = False
+        self.dropped = 0
 
     def connect(self) -> None:
         self.log.append("connect")
-        if self.rebooting and self.boots:
+        if self.next_init is not None and self.boots:
+            if time.monotonic() < self.next_init:
+                raise ConnectError("connection refused (rebooting)")
             if self.refusals > 0:
                 self.refusals -= 1
-                raise ConnectError("connection refused")
-            self.rebooting = False
+                raise ConnectError("connection refused (sshd not up yet)")
+            self.started, self.next_init = self.next_init, None
             self.booted += 1
-            self.age_at_since, self.since = 0, time.monotonic()
         if self.drops > 0 and self.booted:
             self.drops -= 1
             self._drop_next = True
@@ -200,14 +207,14 @@ class RebootingConnector(Connector):
         if self._drop_next:
             self._drop_next = False
             self.connected = False
+            self.dropped += 1
             raise ConnectionLost("connection reset")
         text = command.get_raw_value()
         self.log.append(text)
         if "/proc/1/stat" in text:
-            age = self.age_at_since + time.monotonic() - self.since
-            return CommandOutput(0, [str(int(age))])
+            return CommandOutput(0, [f"{time.monotonic() - self.started:.2f}"])
         if text == _power.REBOOT_COMMAND:
-            self.rebooting = True
+            self.next_init = time.monotonic() + 1 + self.downtime
         return CommandOutput(0)
 
     def put_file(self, data: bytes, dest: str, args: CommandArgs) -> None:
@@ -241,12 +248,24 @@ def test_reboot_waits_for_the_host_and_later_ops_use_the_new_connection(
     assert connector.booted == 1
     log = connector.log
     reboot_at = log.index(_power.REBOOT_COMMAND)
-    # Dropped, two refused connects (each after closing what is left), then one that
-    # reaches the booted host: its age is read, and only then does the next op run.
-    assert log[reboot_at + 1:reboot_at + 8] == ["disconnect"] + ["disconnect", "connect"] * 3
-    assert "/proc/1/stat" in log[reboot_at + 8]
-    assert log.index("echo after") > reboot_at + 8
+    # Dropped, then refused connects (each after closing what is left) until one reaches
+    # the booted host: its age is read, and only then does the next operation run.
+    age_at = next(i for i, line in enumerate(log) if i > reboot_at and "/proc/1/stat" in line)
+    attempts = log[reboot_at + 2:age_at]
+    assert log[reboot_at + 1] == "disconnect"
+    assert attempts == ["disconnect", "connect"] * (len(attempts) // 2)
+    assert len(attempts) // 2 >= 3  # refused while down, twice more, then the one that works
+    assert log[age_at + 1:] == ["echo after", "disconnect"]
     assert host.operations[1].commands == [_power.REBOOT_COMMAND, "python _wait_for_reboot"]
+
+
+def test_a_host_booted_moments_before_is_still_seen_to_reboot(tmp_path: Path) -> None:
+    """Up half a second, down for a tenth: the new init is still well over the slack
+    younger than the old one would be."""
+    connector = RebootingConnector(age=0.5, downtime=0.1)
+    host = _run(tmp_path, connector)
+    assert [op.status for op in host.operations] == [OpStatus.CHANGED] * 3
+    assert connector.booted == 1
 
 
 def test_reboot_retries_a_connection_that_breaks_before_the_age_is_read(
@@ -255,15 +274,15 @@ def test_reboot_retries_a_connection_that_breaks_before_the_age_is_read(
     connector = RebootingConnector(refusals=0, drops=1)
     host = _run(tmp_path, connector)
     assert [op.status for op in host.operations] == [OpStatus.CHANGED] * 3
+    assert (connector.booted, connector.dropped) == (1, 1)
     reboot_at = connector.log.index(_power.REBOOT_COMMAND)
-    assert connector.log[reboot_at + 1:].count("connect") == 2
     assert connector.log.index("echo after") > reboot_at
 
 
 def test_reboot_that_never_comes_back_fails_the_host_after_the_timeout(
     tmp_path: Path,
 ) -> None:
-    connector = RebootingConnector(refusals=10**9)
+    connector = RebootingConnector(boots=True, refusals=10**9, downtime=0)
     host = _run(tmp_path, connector, timeout=0.2)
     before, reboot = host.operations[:2]
     assert before.status == OpStatus.CHANGED

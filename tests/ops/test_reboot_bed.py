@@ -13,8 +13,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from agent.compat import run_deploy
 from agent.engine.run import RunOptions
 from agent.vocab import OpStatus
@@ -88,19 +86,10 @@ files.file(name="file after the reboot", path="/etc/after-reboot", touch=True)
 """
 
 
-@pytest.fixture
-def systemd_host(request: pytest.FixtureRequest, bed) -> Any:
-    try:
-        factory = request.getfixturevalue("systemd_hosts")
-    except pytest.FixtureLookupError:
-        pytest.skip("needs a bed host with systemd: tests/conftest.py has no `systemd_hosts`"
-                    " fixture yet")
-    return factory(1)[0]
-
-
 def test_reboot_on_a_systemd_host_and_the_run_goes_on(
     systemd_host, bed_inventory, tmp_path: Path
 ) -> None:
+    assert systemd_host.boot == 1
     inventory = bed_inventory({"h1": systemd_host})
     deploy = _write(tmp_path / "deploy.py", REBOOT_DEPLOY)
     result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
@@ -113,6 +102,7 @@ def test_reboot_on_a_systemd_host_and_the_run_goes_on(
         ("after the reboot", OpStatus.CHANGED),
         ("file after the reboot", OpStatus.CHANGED),
     ], [(op.name, op.status, op.error) for op in host.operations]
+    assert systemd_host.boot == 2  # booted once more, and the run waited for it
     assert not systemd_host.exists("/run/pullinfra-marker")  # /run is new after a boot
     assert systemd_host.exists("/etc/pullinfra-marker")  # the disk is kept
     assert systemd_host.exists("/etc/ran-on-a-fresh-run")

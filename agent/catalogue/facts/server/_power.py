@@ -45,26 +45,31 @@ echo {_NO_REBOOT_REQUIRED}
         return output[0].strip() == _REBOOT_REQUIRED
 
 
-class InitAge(FactBase[int]):
-    """Whole seconds since the host's init (PID 1) started. On a machine that is its uptime;
-    in a container, whose /proc/uptime counts the machine's, it is the time since the
-    container booted. Not one of pyinfra's facts (so not exported): server.reboot reads it
-    where pyinfra reads Uptime, so that a rebooted container is seen as rebooted too. Where
-    there is no procfs (BSD, macOS) it is the uptime from the boot time sysctl."""
+class InitAge(FactBase[float]):
+    """Seconds (to the hundredth, from procfs) since the host's init (PID 1) started. On a
+    machine that is its uptime; in a container, whose /proc/uptime may count the machine's,
+    it is the time since the container booted. Not one of pyinfra's facts (so not
+    exported): server.reboot reads it where pyinfra reads Uptime, so that a rebooted
+    container is seen as rebooted too, and the fraction lets it tell a host that booted
+    moments before the reboot from one that kept running. Where there is no procfs (BSD,
+    macOS) it is the uptime, in whole seconds, from the boot time sysctl."""
 
     def command(self) -> str:
+        # /proc/1/stat's 22nd field is init's start in clock ticks after boot; the name in
+        # parentheses before it may hold spaces, so the fields are counted after it.
         return (
             "if [ -r /proc/1/stat ] && [ -r /proc/uptime ]; then"
-            " up=$(cut -d' ' -f1 /proc/uptime);"
-            " start=$(sed 's/^.*) //' /proc/1/stat | cut -d' ' -f20);"
             " hz=$(getconf CLK_TCK 2>/dev/null || echo 100);"
-            " echo $(( ${up%.*} - start / hz ));"
+            " awk -v hz=\"$hz\" 'NR == FNR { up = $1; next }"
+            " { sub(/^.*\\) /, \"\"); printf \"%.2f\\n\", up - $20 / hz }'"
+            " /proc/uptime /proc/1/stat;"
             " else boot=$(sysctl -n kern.boottime | sed 's/^.*sec = \\([0-9]*\\).*$/\\1/');"
             " echo $(( $(date +%s) - boot )); fi"
         )
 
-    def process(self, output: list[str]) -> int:
+    def process(self, output: list[str]) -> float:
         text = output[0].strip()
-        if not text.lstrip("-").isdigit():
-            raise FactError(f"server.InitAge: not a number of seconds: {text!r}")
-        return int(text)
+        try:
+            return float(text)
+        except ValueError:
+            raise FactError(f"server.InitAge: not a number of seconds: {text!r}") from None

@@ -26,10 +26,11 @@ __all__ = ["reboot", "wait"]
 # comes.
 REBOOT_COMMAND = "( sleep 1 && reboot ) </dev/null >/dev/null 2>&1 &"
 
-# Each whole-second age reading is within a second of the truth either way (the uptime and
-# init's start are both truncated), so a host that kept running always reads more than its
-# age before plus the time since, less two seconds.
-ROUNDING_SECONDS = 2
+# A host that kept running reads more than its age before plus the time measured here since
+# (the two readings bracket that time), less a second: whole-second readings (no procfs) can
+# each be up to a second short. A rebooted host reads a second less than that and more: its
+# reboot starts a second after the first reading, and its new init only once it is down.
+SLACK_SECONDS = 1.0
 
 # Kept as module names so a test can make the wait fast without touching the real clock.
 _sleep = time.sleep
@@ -46,7 +47,7 @@ def _seconds(value: Any, argument: str, allow_zero: bool = True) -> float:
     return float(value)
 
 
-def _booted_since(age_before: int, read_at: float) -> bool | None:
+def _booted_since(age_before: float, read_at: float) -> bool | None:
     """Whether the host, over the connection just opened, has booted since its age was read
     (at `read_at`): it has when it is younger than it would be had it kept running. None
     when the connection breaks under the read (sshd still being stopped by a shutdown)."""
@@ -57,11 +58,11 @@ def _booted_since(age_before: int, read_at: float) -> bool | None:
         return None
     if age is None:
         return None
-    return age < age_before + elapsed - ROUNDING_SECONDS
+    return age < age_before + elapsed - SLACK_SECONDS
 
 
 def _wait_for_reboot(
-    age_before: int, read_at: float, delay: float, interval: float, timeout: float
+    age_before: float, read_at: float, delay: float, interval: float, timeout: float
 ) -> None:
     """Wait `delay`, drop the connection, then reconnect every `interval` until the host has
     booted again; after `timeout` seconds of trying, fail with pyinfra's message."""
