@@ -1,4 +1,5 @@
-"""Differential cases for server.script, server.script_template and server.wait."""
+"""Differential cases for server.script, server.script_template, server.wait and (on systemd
+hosts) server.reboot."""
 
 from __future__ import annotations
 
@@ -75,3 +76,32 @@ def test_scripts_match_pyinfra(differential, case: Case) -> None:
         assert ours["greet"] == "hi from h1 on 8080: now\n" * 2
     else:
         assert comparison.pullinfra.state["h1"]["listening"] == "1\n"
+
+
+REBOOT_DEPLOY = '''
+from pyinfra.operations import files, server
+files.file(name="marker in /run", path="/run/pullinfra-marker", touch=True)
+files.file(name="marker in /etc", path="/etc/pullinfra-marker", touch=True)
+server.reboot(name="reboot", delay=2, interval=1, reboot_timeout=60)
+server.shell(name="after the reboot",
+             commands=["test ! -e /run/pullinfra-marker && touch /etc/ran-on-a-fresh-run"])
+'''
+
+REBOOT_PATHS = ["/run/pullinfra-marker", "/etc/pullinfra-marker", "/etc/ran-on-a-fresh-run"]
+
+REBOOT_CASE = Case(
+    name="server.reboot on a systemd host, then an operation on the rebooted host",
+    deploy=REBOOT_DEPLOY,
+    systemd=True,
+    # Boots since the host was reset: the first, then one per run.
+    state=lambda h: {"boots": h.boot, **{path: h.exists(path) for path in REBOOT_PATHS}},
+)
+
+
+def test_reboot_matches_pyinfra(differential) -> None:
+    comparison = differential.run(REBOOT_CASE)
+    ours = comparison.pullinfra
+    assert not ours.failures, ours.failures
+    assert ours.state["h1"] == {"boots": 3, "/run/pullinfra-marker": False,
+                                "/etc/pullinfra-marker": True, "/etc/ran-on-a-fresh-run": True}
+    comparison.assert_same()
