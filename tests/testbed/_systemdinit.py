@@ -244,6 +244,7 @@ def main() -> None:
                 os.write(2, f"systemdinit: {exc!r}\n".encode())
             os._exit(BOOT_OTHER)
         os.close(w)
+        started = time.monotonic()
         with os.fdopen(r) as f:
             line = f.readline().strip()
         if line.isdigit():
@@ -264,6 +265,9 @@ def main() -> None:
                 continue
         current["pid"] = 0
         code = os.waitstatus_to_exitcode(status)
+        reason = {BOOT_REBOOT: "reboot", BOOT_POWEROFF: "poweroff"}.get(code, f"end ({code})")
+        print(f"systemdinit: boot {boot} (pid {line or '-'}) ended by {reason} after "
+              f"{time.monotonic() - started:.1f}s", file=sys.stderr, flush=True)
         if not line.isdigit():
             sys.exit(1)
         if code != BOOT_REBOOT:
