@@ -107,3 +107,56 @@ def test_reboot_on_a_systemd_host_and_the_run_goes_on(
     assert systemd_host.exists("/etc/pullinfra-marker")  # the disk is kept
     assert systemd_host.exists("/etc/ran-on-a-fresh-run")
     assert systemd_host.exists("/etc/after-reboot")
+
+
+SUDO_REBOOT_DEPLOY = """
+from pyinfra.operations import files, server
+
+files.file(name="marker in /run", path="/run/pullinfra-marker", touch=True, _sudo=True)
+server.reboot(name="reboot", delay=1, interval=0.5, reboot_timeout=60, _sudo=True)
+server.shell(name="after the reboot", _sudo=True,
+             commands=["test ! -e /run/pullinfra-marker && id -un > /etc/rebooted-by"])
+server.shell(name="as the login user", commands=["id -un > ~/logged-in-after-reboot"])
+"""
+
+
+def test_two_hosts_reboot_at_once_through_sudo_as_a_login_user(
+    systemd_hosts, tmp_path: Path
+) -> None:
+    """The login user (`deploy`, passwordless sudo) reconnects as itself after the boot."""
+    hosts = systemd_hosts(2)
+    entries = "".join(
+        f"    ({f'h{i}'!r}, {({**h.ssh_data, 'ssh_user': 'deploy'})!r}),\n"
+        for i, h in enumerate(hosts, 1))
+    inventory = _write(tmp_path / "inventory.py", f"hosts = [\n{entries}]\n")
+    deploy = _write(tmp_path / "deploy.py", SUDO_REBOOT_DEPLOY)
+    result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
+    for name, bed_host in zip(("h1", "h2"), hosts, strict=True):
+        ops = result.host(name).operations
+        assert [(op.name, op.status) for op in ops] == [
+            ("marker in /run", OpStatus.CHANGED), ("reboot", OpStatus.CHANGED),
+            ("after the reboot", OpStatus.CHANGED), ("as the login user", OpStatus.CHANGED),
+        ], [(op.name, op.error) for op in ops]
+        assert bed_host.boot == 2
+        assert bed_host.read_text("/etc/rebooted-by") == "root\n"
+        assert bed_host.read_text("/home/deploy/logged-in-after-reboot") == "deploy\n"
+
+
+def test_a_host_that_does_not_reboot_fails_after_the_timeout(
+    bed_host, bed_inventory, tmp_path: Path
+) -> None:
+    """A plain bed host has no systemd, so its `reboot` does nothing: the host is up all
+    along, and still not taken for rebooted."""
+    inventory = bed_inventory({"h1": bed_host})
+    deploy = _write(tmp_path / "deploy.py", """
+        from pyinfra.operations import server
+        server.reboot(name="reboot", delay=0, interval=0.5, reboot_timeout=3)
+        server.shell(name="never", commands=["touch /root/never"])
+    """)
+    result = run_deploy(inventory, [deploy], RunOptions(project_root=tmp_path))
+    host = result.host("h1")
+    reboot = host.operations[0]
+    assert reboot.status == OpStatus.FAILED
+    assert "Server did not reboot in time (reboot_timeout=3s)" in (reboot.error or "")
+    assert reboot.duration_seconds is not None and reboot.duration_seconds >= 3
+    assert not bed_host.exists("/root/never")
