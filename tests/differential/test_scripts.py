@@ -1,5 +1,5 @@
-"""Differential cases for server.script, server.script_template, server.wait and (on systemd
-hosts) server.reboot."""
+"""Differential cases for server.script, server.script_template, server.wait, the
+RebootRequired fact and (on systemd hosts) server.reboot."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from tests.differential import state
 from tests.differential.harness import Case
+from tests.testbed import Host
 
 HELLO = """#!/bin/sh
 mkdir -p /srv/out
@@ -32,7 +33,26 @@ time.sleep(900)
 ' </dev/null >/dev/null 2>&1 &
 """
 
+def _reboot_wanted(host: Host) -> None:
+    host.write_file("/run/reboot-required.pkgs", "linux-image-amd64\n")
+
+
 CASES = [
+    Case(
+        name="RebootRequired with and without Debian's marker",
+        deploy='''
+from io import StringIO
+from pyinfra import host
+from pyinfra.facts.server import RebootRequired
+from pyinfra.operations import files, server
+files.put(name="before", src=StringIO(f"{host.get_fact(RebootRequired)}\\n"),
+          dest="/root/reboot-required-before")
+server.shell(name="updated", commands=["rm -f /run/reboot-required.pkgs"])
+''',
+        setup=_reboot_wanted,
+        state=lambda h: {"before": h.read_text("/root/reboot-required-before"),
+                         "marker": h.exists("/run/reboot-required.pkgs")},
+    ),
     Case(
         name="server.script and server.script_template with args, run on every run",
         deploy='''
@@ -70,7 +90,12 @@ server.shell(name="listening after the wait",
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_scripts_match_pyinfra(differential, case: Case) -> None:
     comparison = differential.check(case)
-    if "hello" in comparison.pullinfra.state["h1"]:
+    if "before" in comparison.pullinfra.state["h1"]:
+        # Read while preparing: True on the first run, False on the second (the first removed
+        # the marker), so the file is written on both runs and ends with False.
+        assert comparison.pullinfra.state["h1"] == {"before": "False\n", "marker": False}
+        assert [run["h1"][0].changed for run in comparison.pullinfra.runs] == [True, True]
+    elif "hello" in comparison.pullinfra.state["h1"]:
         ours = comparison.pullinfra.state["h1"]
         assert ours["hello"] == "hello one two\n" * 2
         assert ours["greet"] == "hi from h1 on 8080: now\n" * 2
