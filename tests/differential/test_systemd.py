@@ -135,6 +135,21 @@ server.service(name="no logind", service="systemd-logind", running=False)
                          "services": state.services(h, ["bed-daemon", "ssh"])},
     ),
     Case(
+        # Both tools read enablement from `systemctl show -p UnitFileState`, which says
+        # "generated" for a unit systemd made from an init.d script, never enabled: so
+        # enabled=True runs `systemctl enable` (through systemd-sysv-install) on every run.
+        name="server.service on systemd: an init.d script through the sysv generator",
+        deploy='''
+from pyinfra.operations import apt, server, systemd
+apt.packages(name="svc package", packages=["pullinfra-svc"])
+systemd.daemon_reload(name="reload units")
+server.service(name="svc", service="pullinfra-svc", running=True, enabled=True)
+''',
+        systemd=True,
+        state=lambda h: {"units": state_systemd.units(h, ["pullinfra-svc.service"]),
+                         "rc2": h.run("ls /etc/rc2.d | grep pullinfra").stdout},
+    ),
+    Case(
         name="units the host runs already: a timer, a socket, ssh",
         deploy='''
 from pyinfra.operations import server, systemd
