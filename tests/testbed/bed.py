@@ -1105,10 +1105,17 @@ class Bed:
             cg = _cgroup2_root() / CGROUP_GROUP / self.bed_id
             self.state["cgroup"] = str(cg)
             self._save()  # recorded first, so a crash below is still cleaned up
-            try:
-                cg.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise BedError(f"cannot make the bed's cgroup {cg}: {exc}") from exc
+            for attempt in range(5):
+                try:
+                    cg.mkdir(parents=True, exist_ok=True)
+                    break
+                except FileNotFoundError:
+                    # the last other bed's teardown took the common parent between our two
+                    # mkdirs: make both again
+                    if attempt == 4:
+                        raise BedError(f"cannot make the bed's cgroup {cg}") from None
+                except OSError as exc:
+                    raise BedError(f"cannot make the bed's cgroup {cg}: {exc}") from exc
         if not self.systemd_template.exists():
             tmp = self.fs_dir / "template-systemd.tmp"
             shutil.rmtree(tmp, ignore_errors=True)
