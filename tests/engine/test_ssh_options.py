@@ -22,17 +22,17 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import CommandArgs, ConnectError
-from agent.engine.connectors.ssh import (
-    DEFAULT_CONNECT_RETRIES,
-    DEFAULT_RETRY_MAX_DELAY,
-    DEFAULT_RETRY_MIN_DELAY,
-    SSHConnector,
-)
+from agent.engine.connectors.ssh import SSHConnector
 from agent.engine.connectors.ssh_config import (
     Hop,
     SSHConfigError,
     parse_hop,
     read_config,
+)
+from agent.engine.connectors.ssh_connect import (
+    DEFAULT_CONNECT_RETRIES,
+    DEFAULT_RETRY_MAX_DELAY,
+    DEFAULT_RETRY_MIN_DELAY,
 )
 from agent.engine.errors import InventoryError
 from agent.engine.inventory import load_inventory
