@@ -53,6 +53,17 @@ def test_a_systemd_host_boots_like_a_fresh_server_that_runs_sshd(systemd_host, b
     assert h.run(["runlevel"]).stdout.split() == ["N", "5"]
 
 
+def test_an_ssh_login_on_a_systemd_host_opens_a_session_with_a_user_manager(systemd_host):
+    code, out, err = ssh(systemd_host, "echo $XDG_RUNTIME_DIR; systemctl --user "
+                                       "is-system-running; loginctl show-user deploy "
+                                       "-p State --value", user="deploy")
+    assert code == 0, err
+    runtime_dir, user_manager, state = out.split()
+    assert runtime_dir.startswith("/run/user/") and runtime_dir != "/run/user/0"
+    assert (user_manager, state) == ("running", "active")
+    assert "user@0.service" not in running_services(systemd_host)  # root never logged in
+
+
 def test_a_systemd_host_reaches_only_its_own_kernel_settings(systemd_host):
     h = systemd_host
     kernel = h.run("echo '|/bin/false' > /proc/sys/kernel/core_pattern")
@@ -153,7 +164,7 @@ def test_reset_makes_a_systemd_host_pristine(bed, systemd_host):
                  "[Service]\nExecStart=/bin/sleep infinity\n[Install]\n"
                  "WantedBy=multi-user.target\n")
     h.run("systemctl daemon-reload && systemctl enable --now bed-sleep", check=True)
-    assert "sleep" in host_processes(h).values()
+    wait_for(lambda: "sleep" in host_processes(h).values(), 10, "the unit's sleep to run")
     t = time.monotonic()
     bed.reset([h])
     took = time.monotonic() - t

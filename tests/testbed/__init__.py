@@ -19,16 +19,17 @@ database and the packages' files); services those packages enable are not runnin
 host's init starts only sshd.
 
 systemd hosts (Bed.add_hosts(n, systemd=True), fixture systemd_hosts) boot real systemd
-(Debian's /lib/systemd/system) as PID 1, so systemctl, unit files, daemon-reload and
-`reboot` are the real thing. Same bed, network, host key, client key, users, apt source and
-port 22 as the plain hosts; sshd runs as ssh.service. Each has, beside the plain hosts'
-namespaces, its own cgroup namespace over a cgroup2 subtree of the machine's
-(<cgroup2>/pullinfra-testbed/<bed_id>/<host>; nothing else of the machine's cgroups is
-touched), its own clocks (a time namespace: uptime starts at its boot) and boot id, and
+(Debian's /lib/systemd/system) as PID 1, so systemctl, unit files, daemon-reload and `reboot`
+are the real thing. Same bed, network, host key, client key, users, apt source and port 22 as
+the plain hosts; sshd runs as ssh.service, with UsePAM yes as Debian ships it (a login opens a
+logind session: XDG_RUNTIME_DIR, the user's own systemd, `systemctl --user`). Each has, beside
+the plain hosts' namespaces, its own cgroup namespace over a cgroup2 subtree of the machine's
+(<cgroup2>/pullinfra-testbed/<bed_id>/<host>; nothing else of the machine's cgroups is touched),
+its own clocks (a time namespace: uptime starts at its boot) and boot id, and
 $container=pullinfra-testbed (systemd-detect-virt: container-other). /sys and /proc/sys are
-read-only but for /proc/sys/net (its own netns): systemd's kernel.* and fs.* settings stay
-off the machine. The root is pivoted into (the machine's mounts are unreachable). Its
-processes lack CAP_SYS_MODULE and CAP_SYS_TIME (no kernel modules, no clock setting).
+read-only but for /proc/sys/net (its own netns): systemd's kernel.* and fs.* settings stay off
+the machine. The root is pivoted into (the machine's mounts are unreachable). Its processes lack
+CAP_SYS_MODULE and CAP_SYS_TIME (no kernel modules, no clock setting).
 A host boots like a fresh server that runs only sshd, journald, dbus and logind: every unit the
 machine's image enabled in /etc/systemd/system (PostgreSQL, prometheus, cron, getty, timesyncd,
 pstore, the apt/man-db/dpkg/e2scrub/fstrim timers) is disabled (its enablement symlinks hidden;

@@ -474,6 +474,10 @@ def _systemd_template(upper: Path) -> None:
     # the plain hosts' sysvinit `runlevel` goes: systemd's own answers
     with contextlib.suppress(FileNotFoundError):
         (upper / "usr/sbin/runlevel").unlink()
+    # sshd through PAM, as Debian ships it: a login opens a logind session (XDG_RUNTIME_DIR,
+    # the user's own systemd, `systemctl --user`), as on a real server
+    config = upper / "etc/ssh/sshd_config"
+    config.write_text(config.read_text().replace("UsePAM no\n", "UsePAM yes\n"))
     units = Path("/etc/systemd/system")
     if units.is_dir():
         for p in sorted(units.rglob("*")):
