@@ -70,7 +70,51 @@ def _reloads(host: Host) -> dict:
     return found
 
 
+USER_UNIT = """\
+[Service]
+ExecStart=/bin/sleep infinity
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def _user_units(host: Host) -> None:
+    """A user unit for deploy (whose manager runs: lingering) and one for root (whose manager
+    starts with its SSH login's session)."""
+    for home, owner in (("/home/deploy", "deploy"), ("/root", "root")):
+        host.run(f"mkdir -p {home}/.config/systemd/user && chown -R {owner}: {home}/.config",
+                 check=True)
+        host.write_file(f"{home}/.config/systemd/user/bed-user.service", USER_UNIT)
+        host.run(["chown", f"{owner}:", f"{home}/.config/systemd/user/bed-user.service"],
+                 check=True)
+    host.run("loginctl enable-linger deploy", check=True)
+
+
+def _user_state(host: Host) -> dict:
+    found = {}
+    for who, manager in (("deploy", "--machine=deploy@.host"), ("root", "--machine=root@.host")):
+        found[who] = {
+            query: host.run(["systemctl", "--user", manager, query, "bed-user.service"],
+                            timeout=30).stdout.strip()
+            for query in ("is-active", "is-enabled")}
+    return found
+
+
 CASES = [
+    Case(
+        name="user units: another user's through user_name, and the login user's own",
+        deploy='''
+from pyinfra.operations import systemd
+systemd.service(name="deploy's unit", service="bed-user", user_mode=True,
+                user_name="deploy", running=True, enabled=True, daemon_reload=True)
+systemd.service(name="root's unit", service="bed-user.service", user_mode=True,
+                running=True, enabled=True)
+''',
+        setup=_user_units,
+        systemd=True,
+        state=_user_state,
+    ),
     Case(
         name="unit file written, daemon_reload, started and enabled",
         deploy='''
