@@ -140,6 +140,9 @@ def test_systemctl_reboot_over_ssh_boots_the_same_disk_again(systemd_host):
     subprocess.run(h.ssh_argv("reboot"), capture_output=True, timeout=30)
     h.wait_booted(after=first + 1, timeout=60)
     assert h.boot == first + 2
+    # and so does the bed's own shortcut
+    h.reboot()
+    assert h.boot == first + 3 and h.system_state() == "running"
     print(f"\nsystemd host reboot over SSH until booted again: {took:.2f}s")
 
 

@@ -96,8 +96,9 @@ Bed: bed_id ("pib123"), hosts, client_key, known_hosts, host_key, block, gateway
     if it crashed, by the next bed start (state in /run/pullinfra-testbed/<bed_id>/).
 
 Host: name ("h01"), hostname ("pib123-h01"), address, port, netns, veth, systemd, cgroup,
-    boot, running, init_pid, system_state(), wait_booted(after), poweroff(), ssh_data (pyinfra
-    ssh_* data: root, client key, known_hosts, strict checking), ssh_argv(*cmd, user=...),
+    boot, running, init_pid, system_state(), wait_booted(after), reboot(), poweroff(),
+    ssh_data (pyinfra ssh_* data: root, client key, known_hosts, strict checking),
+    ssh_argv(*cmd, user=...),
     paramiko_client(user="root", nodelay=True). Set TCP_NODELAY in SSH clients: without it,
     Nagle + delayed ACK cost ~40 ms per command on an open paramiko connection (2 ms with).
     Direct checks that bypass SSH (nsenter / openat2 in the host's root, symlinks resolved

@@ -543,7 +543,8 @@ class Host:
     """One bed host. Direct access helpers work through the host's namespaces, never SSH.
 
     systemd: the host boots systemd as PID 1 (see the package docstring); its PID 1 changes
-    when it reboots, and init_pid always names the current one (None while it reboots).
+    when it reboots, and init_pid names the current one (the last, dead one while it reboots:
+    `running` is False then).
     """
 
     def __init__(self, bed: Bed, index: int, systemd: bool = False):
@@ -819,6 +820,13 @@ class Host:
                                f"(boot {self.boot}, state {self.system_state()})"
                                f"{self.bed._host_log(self)}")
             time.sleep(0.05)
+
+    def reboot(self, wait: bool = True, timeout: float = 60) -> None:
+        """`systemctl reboot` inside a systemd host (not over SSH), and wait for the new boot."""
+        before = self.boot
+        self.run(["systemctl", "reboot"], check=True, timeout=30)
+        if wait:
+            self.wait_booted(after=before, timeout=timeout)
 
     def poweroff(self, timeout: float = 60) -> bool:
         """Shut a systemd host down through its PID 1 (SIGRTMIN+4: systemd's poweroff), and
