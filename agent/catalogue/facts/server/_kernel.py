@@ -32,7 +32,7 @@ def _parse_values(text: str) -> Any:
 
 class Sysctl(FactBase[dict[str, Any]]):
     """The given sysctl keys (all of them when `keys` is None) and their values; a key the
-    kernel does not have is left out."""
+    kernel does not have is left out, one it has with an empty value is ""."""
 
     def command(self, keys: list[str] | None = None) -> str:
         if keys is None:
@@ -48,9 +48,11 @@ class Sysctl(FactBase[dict[str, Any]]):
             separator = "=" if "=" in line else ":" if ":" in line else None
             if separator is None:
                 continue
-            key, values = (part.strip() for part in line.split(separator, 1))
-            if key and values:
-                found[key] = _parse_values(values)
+            # A key the kernel lists with an empty value (`sysctl` prints `key = `) is kept,
+            # as "": it exists, and pyinfra's fact has it too.
+            key, values = line.split(separator, 1)
+            if key.strip() and values:
+                found[key.strip()] = _parse_values(values.strip())
         return found
 
 
