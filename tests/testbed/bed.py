@@ -147,6 +147,8 @@ def _is_stale(state: dict | None) -> bool:
         return True
     owner = state.get("owner", {})
     if owner.get("kind") == "cli":
+        if _alive(owner.get("pid"), owner.get("start")):
+            return False  # `up` is still starting it: its hosts are not all running yet
         hosts = state.get("hosts", [])
         return bool(hosts) and not any(_alive(h.get("init_pid"), h.get("init_start"))
                                        or _alive(h.get("parent_pid"), h.get("parent_start"))
