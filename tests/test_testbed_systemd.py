@@ -159,6 +159,14 @@ def test_poweroff_ends_the_host_through_its_pid_1_and_reset_brings_it_back(bed,
     bed.reset([h])
     assert h.system_state() == "running"
     assert not h.exists("/etc/poweroff-marker")
+    # `systemctl poweroff` inside ends the host for good too: it is not booted again
+    subprocess.run(other.ssh_argv("systemctl", "poweroff"), capture_output=True, timeout=30)
+    wait_for(lambda: not other.running, 30, "the host to power off")
+    wait_for(lambda: other._proc is None or other._proc.poll() is not None, 10,
+             "its supervisor to end")
+    assert other.boot == 1 and not other.ssh_ready()
+    bed.reset([other])
+    assert other.system_state() == "running"
 
 
 def test_reset_makes_a_systemd_host_pristine(bed, systemd_host):

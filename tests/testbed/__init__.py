@@ -51,7 +51,8 @@ and host key (~0.7 s from `systemctl reboot` to booted). While it reboots, conne
 refused. Host.boot counts boots since the last reset (1 after reset), Host.init_pid always
 names the current PID 1, Host.wait_booted(after=n) waits for a boot newer than n to finish.
 Host.poweroff() shuts it down through PID 1 (SIGRTMIN+4, SIGKILL after a timeout); it stays
-down until Bed.reset. Reset and teardown SIGKILL PID 1 (the kernel ends the whole PID
+down until Bed.reset, as after `poweroff`/`halt` inside it (PID 1 dies of SIGINT: not booted
+again). Reset and teardown SIGKILL PID 1 (the kernel ends the whole PID
 namespace) and remove what systemd made in the cgroup.
 
 Command line (from the checkout root, with .venv/bin/python)::
