@@ -165,13 +165,15 @@ def booter_main(cfg: dict, parent: int, report_fd: int) -> None:
     with open(os.path.join(cfg["cgroup"], "cgroup.procs"), "w") as f:
         f.write(str(os.getpid()))
     _check(libc.unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC
-                        | CLONE_NEWCGROUP | CLONE_NEWTIME), "unshare")
+                        | CLONE_NEWCGROUP), "unshare")
     # The host's clocks start near zero at its boot, so uptime and systemd's monotonic times
-    # are those of this boot (the machine's boot time otherwise).
-    with open("/proc/self/timens_offsets", "w") as f:
-        for name, clock in (("monotonic", time.CLOCK_MONOTONIC),
-                            ("boottime", time.CLOCK_BOOTTIME)):
-            f.write(f"{name} {1 - int(time.clock_gettime(clock))} 0\n")
+    # are those of this boot (the machine's boot time otherwise). Kernels before 5.6 have no
+    # time namespaces: the host then counts from the machine's boot.
+    if libc.unshare(CLONE_NEWTIME) == 0:
+        with open("/proc/self/timens_offsets", "w") as f:
+            for name, clock in (("monotonic", time.CLOCK_MONOTONIC),
+                                ("boottime", time.CLOCK_BOOTTIME)):
+                f.write(f"{name} {1 - int(time.clock_gettime(clock))} 0\n")
     with open(cfg["boot_id"], "w") as f:
         f.write(str(uuid.uuid4()) + "\n")
     mount("none", "/", None, MS_REC | MS_PRIVATE)

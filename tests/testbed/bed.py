@@ -725,8 +725,11 @@ class Host:
 
     def nsenter_argv(self, *command: str) -> list[str]:
         # a systemd host also has its own cgroup namespace and clocks (uptime since its boot)
-        extra = ["-C", "-T"] if self.systemd else []
-        return ["nsenter", "-t", str(self.init_pid), "-m", "-u", "-i", "-n", "-p", *extra,
+        pid = self.init_pid
+        extra = []
+        if self.systemd:
+            extra = ["-C", "-T"] if os.path.exists(f"/proc/{pid}/ns/time") else ["-C"]
+        return ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p", *extra,
                 "-r", "-w", "--", "/usr/bin/env", "-i", f"PATH={BASE_PATH}", "HOME=/root",
                 "USER=root", "LANG=C.UTF-8", *command]
 
