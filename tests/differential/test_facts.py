@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 from agent.catalogue.facts.server import Sysctl
@@ -38,6 +39,7 @@ COMMON = {{
     "LsbRelease": (server.LsbRelease, {{}}),
     "Home": (server.Home, {{}}),
     "Home(deploy)": (server.Home, {{"user": "deploy"}}),
+    "Home(nobody-here)": (server.Home, {{"user": "nobody-here"}}),
     "LinuxName": (server.LinuxName, {{}}),
     "User": (server.User, {{}}),
     "Users": (server.Users, {{}}),
@@ -75,6 +77,10 @@ SYSTEMD = {{
                                 {{"services": ["ssh.service", "cron.service", "nope.service"]}}),
     "SystemdEnabled(services)": (systemd.SystemdEnabled, {{"services": "ssh.service"}}),
     "SystemdStatus(machine)": (systemd.SystemdStatus, {{"machine": ".host"}}),
+    "SystemdStatus(user_mode)": (systemd.SystemdStatus, {{"user_mode": True}}),
+    "SystemdEnabled(user_mode)": (systemd.SystemdEnabled, {{"user_mode": True}}),
+    "SystemdStatus(deploy)": (systemd.SystemdStatus,
+                              {{"user_mode": True, "user_name": "deploy"}}),
 }}
 
 
@@ -115,6 +121,9 @@ def _content(host: Host) -> None:
     host.write_file("/etc/hosts", hosts + "198.18.7.7 db.internal db  # the database\n")
     host.run("sysctl -w net.ipv4.ip_forward=1", check=True)
     host.write_file("/var/run/reboot-required", "*** System restart required ***\n")
+    # A login with a terminal, which sshd records in lastlog (Users' lastlog and login_time).
+    ssh = host.ssh_argv("true")
+    subprocess.run([ssh[0], "-tt", *ssh[1:]], check=True, capture_output=True, timeout=30)
     if host.run("command -v locale-gen").returncode == 0:
         gen = host.read_text("/etc/locale.gen") or ""
         host.write_file("/etc/locale.gen", gen + "de_DE.UTF-8 UTF-8\n")
@@ -141,9 +150,10 @@ SYSCTL_COUNTERS = ("fs.dentry-state", "fs.file-nr", "fs.inode-nr", "fs.inode-sta
                    "fs.aio-nr", "fs.quota.", "kernel.ns_last_pid", "kernel.random.",
                    "kernel.pty.nr", "net.netfilter.nf_conntrack_count")
 SESSION_SCOPE = re.compile(r"^session-\d+\.scope$")
-# What each side's own SSH login runs while it reads Processes, or (on a systemd host) root's
-# user manager, which the login starts and which may have been replaced in between.
-OWN_SESSION = {"sshd", "sh", "ps", "systemd", "(sd-pam)"}
+# What each side's own SSH login runs while it reads Processes, or (on a systemd host) a user
+# manager and its bus: root's starts with a login, deploy's bus with the first user_name
+# query of the side that read first, so they may have come, gone or been replaced between.
+OWN_SESSION = {"sshd", "sh", "ps", "systemd", "(sd-pam)", "dbus-daemon"}
 
 
 def _sysctls(host: Host) -> dict:
@@ -167,7 +177,8 @@ def _compare_sysctl(theirs: dict, ours: dict, before: dict, after: dict) -> None
 def _compare_processes(theirs: dict, ours: dict) -> None:
     """Each side reads ps over its own SSH connection, at its own time: the processes both
     saw (init, the sshd listener, ...) must agree on everything but the sampled cpu and mem
-    percentages; a process one side alone saw must be its own login's (sshd, sh, ps)."""
+    percentages; a process one side alone saw must be its own login's (sshd, sh, ps) or a
+    user manager's (OWN_SESSION)."""
     common = set(theirs) & set(ours)
 
     def stable(p: dict) -> tuple:
@@ -190,8 +201,16 @@ def _compare_rest(theirs: dict, ours: dict) -> None:
     errors = {k: (theirs[k], ours[k]) for k in theirs
               if any(isinstance(v, dict) and set(v) == {"error"} for v in (theirs[k], ours[k]))}
     assert not errors, errors
-    diff = {k: (theirs[k], ours[k]) for k in theirs if theirs[k] != ours[k]}
+    diff = {k: _delta(theirs[k], ours[k]) for k in theirs if theirs[k] != ours[k]}
     assert not diff, json.dumps(diff, indent=1)
+
+
+def _delta(theirs: object, ours: object) -> object:
+    """Only what differs, as (pyinfra's, pullinfra's), for a readable failure."""
+    if isinstance(theirs, dict) and isinstance(ours, dict):
+        return {k: _delta(theirs.get(k), ours.get(k)) for k in set(theirs) | set(ours)
+                if theirs.get(k) != ours.get(k)}
+    return theirs, ours
 
 
 def _content_shows(facts: dict) -> None:
@@ -208,6 +227,15 @@ def _content_shows(facts: dict) -> None:
     assert facts["Sysctl(net)"]["net.ipv4.ip_forward"] == 1
     assert facts["RebootRequired"] is True
     assert facts["Home(deploy)"] == "/home/deploy"
+    assert facts["Users"]["root"]["lastlog"] is not None
+    assert facts["Users"]["root"]["login_time"] is not None
+
+
+def _home_of_unknown_user(theirs: dict, ours: dict) -> None:
+    """Documented difference (docs/catalogue.md, accounts): the home of a user that does not
+    exist is None with pullinfra; pyinfra gives back the shell's unexpanded `~name`."""
+    assert theirs.pop("Home(nobody-here)") == "~nobody-here"
+    assert ours.pop("Home(nobody-here)") is None
 
 
 def test_sysctl_keeps_a_key_with_an_empty_value() -> None:
@@ -225,6 +253,7 @@ def test_plain_host_facts_match_pyinfra(bed_host: Host, tmp_path: Path) -> None:
     _content_shows(theirs)
     _compare_sysctl(theirs.pop("Sysctl"), ours.pop("Sysctl"), before, after)
     _compare_processes(theirs.pop("Processes"), ours.pop("Processes"))
+    _home_of_unknown_user(theirs, ours)
     # Documented difference (docs/catalogue.md, services): pullinfra's InitdStatus keeps
     # scripts whose names hold "." or "_" (Debian's hwclock.sh), which pyinfra's name
     # pattern drops; every other script has the same status on both sides.
@@ -238,12 +267,18 @@ def test_plain_host_facts_match_pyinfra(bed_host: Host, tmp_path: Path) -> None:
 
 def test_systemd_host_facts_match_pyinfra(systemd_host: Host, tmp_path: Path) -> None:
     _content(systemd_host)
+    # deploy's own user manager runs without a login of deploy's (user_name="deploy").
+    # deploy's manager runs (lingering) and has been reached once before either side reads.
+    systemd_host.run("loginctl enable-linger deploy && systemctl start user@$(id -u deploy)"
+                     " && systemctl --user --machine=deploy@.host show --property Id"
+                     " default.target", check=True)
     before = _sysctls(systemd_host)
     theirs, ours = _both(systemd_host, "systemd", tmp_path)
     after = _sysctls(systemd_host)
     _content_shows(theirs)
     _compare_sysctl(theirs.pop("Sysctl"), ours.pop("Sysctl"), before, after)
     _compare_processes(theirs.pop("Processes"), ours.pop("Processes"))
+    _home_of_unknown_user(theirs, ours)
     # Every SSH login is a logind session with a scope unit of its own: each side sees its
     # own session-N.scope running (the other's may be gone or still stopping). All the
     # other units have the same state on both sides.
@@ -256,6 +291,18 @@ def test_systemd_host_facts_match_pyinfra(systemd_host: Host, tmp_path: Path) ->
             for side in (theirs[name], ours[name]):
                 assert any(SESSION_SCOPE.match(k) and v for k, v in side.items()), side
         theirs.pop(name), ours.pop(name)
+    # Root's manager (user_mode, reached through the login's session) and deploy's (lingering,
+    # through --machine=deploy@.host) have units of their own: compared with the rest.
+    assert theirs["SystemdStatus(deploy)"] and theirs["SystemdEnabled(user_mode)"]
+    # Each reach of deploy's manager (--machine=deploy@.host) opens a session of deploy's, which
+    # lastlog records: pyinfra's read of SystemdStatus(deploy) comes after its Users and before
+    # ours, so pullinfra's Users sees deploy's login of that later moment.
+    theirs_deploy, ours_deploy = theirs["Users"]["deploy"], ours["Users"]["deploy"]
+    assert theirs_deploy["lastlog"] and ours_deploy["lastlog"]
+    assert ours_deploy["login_time"]["datetime"] >= theirs_deploy["login_time"]["datetime"]
+    for key in ("lastlog", "login_time"):
+        ours_deploy[key] = theirs_deploy[key]
     assert theirs["SystemdStatus(services)"] == {
         "ssh.service": True, "cron.service": False, "nope.service": False}
     _compare_rest(theirs, ours)
+
