@@ -8,8 +8,8 @@ the one `jsonable` of tests/oracle.py (its source is part of the deploy), so a s
 tuple cannot differ by accident of two conversions.
 
 The host gets some content first (a user with keys, a group, a crontab, a limits entry, an
-/etc/hosts line, a net.* sysctl, a reboot-required flag, a generated locale where
-locale-gen exists), so the facts are not trivially empty.
+/etc/hosts line, a net.* sysctl, a reboot-required flag, a generated locale, a login in
+lastlog), so the facts are not trivially empty.
 """
 
 from __future__ import annotations
@@ -124,10 +124,9 @@ def _content(host: Host) -> None:
     # A login with a terminal, which sshd records in lastlog (Users' lastlog and login_time).
     ssh = host.ssh_argv("true")
     subprocess.run([ssh[0], "-tt", *ssh[1:]], check=True, capture_output=True, timeout=30)
-    if host.run("command -v locale-gen").returncode == 0:
-        gen = host.read_text("/etc/locale.gen") or ""
-        host.write_file("/etc/locale.gen", gen + "de_DE.UTF-8 UTF-8\n")
-        host.run("locale-gen", check=True)
+    gen = host.read_text("/etc/locale.gen") or ""
+    host.write_file("/etc/locale.gen", gen + "de_DE.UTF-8 UTF-8\n")
+    host.run("locale-gen", check=True)
 
 
 def _both(host: Host, kind: str, tmp_path: Path) -> tuple[dict, dict]:
@@ -226,6 +225,7 @@ def _content_shows(facts: dict) -> None:
     assert facts["Crontab"] == facts["Crontab(root)"]
     assert facts["Sysctl(net)"]["net.ipv4.ip_forward"] == 1
     assert facts["RebootRequired"] is True
+    assert "de_DE.UTF-8" in facts["Locales"]
     assert facts["Home(deploy)"] == "/home/deploy"
     assert facts["Users"]["root"]["lastlog"] is not None
     assert facts["Users"]["root"]["login_time"] is not None
