@@ -4,7 +4,8 @@ Usage: python -S -I _systemdinit.py JSON
 
 JSON keys: netns (path of /run/netns/NAME), root (empty mount point), upper, work, hostname,
 cgroup (the host's own directory in the machine's cgroup2 hierarchy), status (file this
-supervisor keeps the current boot in), container (value of $container for systemd).
+supervisor keeps the current boot in), boot_id (file for each boot's id, bound over the
+kernel's), container (value of $container for systemd).
 
 The supervisor joins the host's network namespace and boots the host: it forks a booter that
 moves into the host's cgroup, makes new mount, PID, UTS, IPC and cgroup namespaces and forks
@@ -252,7 +253,11 @@ def main() -> None:
         if line.isdigit():
             pid = int(line)
             current["pid"] = pid
-            write_status(cfg["status"], {"pid": pid, "start": proc_start(pid), "boot": boot})
+            try:
+                start = proc_start(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                start = 0  # it died at once: the bed sees a host that is not running
+            write_status(cfg["status"], {"pid": pid, "start": start, "boot": boot})
             if boot == 1:
                 print(pid, flush=True)
                 os.close(1)
