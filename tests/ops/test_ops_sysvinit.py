@@ -12,7 +12,7 @@ import pytest
 from agent.catalogue.facts.files import Directory, Link
 from agent.catalogue.facts.server import LinuxDistribution, Os, Which
 from agent.catalogue.facts.systemd import SystemdRunning
-from agent.catalogue.facts.sysvinit import InitdLinks, InitdStatus, StartLinks
+from agent.catalogue.facts.sysvinit import InitdLinks, InitdStatus
 from agent.catalogue.operations import server, sysvinit
 from agent.compat import run_deploy
 from agent.engine.operation_errors import OperationError, OperationValueError
@@ -249,8 +249,6 @@ def test_initd_status_reads_lsb_codes() -> None:
 def test_link_facts_keep_only_the_service_own_links() -> None:
     command = InitdLinks().command(service="cron")
     assert command.startswith("find /etc -type l -path '/etc/rc*.d/[SK]*cron' | grep -E ")
-    assert StartLinks().command(service="a.b").endswith(
-        r"| grep -E '^/etc/(rc\.d/)?rc[0-6Ss]\.d/[S][0-9]*a\.b$' || true")
     assert InitdLinks().process(["/etc/rc2.d/S01cron", "/etc/rc0.d/K01cron", ""]) == [
         "/etc/rc0.d/K01cron", "/etc/rc2.d/S01cron"]
     with pytest.raises(ValueError):

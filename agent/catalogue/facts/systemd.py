@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 
 from agent.engine.command import QuoteString, StringCommand
@@ -25,37 +24,6 @@ class SystemdRunning(FactBase[bool]):
 
     def process(self, output: list[str]) -> bool:
         return output[0].strip() == "yes"
-
-
-class _UnitState(FactBase[bool]):
-    """Whether ``systemctl <query>`` puts a unit in one of ``states``: UnitActive and
-    UnitEnabled ask the same way and differ only in the question."""
-
-    query = ""
-    states: tuple[str, ...] = ()
-
-    def command(self, service: str) -> str:
-        return f"systemctl {self.query} {shlex.quote(unit_name(service))} 2>/dev/null || true"
-
-    def default(self) -> bool:
-        return False
-
-    def process(self, output: list[str]) -> bool:
-        return output[0].strip() in self.states
-
-
-class UnitActive(_UnitState):
-    """Whether a unit is active; pyinfra's SystemdStatus reports all units, this one only."""
-
-    query = "is-active"
-    states = ("active", "reloading", "activating")
-
-
-class UnitEnabled(_UnitState):
-    """Whether a unit starts at boot (``enabled`` / ``enabled-runtime``/``alias``)."""
-
-    query = "is-enabled"
-    states = ("enabled", "enabled-runtime", "alias", "static", "indirect")
 
 
 UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target",

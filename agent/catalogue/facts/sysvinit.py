@@ -1,16 +1,16 @@
 """Facts about SysV-style services, for hosts where systemd is not running.
 
 A service's state is the exit code of its ``status`` action, read as the LSB init-script
-convention defines: 0 running, 1-3 not running, anything else unknown.
+convention defines: 0 running, 1-3 not running, anything else unknown. Whether it starts at
+boot is whether it has start links in the runlevel directories.
 """
 
 from __future__ import annotations
 
 import re
-import shlex
 
 from agent.engine.command import QuoteString, StringCommand
-from agent.engine.fact import FactBase, FactError
+from agent.engine.fact import FactBase
 
 SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@:+-]+$")
 
@@ -28,27 +28,6 @@ def _lsb_status(code: int) -> bool | None:
     if 1 <= code <= 3:
         return False
     return None
-
-
-class ServiceStatus(FactBase[bool]):
-    """One service's state: True if running, False if stopped, None if unknown or no such
-    service. Cheaper than InitdStatus, which runs every script's status; sysvinit.service
-    reads InitdStatus all the same, as pyinfra's does, so both see a service alike."""
-
-    def command(self, service: str) -> str:
-        name = shlex.quote(check_service_name(service))
-        return (
-            f"if command -v service >/dev/null 2>&1; then service {name} status >/dev/null 2>&1;"
-            f" elif test -x /etc/init.d/{name}; then /etc/init.d/{name} status >/dev/null 2>&1;"
-            " else (exit 4); fi; echo \"status=$?\""
-        )
-
-    def process(self, output: list[str]) -> bool | None:
-        for line in output:
-            match = re.match(r"^status=(\d+)$", line.strip())
-            if match:
-                return _lsb_status(int(match.group(1)))
-        raise FactError(f"sysvinit.ServiceStatus: unexpected output {output!r}")
 
 
 class InitdStatus(FactBase[dict[str, bool | None]]):
@@ -99,13 +78,11 @@ class InitdLinks(FactBase[list[str]]):
     would remove anacron's link.
     """
 
-    kinds = "SK"
-
     def command(self, service: str) -> str:
         name = check_service_name(service)
-        exact = f"^{_RUNLEVEL_DIR}[{self.kinds}][0-9]*{_ere_literal(name)}$"
+        exact = f"^{_RUNLEVEL_DIR}[SK][0-9]*{_ere_literal(name)}$"
         return StringCommand(
-            "find", "/etc", "-type", "l", "-path", QuoteString(f"/etc/rc*.d/[{self.kinds}]*{name}"),
+            "find", "/etc", "-type", "l", "-path", QuoteString(f"/etc/rc*.d/[SK]*{name}"),
             "|", "grep", "-E", QuoteString(exact), "||", "true",
         ).get_raw_value()
 
@@ -114,9 +91,3 @@ class InitdLinks(FactBase[list[str]]):
 
     def process(self, output: list[str]) -> list[str]:
         return sorted(line.strip() for line in output if line.strip())
-
-
-class StartLinks(InitdLinks):
-    """The start links of a service: non-empty means it starts at boot in some runlevel."""
-
-    kinds = "S"
