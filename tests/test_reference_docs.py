@@ -67,6 +67,12 @@ def test_committed_pages_match_the_code(reference: ModuleType) -> None:
     )
 
 
+def test_check_command_passes_on_the_committed_pages(
+    reference: ModuleType, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert reference.main(["--check"]) == 0, capsys.readouterr().err
+
+
 def test_stale_message_names_the_page_and_the_command(reference: ModuleType) -> None:
     message = reference.stale_message([Path("docs/reference/operations.md")])
     assert "docs/reference/operations.md" in message
