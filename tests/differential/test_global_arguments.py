@@ -61,6 +61,15 @@ def _sudo_needs_password(host: Host) -> None:
 
 def _upload_dir(host: Host) -> None:
     host.run("install -d -o deploy -g deploy /home/deploy/up", check=True)
+    host.write_file("/etc/sudoers.d/log", "Defaults logfile=/var/log/sudo.log\n", mode=0o440)
+
+
+def _upload_state(host: Host) -> dict[str, Any]:
+    """The upload's result, and whether sudo moved it from the temp dir the deploy named."""
+    sudo_log = (host.read_text("/var/log/sudo.log") or "").replace("\n    ", " ")
+    return {**_read(host, ["/root/conf", "/tmp/up-left"]),
+            "owner": host.run("stat -c '%U %a' /root/conf").stdout,
+            "via temp dir": "/home/deploy/up/" in sudo_log}
 
 
 CASES = [
@@ -102,6 +111,20 @@ server.shell(name="sudo to app with password", commands=["id -un > /tmp/pw-app"]
         data=AS_DEPLOY,
         setup=_sudo_needs_password,
         state=lambda h: _read(h, ["/tmp/pw-root", "/tmp/pw-app"]),
+    ),
+    Case(
+        # pyinfra takes a global argument's default from host data (no config.py needed)
+        name="sudo, user and password from host data",
+        deploy='''
+from pyinfra.operations import files, server
+server.shell(name="defaults", commands=["id -un > /tmp/hd-who"])
+server.shell(name="overridden", commands=["id -un > /tmp/hd-root"], _sudo_user="root")
+files.file(name="as app", path="/tmp/hd-file")
+''',
+        data={**AS_DEPLOY, "_sudo": True, "_sudo_user": "app", "_sudo_password": DEPLOY_PW},
+        setup=_sudo_needs_password,
+        state=lambda h: {**_read(h, ["/tmp/hd-who", "/tmp/hd-root"]),
+                         "file owner": h.run("stat -c %U /tmp/hd-file").stdout},
     ),
     Case(
         name="su from deploy with a password: login, preserved env and shell",
@@ -181,8 +204,7 @@ server.shell(name="list temp dir", commands=["ls -A /home/deploy/up > /tmp/up-le
         files={"files/conf": "uploaded\n"},
         data=AS_DEPLOY,
         setup=_upload_dir,
-        state=lambda h: {**_read(h, ["/root/conf", "/tmp/up-left"]),
-                         "owner": h.run("stat -c '%U %a' /root/conf").stdout},
+        state=_upload_state,
     ),
     Case(
         name="_if with did_change callables",
