@@ -33,7 +33,8 @@ files.template(
     port=8080,
 )
 files.line(name="line", path=f"{root}/demo dir/settings", line="^debug=.*$", replace="debug=0")
-files.line(name="line append", path=f"{root}/demo dir/noeol", line="second")
+files.line(name="line append", path=f"{root}/demo dir/noeol", line="second",
+           ensure_newline=True)
 files.link(name="link", path=f"{root}/current", target=f"{root}/demo dir")
 files.file(name="remove", path=f"{root}/stale", present=False)
 files.line(name="drop", path=f"{root}/demo dir/settings", line="^# drop me$", present=False)

@@ -253,11 +253,12 @@ def _find(fake: FakeHost, path: str, pattern: str, value: list[str] | None) -> N
 
 def test_line_appends_when_missing(fake: FakeHost) -> None:
     _find(fake, "/etc/motd", "^.*SYSTEM DOWN.*$", [])
-    assert run_op(fake, files.line, "/etc/motd", "SYSTEM DOWN") == [
+    # ensure_newline defaults to False, as in pyinfra 3.10.
+    assert run_op(fake, files.line, "/etc/motd", "SYSTEM DOWN", ensure_newline=True) == [
         "{ test ! -s /etc/motd || test -z \"$(tail -c1 /etc/motd )\" || echo; "
         "printf '%s\\n' 'SYSTEM DOWN' ; } >> /etc/motd"
     ]
-    assert run_op(fake, files.line, "/etc/motd", "SYSTEM DOWN", ensure_newline=False) == [
+    assert run_op(fake, files.line, "/etc/motd", "SYSTEM DOWN") == [
         "printf '%s\\n' 'SYSTEM DOWN' >> /etc/motd"
     ]
 

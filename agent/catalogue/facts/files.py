@@ -234,3 +234,154 @@ class FindInFile(FactBase[list[str]]):
         if output == [EXISTS_MARK]:
             return []
         return list(output)
+
+
+class Sha384File(_HashFile):
+    tools = ("sha384sum", "shasum -a 384", "sha384 -r")
+    digits = 96
+
+
+_SIZE_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+
+
+def parse_size(size: str | int) -> int:
+    """Bytes of ``1024``, ``"10MB"`` (10**6) or ``"1 GiB"`` (2**30), as pyinfra reads them."""
+    if isinstance(size, int):
+        return size
+    match = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]?I?B)\s*", str(size).upper())
+    if not match:
+        raise FactError(f"cannot read the size {size!r}: use bytes or e.g. '10MB', '1GiB'")
+    return int(float(match.group(1)) * _SIZE_UNITS[match.group(2)])
+
+
+class _FindBase(FactBase[list[str]]):
+    """Paths below ``path`` of one type, from find; [] when there are none (or no ``path``).
+
+    Sizes are given to find in bytes (``c``): its other units round in surprising ways.
+    """
+
+    type_flag: ClassVar[str] = ""
+
+    def command(
+        self,
+        path: str,
+        size: str | int | None = None,
+        min_size: str | int | None = None,
+        max_size: str | int | None = None,
+        maxdepth: int | None = None,
+        fname: str | None = None,
+        iname: str | None = None,
+        regex: str | None = None,
+        path_match: str | None = None,
+        args: list[str] | None = None,
+        quote_path: bool = True,
+    ) -> str:
+        extra = list(args or [])
+
+        def word(value: str) -> str:
+            return shlex.quote(value) if quote_path else value
+
+        bits = ["find", word(path), "-type", self.type_flag]
+        if "-size" not in extra:
+            if min_size is not None:
+                bits += ["-size", f"+{parse_size(min_size)}c"]
+            if max_size is not None:
+                bits += ["-size", f"-{parse_size(max_size)}c"]
+            if size is not None:
+                bits += ["-size", f"{size}c"]
+        if maxdepth is not None and "-maxdepth" not in extra:
+            bits += ["-maxdepth", str(maxdepth)]
+        for flag, value in (("-name", fname), ("-iname", iname), ("-regex", regex)):
+            if value is not None and flag not in extra:
+                bits += [flag, word(value)]
+        if path_match is not None and "-path" not in extra:
+            bits += ["-path", shlex.quote(path_match)]
+        bits += extra
+        return " ".join([*bits, "2>/dev/null", "||", "true"])
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        return list(output)
+
+
+class FindFiles(_FindBase):
+    type_flag = "f"
+
+
+class FindLinks(_FindBase):
+    type_flag = "l"
+
+
+class FindDirectories(_FindBase):
+    type_flag = "d"
+
+
+BLOCK_MARKER = "# {mark} PYINFRA BLOCK"
+BLOCK_BEGIN = "BEGIN"
+BLOCK_END = "END"
+BLOCK_FOUND_MARK = "__pullinfra_block__"
+MISSING_MARK = "__pullinfra_missing__"
+
+
+def block_markers(
+    marker: str | None = None, begin: str | None = None, end: str | None = None
+) -> tuple[str, str]:
+    """The opening and closing marker lines of a files.block, as pyinfra builds them."""
+    template = marker or BLOCK_MARKER
+    first = template.format(mark=begin or BLOCK_BEGIN)
+    last = template.format(mark=end or BLOCK_END)
+    if first == last:
+        raise FactError(f"a block's markers must differ, both are {first!r}: change begin/end")
+    return first, last
+
+
+# Markers are found as plain substrings of a line (index, not a regex), so a marker with
+# regex characters in it (<!-- {mark} -->, [x]) is found as written.
+_BLOCK_AWK = (
+    "BEGIN { b = ARGV[1]; e = ARGV[2]; ARGV[1] = \"\"; ARGV[2] = \"\" } "
+    "f && index($0, e) { f = 0 } "
+    "f { print } "
+    f'!f && index($0, b) {{ f = 1; print "{BLOCK_FOUND_MARK}" }}'
+)
+
+
+class Block(FactBase[list[str]]):
+    """The lines between a files.block's markers: None if there is no such file, [] if the
+    markers are not in it, else the lines (``[""]`` for markers with nothing between).
+
+    Several marked blocks read as their lines one after the other, as in pyinfra.
+    """
+
+    def command(
+        self, path: str, marker: str | None = None, begin: str | None = None,
+        end: str | None = None,
+    ) -> str:
+        first, last = block_markers(marker, begin, end)
+        p = quote_path(path)
+        return (
+            f"if test -f {p}; then awk {shlex.quote(_BLOCK_AWK)} "
+            f"{shlex.quote(first)} {shlex.quote(last)} {p}; else echo {MISSING_MARK}; fi"
+        )
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str] | None:
+        if output == [MISSING_MARK]:
+            return None
+        lines = [line for line in output if line != BLOCK_FOUND_MARK]
+        if not lines and BLOCK_FOUND_MARK in output:
+            return [""]
+        return lines

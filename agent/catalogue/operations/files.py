@@ -8,18 +8,32 @@ changes nothing. Uploads compare checksums, and record a unified diff of text co
 from __future__ import annotations
 
 import hashlib
+import inspect
+import os
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from agent.catalogue.facts.files import Directory, File, FindInFile, Link, PathState
+from agent.catalogue.facts.files import (
+    Block,
+    Directory,
+    File,
+    FindInFile,
+    Link,
+    PathState,
+    block_markers,
+)
+from agent.catalogue.facts.server import Date
 from agent.catalogue.operations.util.files import (
     SedEdit,
     adjust_regex,
     attribute_fixes,
     backup_suffix,
+    block_create,
+    block_edit,
     chmod,
     chown,
     ensure_mode_int,
@@ -28,13 +42,19 @@ from agent.catalogue.operations.util.files import (
     sed_delete,
     sed_replace,
     strip_regex_anchors,
+    touch_time,
     unix_path_join,
 )
 from agent.catalogue.operations.util.templates import render_template
 from agent.engine.command import Commands, FileUploadCommand, QuoteString, StringCommand
 from agent.engine.context import host
+from agent.engine.fact import FactError
 from agent.engine.operation import operation
-from agent.engine.operation_errors import OperationError, OperationTypeError
+from agent.engine.operation_errors import (
+    OperationError,
+    OperationTypeError,
+    OperationValueError,
+)
 
 # Text larger than this is uploaded without a diff: a diff that size helps nobody.
 MAX_DIFF_BYTES = 512 * 1024
@@ -305,6 +325,72 @@ def _read_path(path: str, checksum: bool, parent: bool) -> tuple[Any, str | None
     return info, digest, parent_info
 
 
+TimeSpec = datetime | float | int | str | bool | None
+
+
+def _wanted_time(field: str, src: Any, spec: TimeSpec) -> datetime:
+    """The aware datetime files.put's ``atime``/``mtime`` asks for.
+
+    True: the local file's own; a datetime or an ISO string (naive ones are in the host's
+    timezone); a POSIX timestamp (number or numeric string); else the path of a file on the
+    host whose time to copy, as ``touch -r`` does.
+    """
+    if isinstance(spec, datetime):
+        return spec if spec.tzinfo else spec.replace(tzinfo=host.get_fact(Date).tzinfo)
+    if spec is True:
+        if isinstance(src, bytes):
+            raise OperationValueError(
+                f"files.put: {field}=True copies the local file's {field}, but `src` is not "
+                "a local file: pass a datetime, a timestamp or a remote path"
+            )
+        local = os.stat(src)
+        return datetime.fromtimestamp(getattr(local, f"st_{field}"), UTC)
+    if isinstance(spec, int | float):
+        return datetime.fromtimestamp(spec, UTC)
+    if isinstance(spec, str) and spec:
+        try:
+            parsed = datetime.fromisoformat(spec)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(
+                tzinfo=host.get_fact(Date).tzinfo
+            )
+        try:
+            return datetime.fromtimestamp(float(spec), UTC)
+        except ValueError:
+            pass
+        reference = host.get_fact(File, path=spec)
+        if reference:
+            return reference[field].replace(tzinfo=UTC)
+    raise OperationValueError(
+        f"files.put: cannot read {field}={spec!r}: pass True, a datetime, an ISO date, a "
+        "POSIX timestamp or the path of an existing file on the host"
+    )
+
+
+def _times_differ(wanted: datetime, current: datetime) -> bool:
+    """pyinfra's test: a second or more apart, or a different seconds digit."""
+    seen = current.replace(tzinfo=UTC).astimezone(wanted.tzinfo)
+    return abs((seen - wanted).total_seconds()) >= 1.0 or seen.second != wanted.second
+
+
+def _time_fixes(
+    dest: str, src: Any, remote: dict | None, times: dict[str, TimeSpec]
+) -> list[StringCommand]:
+    """touch commands for the wanted times (mtime first: setting it must not undo atime),
+    only those that differ from ``remote`` (None: a file being uploaded now)."""
+    fixes = []
+    for field in ("mtime", "atime"):
+        spec = times[field]
+        if spec is None or spec is False:
+            continue
+        wanted = _wanted_time(field, src, spec)
+        if remote is None or _times_differ(wanted, remote[field]):
+            fixes.append(touch_time(dest, field, wanted))
+    return fixes
+
+
 @operation()
 def put(
     src: str | IO[Any],
@@ -316,15 +402,19 @@ def put(
     create_remote_dir: bool = True,
     force: bool = False,
     assume_exists: bool = False,
+    atime: TimeSpec = None,
+    mtime: TimeSpec = None,
 ) -> Commands:
     """Upload a local file (relative to the deploy file) or a file-like object to ``dest``.
 
     The upload happens only when the remote sha256 differs (or ``force``). If ``dest`` is an
-    existing directory, the file keeps its name inside it.
+    existing directory, the file keeps its name inside it. ``atime``/``mtime`` (see
+    _wanted_time) are set after the upload, and on an unchanged file only when they differ.
     """
     dest = _check_path(dest, "dest")
     upload, data = _read_source(src, add_deploy_dir, assume_exists)
     wanted_mode = ensure_mode_int(mode)
+    times = {"atime": atime, "mtime": mtime}
 
     compare = not force and data is not None
     remote, remote_sum, parent = _read_path(dest, compare, create_remote_dir)
@@ -352,13 +442,38 @@ def put(
             yield chown(dest, user, group)
         if wanted_mode is not None:
             yield chmod(dest, wanted_mode)
+        yield from _time_fixes(dest, upload, None, times)
         return
 
     assert remote
     fixes = attribute_fixes(dest, remote, wanted_mode, user, group)
+    fixes += _time_fixes(dest, upload, remote, times)
     yield from fixes
     if not fixes:
         host.noop(f"file {dest} is already uploaded")
+
+
+def _unknown_global_arguments(data: dict[str, Any]) -> str:
+    """Template variables named like a global argument (``_sudo_usr``): the engine has taken
+    the real global arguments out already, so these are misspelt or unsupported ones."""
+    names = sorted(key for key in data if key.startswith("_"))
+    return ", ".join(f"`{name}`" for name in names)
+
+
+class _TemplateSignature(inspect.Signature):
+    """files.template takes any keyword as a template variable, so the engine's prepare-time
+    check of an operation's arguments would accept an unknown ``_xxx`` that every other
+    operation refuses; this signature refuses it there, at the call's file:line."""
+
+    __slots__ = ()
+
+    def bind(self, *args: Any, **kwargs: Any) -> inspect.BoundArguments:
+        unknown = _unknown_global_arguments(kwargs)
+        if unknown:
+            raise TypeError(
+                f"unknown global argument {unknown} (a template variable may not start with _)"
+            )
+        return super().bind(*args, **kwargs)
 
 
 @operation()
@@ -377,6 +492,13 @@ def template(
     The template sees ``host`` plus the extra keyword arguments. Errors name the template
     file and line.
     """
+    unknown = _unknown_global_arguments(data)
+    if unknown:
+        # Reached through `_inner` (server.script_template), which the prepare check skips.
+        raise OperationValueError(
+            f"files.template: unknown global argument {unknown}; a template variable may "
+            "not start with _: rename it"
+        )
     source: Any = src if hasattr(src, "read") else host.local_path(str(src))
     context = {"host": host, **data}
     search_path = host.local_roots()
@@ -391,6 +513,11 @@ def template(
         add_deploy_dir=False,
         create_remote_dir=create_remote_dir,
     )
+
+
+template._inner.__signature__ = _TemplateSignature.from_callable(  # type: ignore[attr-defined]
+    template._inner  # type: ignore[attr-defined]
+)
 
 
 def _append_line(path: str, text: str, ensure_newline: bool, interpolate: bool) -> StringCommand:
@@ -431,14 +558,15 @@ def line(
     backup: bool | str = False,
     interpolate_variables: bool = False,
     escape_regex_characters: bool = False,
-    ensure_newline: bool = True,
+    ensure_newline: bool = False,
     extended_regex: bool = False,
 ) -> Commands:
     """Ensure a line matching ``line`` (a regex, widened to the whole line) is in a file.
 
     Missing: the line (or ``replace``) is appended. Present with ``replace``: matching lines
     are rewritten to ``replace``. ``present=False`` deletes matching lines. ``^``/``$`` anchors
-    are used for matching only and never written to the file.
+    are used for matching only and never written to the file. ``ensure_newline`` first
+    ends a last line that has no newline, so the appended line does not join it.
     """
     path = _check_path(path)
     match_line = adjust_regex(line, escape_regex_characters)
@@ -473,3 +601,125 @@ def line(
         host.noop(f'line "{text}" exists in {path}')
 
 
+
+
+@operation()
+def replace(
+    path: str,
+    text: str | None = None,
+    replace: str | None = None,
+    flags: list[str] | None = None,
+    backup: bool | str = False,
+    interpolate_variables: bool = False,
+    extended_regex: bool = False,
+    match: str | None = None,
+) -> Commands:
+    """Replace what matches ``text`` (a sed regex, within lines) with ``replace``.
+
+    sed runs only when grep finds a match, or when there is no file yet: an earlier
+    operation of the same run may create it. ``match`` is the old name of ``text``.
+    """
+    path = _check_path(path)
+    if text is None:
+        text = match
+    if text is None or replace is None:
+        missing = "text" if text is None else "replace"
+        raise OperationValueError(
+            f"files.replace needs `{missing}`: e.g. text='verboten', replace='forbidden'"
+        )
+    found = host.get_fact(
+        FindInFile,
+        path=path,
+        pattern=text,
+        interpolate_variables=interpolate_variables,
+        extended_regex=extended_regex,
+    )
+    if found is None or found:
+        yield sed_replace(
+            path, text, replace, SedEdit(flags, backup, extended_regex, interpolate_variables)
+        )
+    else:
+        host.noop(f'string "{text}" does not exist in {path}')
+
+
+def _block_placement(line: str | None, before: bool, after: bool) -> None:
+    if line:
+        if before == after:
+            raise OperationValueError(
+                "files.block: with `line`, pass exactly one of before=True or after=True"
+            )
+    elif before != after:
+        raise OperationValueError(
+            "files.block: pass `line` to put the block before or after it; without one, "
+            "before=True with after=True puts it first and neither puts it last"
+        )
+
+
+@operation()
+def block(
+    path: str,
+    content: str | list[str] | None = None,
+    present: bool = True,
+    line: str | None = None,
+    backup: bool = False,
+    escape_regex_characters: bool = False,
+    try_prevent_shell_expansion: bool = False,
+    before: bool = False,
+    after: bool = False,
+    marker: str | None = None,
+    begin: str | None = None,
+    end: str | None = None,
+) -> Commands:
+    """Keep ``content`` between two marker lines in a file (or remove the marked block).
+
+    A missing block goes before or after the first line matching ``line`` (an extended
+    regex, widened to the whole line as files.line does; at the end when no line matches),
+    or first (before=after=True) or last (both False). A missing file is created holding the
+    block. Content is always written literally, so ``try_prevent_shell_expansion`` (pyinfra
+    deprecated it too) changes nothing. An edit keeps the file's owner and mode.
+    """
+    path = _check_path(path)
+    try:
+        markers = block_markers(marker, begin, end)
+    except FactError as exc:
+        raise OperationValueError(f"files.block: {exc}") from None
+    if present:
+        if not content:
+            raise OperationValueError("files.block: `content` is required when present=True")
+        _block_placement(line, before, after)
+        if line is not None and not isinstance(line, str):
+            raise OperationTypeError(f"files.block: `line` must be a regex string, got {line!r}")
+    lines = content.split("\n") if isinstance(content, str) else list(content or [])
+
+    current = host.get_fact(Block, path=path, marker=marker, begin=begin, end=end)
+    backup_first = (
+        [StringCommand("cp", QuoteString(path), QuoteString(f"{path}.{backup_suffix()}"))]
+        if backup and current is not None
+        else []
+    )
+
+    if not present:
+        if current is None:
+            host.noop("no remove required: file did not exist")
+        elif current == []:
+            host.noop("no remove required: markers not found")
+        else:
+            yield from backup_first
+            yield block_edit(path, "remove", markers)
+        return
+
+    marked = "\n".join([markers[0], *lines, markers[1]])
+    if current is None:
+        yield block_create(path, [markers[0], *lines, markers[1]])
+    elif current == []:
+        yield from backup_first
+        if line:
+            regex = adjust_regex(line, escape_regex_characters)
+            yield block_edit(path, "before" if before else "after", markers, marked, regex)
+        else:
+            yield block_edit(path, "prepend" if before else "append", markers, marked)
+    elif current != lines:
+        yield from backup_first
+        yield block_edit(path, "replace", markers, "\n".join(lines))
+    else:
+        host.noop("content already present")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from agent.engine.command import QuoteString, StringCommand
@@ -174,3 +174,60 @@ def sed_delete(path: str, match: str, edit: SedEdit) -> StringCommand:
     ignore_case = "I" if any(re.search("[iI]", flag) for flag in edit.flags or []) else ""
     script = f"/{_sed_escape(match, edit.interpolate_variables)}/{ignore_case}d"
     return _sed(path, script, edit)
+
+
+def touch_time(target: str, field: str, when: datetime) -> StringCommand:
+    """Set a file's ``atime`` or ``mtime`` (``field``) to an aware datetime, given to touch
+    in UTC with a ``Z`` so that GNU and BSD touch read it alike."""
+    flag = "-a" if field == "atime" else "-m"
+    stamp = when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return StringCommand("touch", flag, "-d", stamp, QuoteString(target))
+
+
+# One awk program for every files.block edit; what it does is ARGV[1]:
+#   replace  the lines between the markers become the content (ARGV[4])
+#   remove   the markers and what is between them go
+#   before / after  the marked block (ARGV[4]) goes before / after the first line matching
+#            ARGV[5] (an ERE), or at the end when none does
+#   prepend / append  the marked block goes first / last
+# Arguments are read from ARGV, which awk takes as they are (a -v value would have its
+# backslashes read as escapes); markers are found as plain substrings, as Block finds them.
+BLOCK_EDIT_AWK = (
+    "BEGIN { m = ARGV[1]; b = ARGV[2]; e = ARGV[3]; x = ARGV[4]; r = ARGV[5]; "
+    'for (i = 1; i <= 5; i++) ARGV[i] = ""; if (m == "prepend") print x } '
+    'skip { if (index($0, e)) { skip = 0; if (m == "replace") print }; next } '
+    '(m == "replace" || m == "remove") && index($0, b) '
+    '{ if (m == "replace") { print; print x }; skip = 1; next } '
+    'm == "before" && !done && $0 ~ r { print x; done = 1 } '
+    "{ print } "
+    'm == "after" && !done && $0 ~ r { print x; done = 1 } '
+    'END { if (m == "append" || ((m == "before" || m == "after") && !done)) print x }'
+)
+
+
+def block_edit(
+    path: str, how: str, markers: tuple[str, str], text: str = "", regex: str = ""
+) -> StringCommand:
+    """Rewrite ``path`` through BLOCK_EDIT_AWK into a temporary file, then copy it back over
+    the file's own content, so the file keeps its owner, mode and inode."""
+    quoted = QuoteString(path)
+    awk = StringCommand(
+        "awk",
+        QuoteString(BLOCK_EDIT_AWK),
+        QuoteString(how),
+        QuoteString(markers[0]),
+        QuoteString(markers[1]),
+        QuoteString(text),
+        QuoteString(regex),
+        quoted,
+    )
+    return StringCommand(
+        'OUT="$(mktemp)" && {', awk, '> "$OUT" && cat "$OUT" >', quoted,
+        '; } ; STATUS=$? ; rm -f "$OUT" ; test "$STATUS" -eq 0',
+    )
+
+
+def block_create(path: str, lines: list[str]) -> StringCommand:
+    """A new file holding just the marked block, created with the umask's mode."""
+    return StringCommand("printf '%s\\n'", *(QuoteString(line) for line in lines), ">",
+                         QuoteString(path))
