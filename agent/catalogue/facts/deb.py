@@ -1,4 +1,4 @@
-"""Facts about Debian packages, read from dpkg's database."""
+"""Facts about Debian packages, read from dpkg's database and from .deb archives."""
 
 from __future__ import annotations
 
@@ -42,20 +42,49 @@ class DebPackages(FactBase[dict[str, set[str]]]):
 
 
 class DebPackage(FactBase[dict[str, Any]]):
-    """One installed package's name and version (``{}`` when not installed)."""
+    """A ``.deb`` archive's name and version, or an installed package's (``{}``: neither).
+
+    A name ending in ``.deb`` that is a file on the host is read as an archive, so apt.deb can
+    tell whether that very version is installed; anything else is looked up in dpkg's database.
+    """
 
     def requires_command(self, package: str) -> str:
         return "dpkg-query"
 
     def command(self, package: str) -> str:
+        name = shlex.quote(package)
         return (
-            f"dpkg-query -W -f='{DPKG_QUERY_FORMAT}' {shlex.quote(package)} 2>/dev/null || true"
+            f"test -f {name} && case {name} in *.deb) dpkg-deb -f {name} Package Version ;;"
+            f" *) false ;; esac"
+            f" || dpkg-query -W -f='{DPKG_QUERY_FORMAT}' {name} 2>/dev/null || true"
         )
 
     def default(self) -> dict[str, Any]:
         return {}
 
     def process(self, output: list[str]) -> dict[str, Any]:
+        archive: dict[str, Any] = {}
+        for line in output:
+            field, sep, value = line.partition(":")
+            if sep and field in ("Package", "Version") and "|" not in line:
+                archive[field.lower() if field == "Version" else "name"] = value.strip()
+        if archive:
+            return archive
         for name, versions in DebPackages().process(output).items():
             return {"name": name, "version": sorted(versions)[0]}
         return {}
+
+
+class DebArch(FactBase[str]):
+    """The architecture apt sources name (``amd64``), for ``[arch=...]`` options."""
+
+    immutable = True
+
+    def requires_command(self) -> str:
+        return "dpkg"
+
+    def command(self) -> str:
+        return "dpkg --print-architecture"
+
+    def process(self, output: list[str]) -> str:
+        return output[0].strip() if output else ""

@@ -1,4 +1,5 @@
-"""apt operations: keep package lists fresh and packages installed, removed or current.
+"""apt.update, apt.upgrade, apt.dist_upgrade and apt.packages: keep package lists fresh and
+packages installed, removed or current.
 
 Commands run non-interactively and keep existing config files (``--force-confold``), so an
 unattended run never stops at a prompt.
@@ -23,9 +24,10 @@ from agent.engine.command import Commands, QuoteString, StringCommand
 from agent.engine.context import host
 from agent.engine.operation import operation
 
+__all__ = ["APT_UPDATE_STAMP", "dist_upgrade", "noninteractive_apt", "packages", "update",
+           "upgrade"]
+
 APT_UPDATE_STAMP = "/var/lib/apt/periodic/update-success-stamp"
-
-
 
 def noninteractive_apt(command: str, force: bool = False) -> str:
     """An apt-get command line that never prompts and keeps locally changed config files."""
@@ -82,6 +84,18 @@ def update(cache_time: int | None = None) -> Commands:
 def upgrade(auto_remove: bool = False) -> Commands:
     """Upgrade all packages; a simulation first decides whether there is anything to do."""
     yield from _upgrade(auto_remove)
+
+
+@operation()
+def dist_upgrade(auto_remove: bool = False) -> Commands:
+    """Upgrade all packages, letting apt add and remove packages to do so; a simulation
+    first decides whether there is anything to do."""
+    command = "dist-upgrade --autoremove" if auto_remove else "dist-upgrade"
+    changes = host.get_fact(AptSimulate, command=command)
+    if changes and not (changes["upgraded"] or changes["newly_installed"] or changes["removed"]):
+        host.noop(f"{command} skipped, no changes would be performed")
+        return
+    yield noninteractive_apt(command)
 
 
 @operation()
