@@ -116,7 +116,8 @@ probe = " ".join([
 server.shell(name="probe", commands=[f"echo {probe} > /tmp/engine-probe"])
 '''
 
-EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context agent.catalogue.operations.files"
+EXPECTED_PROBE = ("agent.compat.pyinfra agent.engine.context"
+                  " agent.catalogue.operations.files._paths"
                   " agent.catalogue.operations.server._shell agent.catalogue.facts.files"
                   " agent.catalogue.facts.server._machine")
 

@@ -106,7 +106,7 @@ server.shell(name="probe", commands=[f"echo {probe} > {host.data.out}"])
 """
 
 ENGINE = ["agent.compat.pyinfra", "agent.engine.context", "agent.catalogue.operations.files",
-          "agent.catalogue.operations.files", "agent.catalogue.operations.server._shell"]
+          "agent.catalogue.operations.files._paths", "agent.catalogue.operations.server._shell"]
 
 
 @pytest.mark.parametrize("when", ["after", "before"])

@@ -2,7 +2,7 @@
 
 Both run every time (pyinfra marks them not idempotent): the script itself decides what it
 changes. The upload is files.put's (or files.template's) own generator, so the local file is
-found as those find it (agent/catalogue/operations/files.py) and the upload is part of this
+found as those find it (agent/catalogue/operations/files/_uploads.py) and the upload is part of this
 operation rather than a second one.
 """
 
