@@ -22,6 +22,7 @@ from agent.catalogue.operations import git
 from agent.compat import run_deploy
 from agent.vocab import OpStatus
 from tests.ops.conftest import FakeHost, local_deploy, run_fact, run_op
+from tests.oracle import oracle_json
 
 DIR = {"user": "root", "group": "root", "mode": 755}
 SHA_A = "a" * 40
@@ -314,3 +315,64 @@ def test_bare_repo_create_owner_and_no_change(fake: FakeHost) -> None:
         "chgrp -R git /srv/git/app.git"]
     assert run_op(fake, git.bare_repo, path="/srv/git/app.git", user="root") == []
     assert fake.noops[-1] == "directory /srv/git/app.git already exists"
+
+
+# --------------------------------------------------------------------------- against pyinfra
+
+ORACLE_FACTS = r'''
+import json, subprocess, sys
+from pyinfra.facts import git
+repo, missing = sys.argv[1], sys.argv[2]
+reads = {
+    "branch": (git.GitBranch, {"repo": repo}), "tags": (git.GitTag, {"repo": repo}),
+    "config": (git.GitConfig, {"repo": repo}), "tracking": (git.GitTrackingBranch, {"repo": repo}),
+    "local": (git.GitLocalCommit, {"repo": repo}),
+    "remote": (git.GitRemoteBranchCommit, {"repo": repo, "branch": "main"}),
+    "missing_branch": (git.GitBranch, {"repo": missing}),
+    "missing_config": (git.GitConfig, {"repo": missing}),
+}
+out = {}
+for key, (cls, kwargs) in reads.items():
+    fact = cls()
+    proc = subprocess.run(["/bin/sh", "-c", fact.command(**kwargs)], capture_output=True,
+                          text=True, check=True)
+    lines = proc.stdout.splitlines()
+    default = fact.default() if callable(getattr(fact, "default", None)) else None
+    out[key] = fact.process(lines) if lines else default
+print(json.dumps(out))
+'''
+
+
+def test_facts_read_the_same_as_pyinfras(remote_and_clone: tuple[Path, Path],
+                                        tmp_path: Path) -> None:
+    _bare, work = remote_and_clone
+    _git("tag", "v1", cwd=work)
+    repo, missing = str(work), str(tmp_path / "missing")
+    theirs = oracle_json(ORACLE_FACTS, [repo, missing])
+    ours = {
+        "branch": run_fact(GitBranch, repo=repo), "tags": run_fact(GitTag, repo=repo),
+        "config": run_fact(GitConfig, repo=repo),
+        "tracking": run_fact(GitTrackingBranch, repo=repo),
+        "local": run_fact(GitLocalCommit, repo=repo),
+        "remote": run_fact(GitRemoteBranchCommit, repo=repo, branch="main"),
+        "missing_branch": run_fact(GitBranch, repo=missing),
+        "missing_config": run_fact(GitConfig, repo=missing),
+    }
+    assert ours == theirs
+
+
+def test_worktree_right_after_the_clone_and_an_unexpanded_value(
+        remote_and_clone: tuple[Path, Path], tmp_path: Path) -> None:
+    """Facts are read when each operation runs, so the worktree sees the clone made by the
+    operation before it (pyinfra needs assume_repo_exists=True for this)."""
+    bare, _work = remote_and_clone
+    dest, tree = tmp_path / "app", tmp_path / "app-wt"
+    inventory, deploys = local_deploy(tmp_path, "from pyinfra.operations import git\n"
+        f"git.repo(name='app', src='file://{bare}', dest='{dest}')\n"
+        f"git.worktree(name='wt', repo='{dest}', worktree='{tree}', detached=True)\n"
+        f"git.config(name='v', key='test.value', value='$HOME \"x\"', repo='{dest}')\n")
+    for expected in (OpStatus.CHANGED, OpStatus.NO_CHANGE):
+        ops = run_deploy(inventory, deploys).host("@local").operations
+        assert [op.status for op in ops] == [expected] * 3, [op.error for op in ops]
+    assert (tree / "README").read_text() == "one\n"
+    assert _git("config", "--local", "test.value", cwd=dest) == '$HOME "x"'
