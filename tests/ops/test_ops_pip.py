@@ -197,3 +197,19 @@ def test_empty_venv_path_fails_at_the_deploy_line(tmp_path: Path) -> None:
     assert op.status == OpStatus.FAILED
     assert f"{deploys[0]}:3" in (op.error or "")
     assert "path='/opt/venv'" in (op.error or "")
+
+
+def test_unknown_virtualenv_kwargs_fail_at_the_deploy_line(tmp_path: Path) -> None:
+    inventory, deploys = local_deploy(tmp_path, "from pyinfra.operations import pip\n\n"
+        "pip.packages(name='bad', packages=['a'], virtualenv='/opt/v',\n"
+        "             virtualenv_kwargs={'venv': True, 'pyhton': 'python3'})\n")
+    result = run_deploy(inventory, deploys)
+    [op] = result.host("@local").operations
+    assert op.status == OpStatus.FAILED
+    assert f"{deploys[0]}:3" in (op.error or "")
+    assert "unknown 'pyhton'" in (op.error or "")
+
+
+def test_a_set_of_packages_is_installed_in_name_order(fake: FakeHost) -> None:
+    fake.fact(PipPackages, {}, pip="pip")
+    assert run_op(fake, pip.packages, packages={"b", "a"}) == ["pip install a b"]

@@ -157,12 +157,33 @@ def _package_list(packages: Any) -> list[str]:
     if packages is None:
         return []
     names = [packages] if isinstance(packages, str) else packages
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+    if not isinstance(names, (list, tuple, set, frozenset)) or not all(
+        isinstance(n, str) for n in names
+    ):
         raise OperationTypeError(
             f"pip.packages takes packages as a name or a list of names such as "
             f"['requests==2.31.0', 'click'], got {packages!r}"
         )
-    return [name for name in names if name]
+    # A set keeps no order; sorted, its command is the same on every run.
+    ordered = sorted(names) if isinstance(names, (set, frozenset)) else names
+    return [name for name in ordered if name]
+
+
+_VIRTUALENV_KWARGS = ("python", "venv", "site_packages", "always_copy", "present")
+
+
+def _check_virtualenv_kwargs(kwargs: Any) -> None:
+    if kwargs is None:
+        return
+    unknown = [key for key in kwargs if key not in _VIRTUALENV_KWARGS] if isinstance(
+        kwargs, dict) else None
+    if unknown == []:
+        return
+    raise OperationTypeError(
+        "pip.packages takes virtualenv_kwargs as a dict of pip.virtualenv's arguments "
+        f"({', '.join(_VIRTUALENV_KWARGS)}), such as {{'venv': True}}; got "
+        + (f"unknown {', '.join(map(repr, unknown))}" if unknown else repr(kwargs))
+    )
 
 
 def _pip_in(virtualenv_path: str, pip: str) -> str:
@@ -190,11 +211,7 @@ def packages(
     requirements file is handed to pip on every run, as pip decides what it needs.
     """
     wanted = _package_list(packages)
-    if virtualenv_kwargs is not None and not isinstance(virtualenv_kwargs, dict):
-        raise OperationTypeError(
-            f"pip.packages takes virtualenv_kwargs as a dict of pip.virtualenv arguments "
-            f"such as {{'venv': True}}, got {virtualenv_kwargs!r}"
-        )
+    _check_virtualenv_kwargs(virtualenv_kwargs)
 
     if virtualenv:
         yield from _make_virtualenv(virtualenv, **(virtualenv_kwargs or {}))
