@@ -255,3 +255,106 @@ def ensure_repo() -> AptRepo:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return AptRepo(REPO_DIR, _read_packages_index(REPO_DIR))
+
+
+# --------------------------------------------------------------------------- signed repository
+
+SIGNED_ROOT = CACHE_ROOT / "signed"
+SIGNING_UID = "pullinfra test bed signing key <signing@pullinfra.invalid>"
+
+# Served only by the signed repository, so installing them proves apt trusted its key.
+SIGNED_PACKAGES: tuple[TinyPackage, ...] = (
+    TinyPackage("pullinfra-signed", "1.0", "pullinfra test bed package from the signed repo",
+                {"/usr/share/pullinfra-signed/VERSION": ("1.0\n", 0o644)}),
+)
+# In no index at all: apt.deb installs it from its file.
+DEB_FILE_PACKAGE = TinyPackage("pullinfra-debfile", "1.0", "pullinfra test bed loose .deb",
+                               {"/usr/share/pullinfra-debfile/VERSION": ("1.0\n", 0o644)})
+
+
+@dataclass(frozen=True)
+class SignedRepo:
+    """A flat repository with an InRelease signed by a key made for the test bed.
+
+    ``repo`` is the URI path (``file:{repo}``), ``key_asc``/``key_gpg`` the public key armored
+    and binary, ``fingerprint`` its fingerprint, ``deb_file`` a .deb no repository serves.
+    Everything is under /var/cache, which bed hosts see as it is here.
+    """
+
+    repo: Path
+    key_asc: Path
+    key_gpg: Path
+    fingerprint: str
+    deb_file: Path
+
+    def sources_line(self, keyring: str) -> str:
+        return f"deb [signed-by={keyring}] file:{self.repo} ./"
+
+
+def _gpg(home: Path, *argv: str) -> str:
+    return _run(["gpg", "--homedir", str(home), "--batch", "--quiet", *argv], timeout=120)
+
+
+def _signing_key(home: Path) -> str:
+    """The fingerprint of the bed's signing key, made once (no passphrase, never expires)."""
+    done = home / "FINGERPRINT"
+    if done.is_file():
+        return done.read_text().strip()
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(mode=0o700)
+    _gpg(home, "--passphrase", "", "--quick-gen-key", SIGNING_UID, "ed25519", "sign", "never")
+    for line in _gpg(home, "--with-colons", "--list-keys").splitlines():
+        if line.startswith("fpr:"):
+            done.write_text(line.split(":")[9] + "\n")
+            return line.split(":")[9]
+    raise AptRepoError(f"no signing key in {home}")
+
+
+def ensure_signed_repo() -> SignedRepo:
+    """Build the signed repository and the loose .deb if needed (under the cache lock)."""
+    with flock(CACHE_ROOT):
+        SIGNED_ROOT.mkdir(parents=True, exist_ok=True)
+        os.chmod(SIGNED_ROOT, 0o755)
+        fingerprint = _signing_key(SIGNED_ROOT / "gnupg")
+        home = SIGNED_ROOT / "gnupg"
+        repo, files = SIGNED_ROOT / "repo", SIGNED_ROOT / "files"
+        key_asc = SIGNED_ROOT / "pullinfra-testbed.asc"
+        key_gpg = SIGNED_ROOT / "pullinfra-testbed.gpg"
+        deb_file = files / f"{DEB_FILE_PACKAGE.name}_{DEB_FILE_PACKAGE.version}_all.deb"
+        stamp = hashlib.sha256(
+            repr((SIGNED_PACKAGES, DEB_FILE_PACKAGE, fingerprint, "signed-v1")).encode()
+        ).hexdigest()[:16]
+        result = SignedRepo(repo, key_asc, key_gpg, fingerprint, deb_file)
+        if (SIGNED_ROOT / "STAMP").is_file() and (SIGNED_ROOT / "STAMP").read_text() == stamp:
+            return result
+        for old in (repo, files):
+            shutil.rmtree(old, ignore_errors=True)
+            old.mkdir(mode=0o755)
+        for pkg in SIGNED_PACKAGES:
+            _build_tiny(pkg, repo)
+        _build_tiny(DEB_FILE_PACKAGE, files)
+        packages = _packages_index(repo)
+        (repo / "Packages").write_text(packages)
+        data = packages.encode()
+        (repo / "Release").write_text(
+            "Origin: pullinfra-testbed-signed\nLabel: pullinfra-testbed-signed\n"
+            "Suite: signed\nCodename: signed\n"
+            f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S UTC', time.gmtime())}\n"
+            "Architectures: amd64 all\nDescription: pullinfra test bed signed packages\n"
+            "SHA256:\n"
+            f" {hashlib.sha256(data).hexdigest()} {len(data)} Packages\n")
+        for out in (repo / "InRelease", repo / "Release.gpg", key_asc, key_gpg):
+            out.unlink(missing_ok=True)
+        _gpg(home, "--local-user", fingerprint, "--clearsign",
+             "-o", str(repo / "InRelease"), str(repo / "Release"))
+        _gpg(home, "--local-user", fingerprint, "--armor", "--detach-sign",
+             "-o", str(repo / "Release.gpg"), str(repo / "Release"))
+        _gpg(home, "--armor", "--export", "-o", str(key_asc), fingerprint)
+        _gpg(home, "--export", "-o", str(key_gpg), fingerprint)
+        # The agent gpg started for signing is not needed once the repository is signed.
+        subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
+                       capture_output=True, check=False)
+        for path in (repo, files, key_asc, key_gpg, *repo.iterdir(), *files.iterdir()):
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        (SIGNED_ROOT / "STAMP").write_text(stamp)
+        return result
