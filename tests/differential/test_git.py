@@ -162,3 +162,43 @@ def test_pull_over_ssh_follows_a_new_remote_commit(bed_hosts, remote: tuple[Host
     assert heads == [first, second, second]
     assert comparison.pullinfra.state["h1"]["files"]["/srv/app/README"]["exists"]
     assert (ours.read_text("/srv/app/README") or "") == "two\n"
+
+
+def _branches_and_submodule(host: Host) -> None:
+    """/srv/lib.git (one commit), /srv/main.git whose `release` branch adds lib as a
+    submodule, and /srv/app: a clone of main.git still on `main`."""
+    _bare_with_commit(host, "/srv/lib.git", "/root/lib-src", "lib")
+    _bare_with_commit(host, "/srv/main.git", "/root/main-src", "main")
+    host.run(f"""set -e
+cd /root/main-src
+{GIT} checkout -q -b release
+{GIT} -c protocol.file.allow=always submodule -q add file:///srv/lib.git lib
+{GIT} commit -q -m "lib as a submodule"
+{GIT} push -q /srv/main.git release
+{GIT} clone -q file:///srv/main.git /srv/app
+""", check=True)
+
+
+def test_branch_switch_with_submodules_matches_pyinfra(differential) -> None:
+    """Run 1 fetches and checks out `release` (already at the remote's tip: no pull) and
+    initialises its submodule. Both tools report run 2 as changed too: pyinfra runs
+    `submodule update` on every run, and pullinfra does the same."""
+    case = Case(
+        name="branch switch and recursive submodules from file://",
+        deploy='''
+from pyinfra.operations import git
+git.config(name="file submodules", key="protocol.file.allow", value="always", system=True)
+git.repo(name="release", src="file:///srv/main.git", dest="/srv/app", branch="release",
+         update_submodules=True, recursive_submodules=True)
+''',
+        setup=_branches_and_submodule,
+        state=lambda h: state_git.checkout(h, ["/srv/app", "/srv/app/lib"],
+                                           ["/srv/app/README", "/srv/app/lib/README"]),
+    )
+    comparison = differential.run(case)
+    comparison.assert_same()
+    ours = comparison.pullinfra
+    assert [op.changed for op in ours.runs[0]["h1"]] == [True, True]
+    assert [op.changed for op in ours.runs[1]["h1"]] == [False, True]
+    assert ours.state["h1"]["repos"]["/srv/app"]["branch"] == "release"
+    assert ours.state["h1"]["files"]["/srv/app/lib/README"]["exists"]
