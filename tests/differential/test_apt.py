@@ -3,11 +3,18 @@
 The signed repository, its key and a .deb no repository serves are built by
 tests/testbed/aptrepo.py (ensure_signed_repo) under /var/cache, which bed hosts see as this
 machine does: so ``src=`` of apt.key and apt.deb are host paths, as pyinfra means them, and
-the repository is a ``file:`` URI. apt.ppa needs Ubuntu's apt-add-repository and is only
-unit-tested (tests/ops/test_ops_apt_sources.py).
+the repository is a ``file:`` URI. The .deb is also served over HTTP from the bed's gateway
+(.254, this machine's end of every host's link) for apt.deb's URL form. apt.ppa needs
+Ubuntu's apt-add-repository and is only unit-tested (tests/ops/test_ops_apt_sources.py).
 """
 
 from __future__ import annotations
+
+import functools
+import http.server
+import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -81,6 +88,71 @@ apt.key(name="key out of every keyring", keyid="{SIGNED.fingerprint}", present=F
 ]
 
 
+EXPECTED = {
+    CASES[0].name: {"pullinfra-signed": "1.0"},
+    CASES[1].name: {"pullinfra-signed": "1.0"},
+    CASES[2].name: {"pullinfra-debfile": "1.0", "pullinfra-dummy": "2.0",
+                    "pullinfra-dummy-extra": None},
+}
+
+
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_apt_matches_pyinfra(differential, case):
-    differential.check(case)
+    comparison = differential.run(case)
+    comparison.assert_same()
+    # Agreeing is not enough: the packages really came from the signed repository, the file
+    # and the dist-upgrade.
+    packages = comparison.pullinfra.state["h1"]["packages"]
+    for name, version in EXPECTED[case.name].items():
+        assert packages[name] == version, (name, packages)
+
+
+class _GatewayServer(http.server.ThreadingHTTPServer):
+    """Bound to the bed's gateway address, which exists only once a host's link is up:
+    IP_FREEBIND lets the socket bind to it before that."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
+        super().server_bind()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def deb_url(bed) -> Iterator[str]:
+    handler = functools.partial(_QuietHandler, directory=str(SIGNED.deb_file.parent))
+    server = _GatewayServer((bed.gateway, 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{bed.gateway}:{server.server_address[1]}/{SIGNED.deb_file.name}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_apt_deb_from_a_url(differential, deb_url):
+    case = Case(
+        name="apt.deb from an http URL",
+        deploy=f'''
+from pyinfra.operations import apt
+apt.deb(name="deb from a url", src="{deb_url}")
+''',
+        state=_state,
+    )
+    comparison = differential.run(case)
+    assert not comparison.pyinfra.failures and not comparison.pullinfra.failures
+    assert comparison.pyinfra.state == comparison.pullinfra.state
+    assert comparison.pullinfra.state["h1"]["packages"]["pullinfra-debfile"] == "1.0"
+    [theirs_first], [theirs_second] = (run["h1"] for run in comparison.pyinfra.runs)
+    [ours_first], [ours_second] = (run["h1"] for run in comparison.pullinfra.runs)
+    assert theirs_first.changed and ours_first.changed
+    # Real pyinfra downloads to a name without ".deb", which its DebPackage fact then looks up
+    # as a package name, so it never sees the file's version installed and reinstalls on every
+    # run. Ours keeps the suffix and the second run changes nothing.
+    assert theirs_second.changed
+    assert not ours_second.changed

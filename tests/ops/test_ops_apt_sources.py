@@ -395,7 +395,7 @@ def test_deb_installed_version_is_a_noop_and_removal(fake: FakeHost) -> None:
 
 def test_deb_from_a_url_is_downloaded_first(fake: FakeHost) -> None:
     url = "http://198.18.0.254:8080/pullinfra-debfile_1.0_all.deb"
-    temp = "/tmp/pullinfra-" + hashlib.sha1(url.encode()).hexdigest()
+    temp = "/tmp/pullinfra-" + hashlib.sha1(url.encode()).hexdigest() + ".deb"
     fake.fact(TmpDir, "").fact(File, None, path=temp).fact(Which, "/usr/bin/curl", command="curl")
     fake.fact(DebPackage, {}, package=temp).fact(DebPackages, {})
     commands = run_op(fake, apt.deb, url)

@@ -21,9 +21,11 @@ DPKG_INSTALL = "dpkg --force-confdef --force-confold -i"
 
 def _downloaded(src: str) -> Commands:
     """The URL fetched to a temporary file named after it (kept, so a second run reads the
-    same file and finds the package installed)."""
+    same file). It ends in ``.deb``: DebPackage reads only such a file as an archive, so the
+    second run finds the package installed (pyinfra's name has no suffix, and it reinstalls)."""
     directory = host.get_fact(TmpDir) or "/tmp"
-    dest = f"{directory.rstrip('/')}/pullinfra-{hashlib.sha1(src.encode()).hexdigest()}"
+    digest = hashlib.sha1(src.encode()).hexdigest()
+    dest = f"{directory.rstrip('/')}/pullinfra-{digest}.deb"
     if not host.get_fact(File, path=dest):
         if host.get_fact(Which, command="curl"):
             yield StringCommand("curl -sSLf", QuoteString(src), "-o", QuoteString(dest))
