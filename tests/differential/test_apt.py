@@ -12,17 +12,23 @@ from __future__ import annotations
 
 import functools
 import http.server
+import json
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from agent.compat import run_deploy
+from agent.engine.run import RunOptions
 from tests.differential import state_apt
 from tests.differential.harness import Case
+from tests.oracle import JSONABLE_SOURCE, require_oracle, run_oracle_file
 from tests.testbed import Host
 from tests.testbed.aptrepo import REPO_DIR, ensure_signed_repo
 
+RUN_REAL = Path(__file__).with_name("run_real_pyinfra.py")
 SIGNED = ensure_signed_repo()
 KEYRING = "/etc/apt/keyrings/pullinfra-testbed.gpg"
 PACKAGES = ["pullinfra-signed", "pullinfra-debfile", "pullinfra-dummy", "pullinfra-dummy-extra"]
@@ -156,3 +162,76 @@ apt.deb(name="deb from a url", src="{deb_url}")
     # run. Ours keeps the suffix and the second run changes nothing.
     assert theirs_second.changed
     assert not ours_second.changed
+
+
+FACTS_DEPLOY = JSONABLE_SOURCE + f'''
+
+from pyinfra import host
+from pyinfra.facts import apt, deb, gpg
+
+FACTS = {{
+    "AptSources": (apt.AptSources, {{}}),
+    "AptKeys": (apt.AptKeys, {{}}),
+    "DebArch": (deb.DebArch, {{}}),
+    "DebPackage(file)": (deb.DebPackage, {{"package": "{SIGNED.deb_file}"}}),
+    "DebPackage(installed)": (deb.DebPackage, {{"package": "pullinfra-signed"}}),
+    "GpgKey": (gpg.GpgKey, {{"src": "{SIGNED.key_asc}"}}),
+    "GpgKeys(keyring)": (gpg.GpgKeys, {{"keyring": "{KEYRING}"}}),
+    "GpgKeyrings": (gpg.GpgKeyrings, {{"directories": ["/etc/apt/keyrings",
+                                                        "/etc/apt/trusted.gpg.d"]}}),
+}}
+
+
+def _read(fact, kwargs):
+    try:
+        value = host.get_fact(fact, **kwargs)
+    except Exception as exc:
+        return {{"error": type(exc).__name__}}
+    if isinstance(value, list):
+        value = [v.to_json() if hasattr(v, "to_json") else v for v in value]
+    return jsonable(value)
+
+
+with open(host.data.facts_out, "w") as out:
+    json.dump({{name: _read(fact, kwargs) for name, (fact, kwargs) in FACTS.items()}}, out)
+'''
+
+
+def _apt_content(host: Host) -> None:
+    """A signed source as a .list line and as a deb822 file, keyrings binary and armored."""
+    host.run(f"cp {SIGNED.key_gpg} {KEYRING} && cp {SIGNED.key_asc} /etc/apt/keyrings/copy.asc",
+             check=True)
+    host.write_file("/etc/apt/sources.list.d/pullinfra-signed.list",
+                    SIGNED.sources_line(KEYRING) + "\n")
+    host.write_file("/etc/apt/sources.list.d/more.sources",
+                    "Types: deb deb-src\nURIs: http://deb.invalid/a http://deb.invalid/b\n"
+                    "Suites: bookworm\nComponents: main contrib\nArchitectures: amd64\n"
+                    f"Signed-By: {KEYRING}\n\nTypes: deb\nURIs: http://off.invalid\n"
+                    "Suites: x\nEnabled: no\n")
+    host.run(f"dpkg -i {SIGNED.repo}/pullinfra-signed_1.0_all.deb", check=True, timeout=300)
+
+
+def _facts_inventory(path: Path, host: Host, out: Path) -> Path:
+    path.write_text(f"hosts = [({host.name!r}, {dict(host.ssh_data, facts_out=str(out))!r})]\n")
+    return path
+
+
+def test_apt_facts_match_pyinfra(bed_host: Host, tmp_path: Path) -> None:
+    require_oracle()
+    _apt_content(bed_host)
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(FACTS_DEPLOY)
+    theirs_out, ours_out = tmp_path / "pyinfra.json", tmp_path / "pullinfra.json"
+    theirs_inv = _facts_inventory(tmp_path / "inv_pyinfra.py", bed_host, theirs_out)
+    ours_inv = _facts_inventory(tmp_path / "inv_pullinfra.py", bed_host, ours_out)
+    run_oracle_file(RUN_REAL, [str(theirs_inv), str(deploy)], cwd=tmp_path)
+    result = run_deploy(str(ours_inv), [str(deploy)], RunOptions(project_root=tmp_path))
+    assert not result.has_failures, result
+    theirs, ours = json.loads(theirs_out.read_text()), json.loads(ours_out.read_text())
+    assert ours == theirs
+    # Not trivially equal: the content above is there.
+    assert ours["DebPackage(file)"] == {"name": "pullinfra-debfile", "version": "1.0"}
+    assert ours["DebPackage(installed)"]["name"] == "pullinfra-signed"
+    assert SIGNED.fingerprint[-16:] in ours["AptKeys"]
+    assert len(ours["AptSources"]) == 1 + 4 + 1  # the test bed's own, more.sources, the .list
+    assert ours["DebArch"]
