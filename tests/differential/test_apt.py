@@ -128,34 +128,43 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture
-def deb_url(bed) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(SIGNED.deb_file.parent))
+def served_url(bed) -> Iterator[str]:
+    """The base URL of SIGNED.served, from the bed hosts' side."""
+    handler = functools.partial(_QuietHandler, directory=str(SIGNED.served))
     server = _GatewayServer((bed.gateway, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://{bed.gateway}:{server.server_address[1]}/{SIGNED.deb_file.name}"
+        yield f"http://{bed.gateway}:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
 
 
-def test_apt_deb_from_a_url(differential, deb_url):
+def test_apt_key_and_deb_from_a_url(differential, served_url):
     case = Case(
-        name="apt.deb from an http URL",
+        name="apt.key and apt.deb from http URLs",
         deploy=f'''
 from pyinfra.operations import apt
-apt.deb(name="deb from a url", src="{deb_url}")
+apt.key(name="key from a url", src="{served_url}/{SIGNED.key_asc.name}")
+apt.deb(name="deb from a url", src="{served_url}/{SIGNED.deb_file.name}")
 ''',
         state=_state,
     )
     comparison = differential.run(case)
     assert not comparison.pyinfra.failures and not comparison.pullinfra.failures
     assert comparison.pyinfra.state == comparison.pullinfra.state
-    assert comparison.pullinfra.state["h1"]["packages"]["pullinfra-debfile"] == "1.0"
-    [theirs_first], [theirs_second] = (run["h1"] for run in comparison.pyinfra.runs)
-    [ours_first], [ours_second] = (run["h1"] for run in comparison.pullinfra.runs)
+    config = comparison.pullinfra.state["h1"]
+    assert config["packages"]["pullinfra-debfile"] == "1.0"
+    host_port = served_url.removeprefix("http://").replace(":", "_")
+    assert config["keyrings"][f"/etc/apt/keyrings/{host_port}-pullinfra-testbed.gpg"]["keys"] == [
+        SIGNED.fingerprint]
+    theirs_key, theirs_deb = zip(*(run["h1"] for run in comparison.pyinfra.runs), strict=True)
+    ours_key, ours_deb = zip(*(run["h1"] for run in comparison.pullinfra.runs), strict=True)
+    assert [op.changed for op in theirs_key] == [op.changed for op in ours_key] == [True, False]
+    theirs_first, theirs_second = theirs_deb
+    ours_first, ours_second = ours_deb
     assert theirs_first.changed and ours_first.changed
     # Real pyinfra downloads to a name without ".deb", which its DebPackage fact then looks up
     # as a package name, so it never sees the file's version installed and reinstalls on every

@@ -278,6 +278,7 @@ class SignedRepo:
 
     ``repo`` is the URI path (``file:{repo}``), ``key_asc``/``key_gpg`` the public key armored
     and binary, ``fingerprint`` its fingerprint, ``deb_file`` a .deb no repository serves.
+    ``served`` holds what a test may serve over HTTP: the .deb and a copy of ``key_asc``.
     Everything is under /var/cache, which bed hosts see as it is here.
     """
 
@@ -286,6 +287,10 @@ class SignedRepo:
     key_gpg: Path
     fingerprint: str
     deb_file: Path
+
+    @property
+    def served(self) -> Path:
+        return self.deb_file.parent
 
     def sources_line(self, keyring: str) -> str:
         return f"deb [signed-by={keyring}] file:{self.repo} ./"
@@ -322,7 +327,7 @@ def ensure_signed_repo() -> SignedRepo:
         key_gpg = SIGNED_ROOT / "pullinfra-testbed.gpg"
         deb_file = files / f"{DEB_FILE_PACKAGE.name}_{DEB_FILE_PACKAGE.version}_all.deb"
         stamp = hashlib.sha256(
-            repr((SIGNED_PACKAGES, DEB_FILE_PACKAGE, fingerprint, "signed-v1")).encode()
+            repr((SIGNED_PACKAGES, DEB_FILE_PACKAGE, fingerprint, "signed-v2")).encode()
         ).hexdigest()[:16]
         result = SignedRepo(repo, key_asc, key_gpg, fingerprint, deb_file)
         if (SIGNED_ROOT / "STAMP").is_file() and (SIGNED_ROOT / "STAMP").read_text() == stamp:
@@ -351,6 +356,7 @@ def ensure_signed_repo() -> SignedRepo:
              "-o", str(repo / "Release.gpg"), str(repo / "Release"))
         _gpg(home, "--armor", "--export", "-o", str(key_asc), fingerprint)
         _gpg(home, "--export", "-o", str(key_gpg), fingerprint)
+        shutil.copyfile(key_asc, files / key_asc.name)
         # The agent gpg started for signing is not needed once the repository is signed.
         subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"],
                        capture_output=True, check=False)
