@@ -420,3 +420,10 @@ def test_dist_upgrade_with_nothing_to_do_is_a_noop(fake: FakeHost) -> None:
     assert fake.noops == ["dist-upgrade skipped, no changes would be performed"]
     fake.fact(AptSimulate, {}, command="dist-upgrade")
     assert run_op(fake, apt.dist_upgrade) == [f"{APT} dist-upgrade"]
+
+
+def test_upgrade_says_what_pyinfra_says_when_nothing_would_change(fake: FakeHost) -> None:
+    fake.fact(AptSimulate, {"upgraded": 0, "newly_installed": 0, "removed": 0,
+                            "not_upgraded": 0}, command="upgrade --autoremove")
+    assert run_op(fake, apt.upgrade, auto_remove=True) == []
+    assert fake.noops == ["upgrade --autoremove skipped, no changes would be performed"]

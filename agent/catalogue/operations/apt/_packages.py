@@ -65,13 +65,18 @@ def _update(cache_time: int | None) -> Commands:
     )
 
 
-def _upgrade(auto_remove: bool = False, force: bool = False) -> Commands:
-    command = "upgrade --autoremove" if auto_remove else "upgrade"
+def _simulate_then_run(command: str, force: bool = False) -> Commands:
+    """Run ``command`` unless its dry run upgrades, installs and removes nothing; a dry run
+    that prints no summary (it failed) lets the command run and fail on its own."""
     changes = host.get_fact(AptSimulate, command=command)
     if changes and not (changes["upgraded"] or changes["newly_installed"] or changes["removed"]):
-        host.noop("apt upgrade has nothing to do")
+        host.noop(f"{command} skipped, no changes would be performed")
         return
     yield noninteractive_apt(command, force=force)
+
+
+def _upgrade(auto_remove: bool = False, force: bool = False) -> Commands:
+    yield from _simulate_then_run("upgrade --autoremove" if auto_remove else "upgrade", force)
 
 
 @operation(is_idempotent=False)
@@ -90,12 +95,7 @@ def upgrade(auto_remove: bool = False) -> Commands:
 def dist_upgrade(auto_remove: bool = False) -> Commands:
     """Upgrade all packages, letting apt add and remove packages to do so; a simulation
     first decides whether there is anything to do."""
-    command = "dist-upgrade --autoremove" if auto_remove else "dist-upgrade"
-    changes = host.get_fact(AptSimulate, command=command)
-    if changes and not (changes["upgraded"] or changes["newly_installed"] or changes["removed"]):
-        host.noop(f"{command} skipped, no changes would be performed")
-        return
-    yield noninteractive_apt(command)
+    yield from _simulate_then_run("dist-upgrade --autoremove" if auto_remove else "dist-upgrade")
 
 
 @operation()
