@@ -26,6 +26,7 @@ from agent.catalogue.facts.server import TmpDir, Which
 from agent.catalogue.operations import apt
 from agent.catalogue.operations.util.files import adjust_regex
 from agent.compat import run_deploy
+from agent.engine import operation_errors as apt_errors
 from agent.engine.fact import FactError
 from agent.vocab import OpStatus
 from tests.ops.conftest import FakeHost, local_deploy, run_fact, run_op
@@ -427,3 +428,35 @@ def test_upgrade_says_what_pyinfra_says_when_nothing_would_change(fake: FakeHost
                             "not_upgraded": 0}, command="upgrade --autoremove")
     assert run_op(fake, apt.upgrade, auto_remove=True) == []
     assert fake.noops == ["upgrade --autoremove skipped, no changes would be performed"]
+
+
+def test_key_from_a_url_is_downloaded_installed_and_cleaned_up(fake: FakeHost) -> None:
+    url = "https://download.example:8443/linux/debian/gpg"
+    dest = "/etc/apt/keyrings/download.example_8443-gpg.gpg"
+    temp = "/tmp/pullinfra-" + hashlib.sha1(url.encode()).hexdigest()
+    fake.fact(File, None, path=dest).fact(Directory, DIR_INFO, path="/etc/apt/keyrings")
+    fake.fact(TmpDir, "").fact(File, None, path=temp).fact(Which, None, command="curl")
+    fake.fact(Which, "/usr/bin/wget", command="wget")
+    commands = run_op(fake, apt.key, src=url)
+    assert commands[0] == f"wget -q '{url}' -O '{temp}'"
+    assert commands[1].startswith(f'if grep -q "BEGIN PGP PUBLIC KEY BLOCK" "{temp}"')
+    # (The fake's facts do not change: the temp file still reads as absent, so no removal.)
+    fake.fact(File, FILE_INFO, path=temp)
+    again = run_op(fake, apt.key, src=url)
+    assert again[0] == commands[1] and again[-1] == f"rm -f {temp}"
+    assert f"file {temp} has already been downloaded" in fake.noops
+
+
+def test_key_single_keys_cannot_leave_an_armored_keyring(fake: FakeHost) -> None:
+    keys = GpgKeys().process(COLONS)
+    other = dict(keys)
+    other["0000111122223333"] = {"fingerprint": "F" * 40, "subkeys": {}}
+    fake.fact(GpgKeyrings, {"/etc/apt/keyrings/v.asc": {"format": "asc", "keys": other}},
+              directories=["/etc/apt/keyrings"])
+    with pytest.raises(apt_errors.OperationValueError, match="whole file"):
+        run_op(fake, apt.key, keyid=FPR, dest="/etc/apt/keyrings/v.asc", present=False)
+    fake.fact(GpgKeyrings, {"/etc/apt/keyrings/v.asc": {"format": "asc", "keys": keys}},
+              directories=["/etc/apt/keyrings"])
+    fake.fact(File, FILE_INFO, path="/etc/apt/keyrings/v.asc")
+    assert run_op(fake, apt.key, keyid=FPR, dest="/etc/apt/keyrings/v.asc",
+                  present=False) == ["rm -f /etc/apt/keyrings/v.asc"]
