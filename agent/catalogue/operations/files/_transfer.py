@@ -1,0 +1,5 @@
+"""files operations: transfer (filled in by the commits that follow)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
