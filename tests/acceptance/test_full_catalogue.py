@@ -207,6 +207,8 @@ def test_the_full_deploy_changes_then_settles_and_plan_shows_only_the_drift(
     assert proc.returncode == 3, proc.stderr[-4000:]
     drift = {key for key, status in _statuses(planned).items() if status == OpStatus.CHANGED}
     assert drift == DRIFT, drift
+    assert {status for key, status in _statuses(planned).items()
+            if key not in DRIFT and key[1] not in ALL_GATED} == {OpStatus.NO_CHANGE}
     diffs = {(h["name"], op["name"]): op.get("diff")
              for h in planned["hosts"] for op in h["operations"]}
     assert "-Edited by hand." in diffs[("web-01", "motd")]
@@ -216,6 +218,9 @@ def test_the_full_deploy_changes_then_settles_and_plan_shows_only_the_drift(
     assert "+port = 8080" in diffs[("web-03", "app config")]
     assert {key for key, diff in diffs.items() if diff} == {("web-01", "motd"),
                                                             ("web-03", "app config")}
+    # The console output on stderr shows the same diffs under the pending operations.
+    for line in ("-Edited by hand.", "+Do not edit by hand.", "-port = 9090", "+port = 8080"):
+        assert line in proc.stderr, proc.stderr[-4000:]
     # plan changes nothing
     assert hosts["web-03"].package_version("pullinfra-signed") is None
     assert hosts["sd-02"].run("getent passwd app").stdout.strip().endswith(":/bin/sh")
