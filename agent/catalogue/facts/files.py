@@ -385,3 +385,46 @@ class Block(FactBase[list[str]]):
         if not lines and BLOCK_FOUND_MARK in output:
             return [""]
         return lines
+
+
+class Flags(FactBase[list[str]]):
+    """The BSD file flags set on ``path`` (``["hidden", "uchg"]``), [] if none or no path.
+
+    Only read where chflags exists: Linux has no such flags, and there the list is empty.
+    """
+
+    def requires_command(self, path: str) -> str:
+        return "chflags"
+
+    def command(self, path: str) -> str:
+        p = quote_path(path)
+        return f"! test -e {p} || stat -f %Sf {p}"
+
+    def default(self) -> list[str]:
+        return []
+
+    def process(self, output: list[str]) -> list[str]:
+        if len(output) != 1:
+            return []
+        # stat prints "-" for a path without flags.
+        return [flag for flag in output[0].strip().split(",") if flag and flag != "-"]
+
+
+SAME_MARK = "__pullinfra_same__"
+
+
+class SameTree(FactBase[bool]):
+    """Whether two paths hold the same content, compared recursively for directories: what
+    files.copy checks before copying a directory again."""
+
+    def command(self, path: str, other: str) -> str:
+        return (
+            f"if diff -rq {quote_path(path)} {quote_path(other)} >/dev/null 2>&1; "
+            f"then echo {SAME_MARK}; fi"
+        )
+
+    def default(self) -> bool:
+        return False
+
+    def process(self, output: list[str]) -> bool:
+        return SAME_MARK in (line.strip() for line in output)
