@@ -171,7 +171,7 @@ def test_unarchive_errors(fake: FakeHost) -> None:
     with pytest.raises(OperationError, match="Destination /opt is not an existing directory"):
         run_op(fake, files.unarchive, "/srv/a.tar", "/opt", remote_src=True)
     fake.fact(Directory, INFO, path="/opt")
-    with pytest.raises(OperationError, match="Remote archive /srv/a.tar does not exist"):
+    with pytest.raises(OperationError, match=r"Remote archive /srv/a\.tar does not exist"):
         run_op(fake, files.unarchive, "/srv/a.tar", "/opt", remote_src=True)
     with pytest.raises(OperationError, match="no such local archive"):
         run_op(fake, files.unarchive, "missing.tar", "/opt")
