@@ -169,3 +169,22 @@ def test_sync_of_a_missing_local_dir_names_the_deploy_line(tmp_path: Path) -> No
     assert op.status == OpStatus.FAILED
     assert f"{deploys[0]}:3" in (op.error or "")
     assert "no such local directory" in (op.error or "")
+
+
+def test_rsync_builds_the_local_command_over_ssh(fake: FakeHost) -> None:
+    fake.data.update(ssh_hostname="198.18.0.5", ssh_user="deploy", ssh_port=2222,
+                     ssh_key="/k/id", ssh_strict_host_key_checking="no")
+    with bound_host(fake):  # type: ignore[arg-type]
+        [command] = list(files.rsync._inner("site/", "/srv/site"))
+    assert isinstance(command, FunctionCommand)
+    assert command.args == (
+        "rsync -ax --delete --rsh 'ssh -o BatchMode=yes -o StrictHostKeyChecking=no -p 2222 "
+        "-i /k/id' --rsync-path rsync site/ deploy@198.18.0.5:/srv/site",
+    )
+
+
+def test_rsync_on_local_runs_on_the_host(fake: FakeHost) -> None:
+    fake.name = "@local"
+    assert run_op(fake, files.rsync, "a/", "/b", flags=["-a"]) == ["rsync -a a/ /b"]
+    with pytest.raises(OperationError, match="flags"):
+        run_op(fake, files.rsync, "a/", "/b", flags="-a")

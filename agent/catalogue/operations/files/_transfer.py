@@ -2,14 +2,16 @@
 the host), files.get (a host's file fetched to this machine) and files.sync (a local tree
 mirrored onto the host).
 
-files.rsync is not here: it runs the rsync binary on this machine against the host's ssh
-endpoint, which the engine's connectors do not expose (docs/catalogue.md, ``### files``)."""
+files.rsync runs the rsync binary on this machine, over ssh to the host built from the
+host's ssh_* data as pyinfra's ssh connector does, or on the host itself for @local."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import stat
+import subprocess
 from datetime import datetime, timedelta
 from fnmatch import fnmatch
 from pathlib import Path
@@ -40,7 +42,7 @@ from agent.engine.context import host
 from agent.engine.operation import operation
 from agent.engine.operation_errors import OperationError, OperationValueError
 
-__all__ = ["download", "get", "sync"]
+__all__ = ["download", "get", "rsync", "sync"]
 
 DEFAULT_TEMP_DIR = "/tmp"
 
@@ -356,3 +358,51 @@ def sync(
     for extra in sorted(set(host.get_fact(FindLinks, path=dest) or []) - wanted_links):
         if not any(fnmatch(extra, glob) for glob in excluded):
             yield from link._inner(path=extra, present=False)
+
+
+def _rsync_over_ssh(src: str, dest: str, flags: list[str]) -> str:
+    """The local rsync command line for an ssh host, from the same data pyinfra reads."""
+    data = host.data
+    target = data.get("ssh_hostname") or host.name
+    user = data.get("ssh_user")
+    ssh = ["ssh", "-o", "BatchMode=yes"]
+    for option, key in (("UserKnownHostsFile", "ssh_known_hosts_file"),
+                        ("StrictHostKeyChecking", "ssh_strict_host_key_checking")):
+        if data.get(key):
+            ssh += ["-o", f"{option}={data.get(key)}"]
+    if data.get("ssh_config_file"):
+        ssh += ["-F", str(data.get("ssh_config_file"))]
+    if data.get("ssh_port"):
+        ssh += ["-p", str(data.get("ssh_port"))]
+    if data.get("ssh_key"):
+        ssh += ["-i", str(data.get("ssh_key"))]
+    current = getattr(host, "current", None)
+    args = current.args if current is not None else {}
+    remote = "rsync"
+    if args.get("_sudo"):
+        remote = f"sudo -u {args['_sudo_user']} rsync" if args.get("_sudo_user") else "sudo rsync"
+    return shlex.join(["rsync", *flags, "--rsh", shlex.join(ssh), "--rsync-path", remote,
+                       src, f"{user + '@' if user else ''}{target}:{dest}"])
+
+
+def _run_local(command: str) -> None:
+    """Runs at execute time on this machine; a failure carries rsync's own message."""
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise OperationError(f"rsync failed ({done.returncode}): {done.stderr.strip()}")
+
+
+@operation(is_idempotent=False)
+def rsync(src: str, dest: str, flags: list[str] | None = None) -> Commands:
+    """Mirror ``src`` onto the host with this machine's rsync (default flags ``-ax --delete``);
+    it always counts as a change, as in pyinfra, which cannot tell what rsync did."""
+    src = check_path(src, "src")
+    dest = check_path(dest, "dest")
+    if flags is None:
+        flags = ["-ax", "--delete"]
+    if not isinstance(flags, list | tuple) or not all(isinstance(f, str) for f in flags):
+        raise OperationValueError(f"files.rsync: pass `flags` as a list of strings, got {flags!r}")
+    if host.name.startswith("@local"):
+        yield StringCommand("rsync", " ".join(flags), src, dest)
+        return
+    yield FunctionCommand(_run_local, (_rsync_over_ssh(src, dest, list(flags)),))
