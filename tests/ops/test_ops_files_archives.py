@@ -195,3 +195,14 @@ def test_flags_bad_value_fails_at_the_deploy_line(tmp_path: Path) -> None:
     assert op.status == OpStatus.FAILED
     assert f"{deploys[0]}:3" in (op.error or "")
     assert "flag name" in (op.error or "")
+
+
+def test_copy_link_as_a_link(fake: FakeHost) -> None:
+    at(at(at(fake, "/src/l", "link"), "/dest", "directory"), "/dest/l", None)
+    assert run_op(fake, files.copy, "/src/l", "/dest") == ["cp -r /src/l /dest"]
+    at(fake, "/dest/l", "link")
+    assert run_op(fake, files.copy, "/src/l", "/dest") == []
+    assert fake.noops == ["/dest/l already exists"]
+    at(fake, "/dest/l", "file")
+    with pytest.raises(OperationError, match="already exists and is not a link"):
+        run_op(fake, files.copy, "/src/l", "/dest")
