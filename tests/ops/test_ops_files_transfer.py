@@ -188,3 +188,9 @@ def test_rsync_on_local_runs_on_the_host(fake: FakeHost) -> None:
     assert run_op(fake, files.rsync, "a/", "/b", flags=["-a"]) == ["rsync -a a/ /b"]
     with pytest.raises(OperationError, match="flags"):
         run_op(fake, files.rsync, "a/", "/b", flags="-a")
+
+
+def test_download_checks_an_upper_case_sum_as_the_tools_print_it(fake: FakeHost) -> None:
+    fake.fact(File, None, path=DEST).fact(Which, "/usr/bin/curl", command="curl")
+    last = run_op(fake, files.download, URL, DEST, md5sum="AB" * 16)[-1]
+    assert f"| grep {'ab' * 16} )" in last and "'MD5 did not match!'" in last

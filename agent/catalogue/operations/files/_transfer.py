@@ -210,7 +210,7 @@ def download(
         yield chmod(dest, mode)
     for name, _fact, tools, message in _CHECKSUMS:
         if sums[name]:
-            yield _verify_command(dest, tools, str(sums[name]), message)
+            yield _verify_command(dest, tools, str(sums[name]).lower(), message)
 
 
 def _sha1_of(path: Path) -> str:
