@@ -40,11 +40,11 @@ def test_download_missing_file_with_curl_and_checksum(fake: FakeHost) -> None:
     assert run_op(fake, files.download, URL, DEST, user="app", mode="0600", sha256sum=SUM,
                   headers={"X-A": "b c"}) == [
         f"curl -sSLf --header 'X-A: b c' {URL} -o {TEMP}",
+        f"(( sha256sum {TEMP} 2> /dev/null || shasum -a 256 {TEMP} || sha256 {TEMP} ) "
+        f"| grep {SUM} ) || ( rm -f {TEMP} ; echo 'SHA256 did not match!' && exit 1 )",
         f"mv {TEMP} {DEST}",
         f"chown app {DEST}",
         f"chmod 600 {DEST}",
-        f"(( sha256sum {DEST} 2> /dev/null || shasum -a 256 {DEST} || sha256 {DEST} ) "
-        f"| grep {SUM} ) || ( echo 'SHA256 did not match!' && exit 1 )",
     ]
 
 
@@ -192,5 +192,5 @@ def test_rsync_on_local_runs_on_the_host(fake: FakeHost) -> None:
 
 def test_download_checks_an_upper_case_sum_as_the_tools_print_it(fake: FakeHost) -> None:
     fake.fact(File, None, path=DEST).fact(Which, "/usr/bin/curl", command="curl")
-    last = run_op(fake, files.download, URL, DEST, md5sum="AB" * 16)[-1]
-    assert f"| grep {'ab' * 16} )" in last and "'MD5 did not match!'" in last
+    check = run_op(fake, files.download, URL, DEST, md5sum="AB" * 16)[1]
+    assert f"| grep {'ab' * 16} )" in check and "'MD5 did not match!'" in check

@@ -122,10 +122,13 @@ def _fetch_command(
     return StringCommand("(", with_curl, ")", "||", "(", with_wget, ")")
 
 
-def _verify_command(dest: str, tools: tuple[str, ...], digest: str, message: str) -> StringCommand:
-    """Fail the operation unless one of the host's checksum tools prints ``digest``; as in
-    pyinfra the file is already at ``dest`` by then, and stays there."""
-    path = QuoteString(dest)
+def _verify_command(
+    fetched: str, tools: tuple[str, ...], digest: str, message: str
+) -> StringCommand:
+    """Fail the operation unless one of the host's checksum tools prints ``digest`` for the
+    fetched temporary file, which a mismatch removes: a file that fails its checksum never
+    reaches ``dest`` (pyinfra moves it there first and leaves it)."""
+    path = QuoteString(fetched)
     tries: list[Any] = []
     for index, tool in enumerate(tools):
         if index:
@@ -134,8 +137,8 @@ def _verify_command(dest: str, tools: tuple[str, ...], digest: str, message: str
         if index == 0:
             tries.append("2> /dev/null")
     return StringCommand(
-        "((", *tries, ")", "|", "grep", digest, ")", "||", "(", "echo", QuoteString(message),
-        "&&", "exit", "1", ")",
+        "((", *tries, ")", "|", "grep", digest, ")", "||", "(", "rm", "-f", path, ";",
+        "echo", QuoteString(message), "&&", "exit", "1", ")",
     )
 
 
@@ -203,14 +206,14 @@ def download(
     temp_file = _temp_file(dest, temp_dir)
     yield _fetch_command(src, temp_file, headers, insecure, proxy, limit_rate,
                          extra_curl_args, extra_wget_args)
+    for name, _fact, tools, message in _CHECKSUMS:
+        if sums[name]:
+            yield _verify_command(temp_file, tools, str(sums[name]).lower(), message)
     yield StringCommand("mv", QuoteString(temp_file), QuoteString(dest))
     if user or group:
         yield chown(dest, user, group)
     if mode:
         yield chmod(dest, mode)
-    for name, _fact, tools, message in _CHECKSUMS:
-        if sums[name]:
-            yield _verify_command(dest, tools, str(sums[name]).lower(), message)
 
 
 def _sha1_of(path: Path) -> str:
