@@ -15,11 +15,13 @@ command -v sudo >/dev/null 2>&1 || need_pkgs+=(sudo)
 command -v ip >/dev/null 2>&1 || need_pkgs+=(iproute2)
 command -v dpkg-deb >/dev/null 2>&1 || need_pkgs+=(dpkg)
 # For the tests only: promtool checks /metrics, gpg signs commits for source verification,
-# and bed hosts carry the machine's packages, so crontab.crontab's bed tests need cron here.
+# and bed hosts carry the machine's packages, so crontab.crontab's bed tests need cron here,
+# and files.rsync's need rsync (on this machine, which runs it, and on the hosts).
 if [ "${PULLINFRA_WANT_TEST_TOOLS:-0}" = 1 ]; then
     command -v promtool >/dev/null 2>&1 || need_pkgs+=(prometheus)
     command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
     command -v crontab >/dev/null 2>&1 || need_pkgs+=(cron)
+    command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then

@@ -153,3 +153,32 @@ files.get(name="report", src="/srv/report.txt", dest="fetched/report.txt",
     fetched = {tool: (roots[-1] / tool / "fetched" / "report.txt").read_bytes()
                for tool in ("pyinfra", "pullinfra")}
     assert fetched["pyinfra"] == fetched["pullinfra"] == b"the same report on every host\n"
+
+
+MIRROR = ["/srv/mirror", "/srv/mirror/index.html", "/srv/mirror/css/a.css",
+          "/srv/mirror/stale.txt"]
+
+
+def _stale_mirror(host: Host) -> None:
+    host.run("mkdir -p /srv/mirror", check=True)
+    host.write_file("/srv/mirror/stale.txt", "not in the source\n")
+
+
+def test_rsync_mirrors_a_local_tree_over_ssh(differential):
+    """Both tools run this machine's rsync over ssh with the host's ssh data; rsync always
+    counts as a change, in both, since neither can tell what rsync did."""
+    case = Case(
+        name="files.rsync of the deploy's site/ with --delete",
+        deploy='''
+from pyinfra.operations import files
+files.rsync(name="mirror", src="site/", dest="/srv/mirror", flags=["-rlt", "--delete"])
+''',
+        files={"site/index.html": "home\n", "site/css/a.css": "body {}\n"},
+        setup=_stale_mirror,
+        state=lambda h: state.files(h, MIRROR),
+    )
+    comparison = differential.check(case)
+    assert _changed(comparison.pullinfra) == [[True], [True]]
+    mirror = comparison.pullinfra.state["h1"]
+    assert mirror["/srv/mirror/index.html"]["exists"]
+    assert not mirror["/srv/mirror/stale.txt"]["exists"]

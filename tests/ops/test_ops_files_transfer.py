@@ -179,7 +179,7 @@ def test_rsync_builds_the_local_command_over_ssh(fake: FakeHost) -> None:
     assert isinstance(command, FunctionCommand)
     assert command.args == (
         "rsync -ax --delete --rsh 'ssh -o BatchMode=yes -o StrictHostKeyChecking=no -p 2222 "
-        "-i /k/id' --rsync-path rsync site/ deploy@198.18.0.5:/srv/site",
+        f"-i /k/id' --rsync-path rsync {fake.local_dir}/site/ deploy@198.18.0.5:/srv/site",
     )
 
 

@@ -408,4 +408,14 @@ def rsync(src: str, dest: str, flags: list[str] | None = None) -> Commands:
     if host.name.startswith("@local"):
         yield StringCommand("rsync", " ".join(flags), src, dest)
         return
-    yield FunctionCommand(_run_local, (_rsync_over_ssh(src, dest, list(flags)),))
+    yield FunctionCommand(_run_local, (_rsync_over_ssh(_local_source(src), dest, list(flags)),))
+
+
+def _local_source(src: str) -> str:
+    """A relative source from the project root, as files.put finds its sources (the agent's
+    own working directory is not the checkout); rsync's trailing slash, which means "the
+    directory's contents", is kept."""
+    if os.path.isabs(src):
+        return src
+    found = str(host.local_path(src))
+    return found + "/" if src.endswith("/") and not found.endswith("/") else found
