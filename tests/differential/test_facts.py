@@ -14,6 +14,7 @@ lastlog), so the facts are not trivially empty.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -24,6 +25,7 @@ from agent.compat import run_deploy
 from agent.engine.run import RunOptions
 from tests.oracle import JSONABLE_SOURCE, require_oracle, run_oracle_file
 from tests.testbed import Host
+from tests.testbed.aptrepo import ensure_signed_repo
 
 RUN_REAL = Path(__file__).with_name("run_real_pyinfra.py")
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHm0aZ8pT1b+Kq3lK4r1Qk9zv1xYkqN2Jm3mWw1Zc8Xh alice@lap"
@@ -129,11 +131,11 @@ def _content(host: Host) -> None:
     host.run("locale-gen", check=True)
 
 
-def _both(host: Host, kind: str, tmp_path: Path) -> tuple[dict, dict]:
+def _both(host: Host, kind: str, tmp_path: Path, source: str = DEPLOY) -> tuple[dict, dict]:
     """(pyinfra's facts, pullinfra's facts) of `host`, read by the same deploy."""
     require_oracle()
     deploy = tmp_path / "deploy.py"
-    deploy.write_text(DEPLOY)
+    deploy.write_text(source)
     theirs_out, ours_out = tmp_path / "pyinfra.json", tmp_path / "pullinfra.json"
     theirs_inv = _inventory(tmp_path / "inv_pyinfra.py", host, kind, theirs_out)
     ours_inv = _inventory(tmp_path / "inv_pullinfra.py", host, kind, ours_out)
@@ -320,3 +322,150 @@ def test_systemd_host_facts_match_pyinfra(systemd_host: Host, tmp_path: Path) ->
         "ssh.service": True, "cron.service": False, "nope.service": False}
     _compare_rest(theirs, ours)
 
+
+
+# Packages, sources, keys, git, pip and file facts: read by a deploy of their own, on content
+# the test puts on the host first (_more_content).
+MORE_DEPLOY = JSONABLE_SOURCE + """
+
+import dataclasses
+
+from pyinfra import host
+from pyinfra.facts import apt, deb, files, git, pip
+
+F = "/srv/facts"
+WANTED = {
+    "DebArch": (deb.DebArch, {}),
+    "DebPackage(bash)": (deb.DebPackage, {"package": "bash"}),
+    "DebPackage(nope)": (deb.DebPackage, {"package": "nope-not-installed"}),
+    "AptSources": (apt.AptSources, {}),
+    "AptKeys": (apt.AptKeys, {}),
+    "GitBranch": (git.GitBranch, {"repo": F + "/clone"}),
+    "GitConfig(repo)": (git.GitConfig, {"repo": F + "/clone"}),
+    "GitConfig(global)": (git.GitConfig, {}),
+    "GitTrackingBranch": (git.GitTrackingBranch, {"repo": F + "/clone"}),
+    "PipPackages(venv)": (pip.PipPackages, {"pip": F + "/venv/bin/pip"}),
+    "Block": (files.Block, {"path": F + "/blocked.conf"}),
+    "Block(marker)": (files.Block, {"path": F + "/blocked.conf", "marker": "## {mark} app",
+                                    "begin": "START", "end": "STOP"}),
+    "Block(none)": (files.Block, {"path": F + "/plain.txt"}),
+    "Block(missing)": (files.Block, {"path": F + "/missing.conf"}),
+    "FindFiles": (files.FindFiles, {"path": F + "/tree"}),
+    "FindFiles(fname)": (files.FindFiles, {"path": F + "/tree", "fname": "*.txt"}),
+    "FindFiles(maxdepth)": (files.FindFiles, {"path": F + "/tree", "maxdepth": 1}),
+    "FindFiles(min_size)": (files.FindFiles, {"path": F + "/tree", "min_size": 100}),
+    "FindDirectories": (files.FindDirectories, {"path": F + "/tree"}),
+    "FindLinks": (files.FindLinks, {"path": F + "/tree"}),
+    "FindFiles(missing)": (files.FindFiles, {"path": F + "/nowhere"}),
+    "FindInFile": (files.FindInFile, {"path": F + "/plain.txt", "pattern": "^alpha"}),
+    "FindInFile(ere)": (files.FindInFile, {"path": F + "/plain.txt", "pattern": "a+l|gam+a",
+                                           "extended_regex": True}),
+    "FindInFile(nomatch)": (files.FindInFile, {"path": F + "/plain.txt", "pattern": "zzz"}),
+    "FindInFile(missing)": (files.FindInFile, {"path": F + "/missing.conf", "pattern": "x"}),
+    "Md5File": (files.Md5File, {"path": F + "/plain.txt"}),
+    "Sha1File": (files.Sha1File, {"path": F + "/plain.txt"}),
+    "Sha256File": (files.Sha256File, {"path": F + "/plain.txt"}),
+    "Sha384File": (files.Sha384File, {"path": F + "/plain.txt"}),
+    "Sha256File(missing)": (files.Sha256File, {"path": F + "/missing.conf"}),
+}
+
+
+def _read(fact, kwargs):
+    try:
+        value = host.get_fact(fact, **kwargs)
+    except Exception as exc:  # the comparison shows which side failed, and how
+        return {"error": type(exc).__name__}
+    if isinstance(value, list):  # apt.AptSources: AptRepo dataclasses
+        value = [dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v for v in value]
+    return jsonable(value)
+
+
+with open(host.data.facts_out, "w") as out:
+    json.dump({name: _read(fact, kwargs) for name, (fact, kwargs) in WANTED.items()}, out)
+"""
+
+PLAIN_TEXT = "alpha one\nbeta two\ngamma three\nalpha again\n"
+BLOCKED = ("before = 1\n# BEGIN PYINFRA BLOCK\nkey = value\nother = 2\n# END PYINFRA BLOCK\n"
+           "## START app\nport = 8080\n## STOP app\nafter = 3\n")
+DEB822 = ("Types: deb deb-src\nURIs: http://deb.example.org/debian\nSuites: bookworm"
+          " bookworm-updates\nComponents: main contrib\nArchitectures: amd64\n"
+          "Signed-By: /etc/apt/keyrings/pullinfra-testbed.gpg\n")
+EXTRA_LIST = ("# an extra source\n"
+              "deb [arch=amd64 signed-by=/etc/apt/keyrings/pullinfra-testbed.gpg]"
+              " http://extra.example.org/debian bookworm main non-free\n"
+              "deb-src http://extra.example.org/debian bookworm main\n")
+
+
+def _more_content(host: Host) -> str:
+    """Sources, a keyring, a git clone with a tracking branch, a venv and a file tree;
+    gives back the keyring key's fingerprint."""
+    signed = ensure_signed_repo()
+    host.run("mkdir -p /etc/apt/keyrings /srv/facts/tree/sub/deep", check=True)
+    host.write_file("/etc/apt/keyrings/pullinfra-testbed.gpg", signed.key_gpg.read_bytes())
+    host.write_file("/etc/apt/sources.list.d/extra.list", EXTRA_LIST)
+    host.write_file("/etc/apt/sources.list.d/example.sources", DEB822)
+    host.run(
+        "set -e; cd /srv/facts; git init -q --bare -b main origin.git;"
+        " git init -q -b main seed; cd seed; git config user.email t@example.org;"
+        " git config user.name Tester; echo hi > README; git add README;"
+        " git commit -q -m first; git remote add origin /srv/facts/origin.git;"
+        " git push -q origin main; cd ..; git clone -q /srv/facts/origin.git clone;"
+        " git -C clone config core.pager cat; git -C clone config facts.answer 42;"
+        " git config --global user.name 'Global Person';"
+        " git config --global user.email global@example.org;"
+        " git config --global alias.st status", check=True)
+    host.run("python3 -m venv /srv/facts/venv", check=True)
+    host.write_file("/srv/facts/plain.txt", PLAIN_TEXT)
+    host.write_file("/srv/facts/blocked.conf", BLOCKED)
+    host.write_file("/srv/facts/tree/a.txt", "a\n")
+    host.write_file("/srv/facts/tree/big.bin", "x" * 500)
+    host.write_file("/srv/facts/tree/sub/b.txt", "b\n")
+    host.write_file("/srv/facts/tree/sub/deep/c.conf", "c\n")
+    host.run("ln -s a.txt /srv/facts/tree/link-a && ln -s sub /srv/facts/tree/sub-link"
+             " && ln -s /nowhere /srv/facts/tree/sub/dangling", check=True)
+    return signed.fingerprint
+
+
+def _more_content_shows(facts: dict, fingerprint: str) -> None:
+    """The content put on the host is in the facts, so "same" is not "both empty"."""
+    assert facts["DebArch"] == "amd64"
+    assert facts["DebPackage(bash)"]["name"] == "bash" and facts["DebPackage(bash)"]["version"]
+    repos = {(r["type"], r["url"], r["distribution"]) for r in facts["AptSources"]}
+    assert {("deb", "http://extra.example.org/debian", "bookworm"),
+            ("deb-src", "http://extra.example.org/debian", "bookworm"),
+            ("deb", "http://deb.example.org/debian", "bookworm-updates"),
+            ("deb-src", "http://deb.example.org/debian", "bookworm")} <= repos
+    assert any(k.get("fingerprint") == fingerprint for k in facts["AptKeys"].values())
+    assert facts["GitBranch"] == "main" and facts["GitTrackingBranch"] == "origin/main"
+    assert facts["GitConfig(repo)"]["facts.answer"] == ["42"]
+    assert facts["GitConfig(global)"]["user.name"] == ["Global Person"]
+    assert set(facts["PipPackages(venv)"]) >= {"pip"}
+    assert facts["Block"] == ["key = value", "other = 2"]
+    assert facts["Block(marker)"] == ["port = 8080"]
+    assert facts["Block(none)"] == [] and facts["Block(missing)"] is None
+    assert sorted(facts["FindFiles"]) == [f"/srv/facts/tree/{p}" for p in (
+        "a.txt", "big.bin", "sub/b.txt", "sub/deep/c.conf")]
+    assert facts["FindFiles(min_size)"] == ["/srv/facts/tree/big.bin"]
+    assert len(facts["FindLinks"]) == 3 and len(facts["FindDirectories"]) == 3
+    assert facts["FindInFile"] == ["alpha one", "alpha again"]
+    assert facts["FindInFile(nomatch)"] == [] and facts["FindInFile(missing)"] is None
+    assert facts["Md5File"] == hashlib.md5(PLAIN_TEXT.encode()).hexdigest()
+    assert facts["Sha1File"] == hashlib.sha1(PLAIN_TEXT.encode()).hexdigest()
+    assert facts["Sha256File"] == hashlib.sha256(PLAIN_TEXT.encode()).hexdigest()
+    assert facts["Sha384File"] == hashlib.sha384(PLAIN_TEXT.encode()).hexdigest()
+    assert facts["Sha256File(missing)"] is None
+
+
+def test_plain_host_package_git_pip_and_file_facts_match_pyinfra(
+        bed_host: Host, tmp_path: Path) -> None:
+    fingerprint = _more_content(bed_host)
+    theirs, ours = _both(bed_host, "plain", tmp_path, MORE_DEPLOY)
+    _more_content_shows(theirs, fingerprint)
+    _more_content_shows(ours, fingerprint)
+    # A difference this test found, NOT listed in docs/catalogue.md: for a package that is
+    # neither installed nor a .deb file, pyinfra's DebPackage is None (no output, the fact's
+    # default) and pullinfra's is {} (agent/catalogue/facts/deb.py, DebPackage.default).
+    # tests/ops/test_ops_apt_sources.py asserts the {} as well, so it is left as it is here.
+    assert theirs.pop("DebPackage(nope)") is None
+    assert ours.pop("DebPackage(nope)") == {}
+    _compare_rest(theirs, ours)
