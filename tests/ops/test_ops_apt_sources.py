@@ -190,7 +190,7 @@ def test_deb_package_reads_an_archive(tmp_path: Path) -> None:
     assert run_fact(DebPackage, package=str(deb)) == {"name": "pullinfra-unit",
                                                       "version": "1.2-3"}
     # A missing file is looked up as a package name, which nothing installs.
-    assert run_fact(DebPackage, package=str(tmp_path / "missing.deb")) == {}
+    assert run_fact(DebPackage, package=str(tmp_path / "missing.deb")) is None
 
 
 # --------------------------------------------------------------------------- apt.repo

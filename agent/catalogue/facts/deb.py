@@ -42,7 +42,8 @@ class DebPackages(FactBase[dict[str, set[str]]]):
 
 
 class DebPackage(FactBase[dict[str, Any]]):
-    """A ``.deb`` archive's name and version, or an installed package's (``{}``: neither).
+    """A ``.deb`` archive's name and version, or an installed package's (None: neither, as in
+    pyinfra).
 
     A name ending in ``.deb`` that is a file on the host is read as an archive, so apt.deb can
     tell whether that very version is installed; anything else is looked up in dpkg's database.
@@ -58,9 +59,6 @@ class DebPackage(FactBase[dict[str, Any]]):
             f" *) false ;; esac"
             f" || dpkg-query -W -f='{DPKG_QUERY_FORMAT}' {name} 2>/dev/null || true"
         )
-
-    def default(self) -> dict[str, Any]:
-        return {}
 
     def process(self, output: list[str]) -> dict[str, Any]:
         archive: dict[str, Any] = {}
