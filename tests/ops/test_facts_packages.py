@@ -62,7 +62,7 @@ def test_deb_package_single() -> None:
         "name": "dpkg",
         "version": _dpkg_version("dpkg"),
     }
-    assert run_fact(DebPackage, package="no-such-package-pullinfra") == {}
+    assert run_fact(DebPackage, package="no-such-package-pullinfra") is None
 
 
 @needs_dpkg
