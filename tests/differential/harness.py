@@ -248,8 +248,16 @@ class Differential:
             Observation("pullinfra", our_runs, _states(case, ours), our_errors),
         )
 
-    def check(self, case: Case) -> Comparison:
-        """run(case), asserting both tools agree and every operation succeeded."""
+    def check(
+        self, case: Case, pyinfra_wrong: Callable[[Comparison], None] | None = None
+    ) -> Comparison:
+        """run(case), asserting both tools agree and every operation succeeded.
+
+        `pyinfra_wrong`, for a case where real pyinfra is wrong, first asserts the exact
+        difference and sets pyinfra's side to the right result, so that everything else is
+        still compared."""
         comparison = self.run(case)
+        if pyinfra_wrong is not None:
+            pyinfra_wrong(comparison)
         comparison.assert_same()
         return comparison

@@ -10,11 +10,7 @@ Ubuntu's apt-add-repository and is only unit-tested (tests/ops/test_ops_apt_sour
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +20,7 @@ from agent.compat import run_deploy
 from agent.engine.run import RunOptions
 from tests.differential import state_apt
 from tests.differential.harness import Case
+from tests.differential.served import serve_directory
 from tests.oracle import JSONABLE_SOURCE, require_oracle, run_oracle_file
 from tests.testbed import Host
 from tests.testbed.aptrepo import (
@@ -134,33 +131,11 @@ def test_apt_matches_pyinfra(differential, case):
         assert packages[name] == version, (name, packages)
 
 
-class _GatewayServer(http.server.ThreadingHTTPServer):
-    """Bound to the bed's gateway address, which exists only once a host's link is up:
-    IP_FREEBIND lets the socket bind to it before that."""
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
-        super().server_bind()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def served_url(bed) -> Iterator[str]:
     """The base URL of SIGNED.served, from the bed hosts' side."""
-    handler = functools.partial(_QuietHandler, directory=str(SIGNED.served))
-    server = _GatewayServer((bed.gateway, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{bed.gateway}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_directory(bed, SIGNED.served) as url:
+        yield url
 
 
 def test_apt_key_and_deb_from_a_url(differential, served_url):

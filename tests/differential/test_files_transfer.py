@@ -5,11 +5,7 @@ files.download fetches from an HTTP server this test starts on the bed's gateway
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import pytest
 
 from tests.differential import state
 from tests.differential.harness import Case
+from tests.differential.served import serve_directory
 from tests.testbed import Host
 
 PAYLOAD = b"a payload served over http\n" * 100
@@ -27,34 +24,13 @@ SITE = ["/srv/site", "/srv/site/index.html", "/srv/site/sub", "/srv/site/sub/a.t
         "/srv/site/home.html"]
 
 
-class _GatewayServer(http.server.ThreadingHTTPServer):
-    """IP_FREEBIND: the gateway address exists only once a bed host's link is up."""
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
-        super().server_bind()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def served_url(bed, tmp_path: Path) -> Iterator[str]:
     served = tmp_path / "served"
     served.mkdir()
     (served / "a.bin").write_bytes(PAYLOAD)
-    server = _GatewayServer((bed.gateway, 0),
-                            functools.partial(_QuietHandler, directory=str(served)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{bed.gateway}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve_directory(bed, served) as url:
+        yield url
 
 
 def _changed(observation, host: str = "h1") -> list[list[bool]]:

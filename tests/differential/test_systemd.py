@@ -1,7 +1,7 @@
 """Differential cases on hosts that boot systemd: systemd.service, systemd.daemon_reload and
 server.service against real pyinfra 3.10, state read with systemctl on each host.
 
-The unit is a tiny daemon (the same as tests/ops/test_systemd_bed.py's): it writes the VERSION
+The unit is a tiny daemon (tests/ops/bed_daemon.py): it writes the VERSION
 its unit gave it to /run/bed-daemon.version and counts SIGHUPs in /run/bed-daemon.reloads.
 """
 
@@ -11,28 +11,9 @@ import pytest
 
 from tests.differential import state, state_systemd
 from tests.differential.harness import Case
+from tests.ops.bed_daemon import DAEMON, UNIT
 from tests.polling import wait_for
 from tests.testbed import Host
-
-DAEMON = """\
-#!/bin/sh
-echo "${VERSION:-none}" > /run/bed-daemon.version
-trap 'echo reload >> /run/bed-daemon.reloads' HUP
-while :; do sleep 1 & wait $!; done
-"""
-
-UNIT = """\
-[Unit]
-Description=pullinfra test bed daemon
-
-[Service]
-Environment=VERSION={version}
-ExecStart=/usr/sbin/bed-daemon
-ExecReload=/bin/kill -HUP $MAINPID
-
-[Install]
-WantedBy=multi-user.target
-"""
 
 FILES = {"files/bed-daemon": DAEMON, "files/bed-daemon.service": UNIT.format(version=2)}
 UNIT_NAME = "bed-daemon.service"

@@ -15,27 +15,8 @@ from agent.compat import run_deploy
 from agent.engine.result import RunResult
 from agent.engine.run import RunOptions
 from agent.vocab import OpStatus
+from tests.ops.bed_daemon import DAEMON, UNIT
 from tests.polling import wait_for
-
-DAEMON = """\
-#!/bin/sh
-echo "${VERSION:-none}" > /run/bed-daemon.version
-trap 'echo reload >> /run/bed-daemon.reloads' HUP
-while :; do sleep 1 & wait $!; done
-"""
-
-UNIT = """\
-[Unit]
-Description=pullinfra test bed daemon
-
-[Service]
-Environment=VERSION={version}
-ExecStart=/usr/sbin/bed-daemon
-ExecReload=/bin/kill -HUP $MAINPID
-
-[Install]
-WantedBy=multi-user.target
-"""
 
 PUT_UNIT = '''
 files.put(name="daemon", src="files/bed-daemon", dest="/usr/sbin/bed-daemon", mode="755")
