@@ -71,6 +71,8 @@ class HostOutcome:
     drift_operations: int = 0
     succeeded_at: float | None = None
     """Unix time of the host's successful finish; None when it failed or was unreachable."""
+    operations: Mapping[str, int] | None = None
+    """The host's operations in this run by status; None leaves its gauges as they were."""
 
 
 def _check(kind: str, value: str, allowed: Iterable[str]) -> str:
@@ -135,6 +137,9 @@ FAMILIES: tuple[_Family, ...] = (
     _Family("host_last_success", Gauge, "pullinfra_host_last_success_timestamp_seconds",
             "Unix time of the host's last successful run in the deployment.",
             ("deployment", "host")),
+    _Family("host_operations", Gauge, "pullinfra_host_operations",
+            "Operations of the host in the deployment's last run, by status.",
+            ("deployment", "host", "status")),
     _Family("notifications", Counter, "pullinfra_notifications_total",
             "Report delivery attempts, by notifier and result.", ("notifier", "result")),
     _Family("notification_queue_depth", Gauge, "pullinfra_notification_queue_depth",
@@ -163,6 +168,7 @@ class Metrics:
     host_up: Gauge
     host_drift_operations: Gauge
     host_last_success: Gauge
+    host_operations: Gauge
     notifications: Counter
     notification_queue_depth: Gauge
     webhook_requests: Counter
@@ -210,6 +216,8 @@ class Metrics:
         self.host_up.labels(deployment=deployment, host=host)
         self.host_drift_operations.labels(deployment=deployment, host=host)
         self.host_last_success.labels(deployment=deployment, host=host)
+        for status in OPERATION_STATUSES:
+            self.host_operations.labels(deployment=deployment, host=host, status=status)
 
     def set_hosts(self, deployment: str, hosts: Iterable[str]) -> None:
         """The deployment's inventory as of this run: new hosts start at 0, and hosts that
@@ -228,6 +236,9 @@ class Metrics:
         for gauge in (self.host_up, self.host_drift_operations, self.host_last_success):
             with contextlib.suppress(KeyError):
                 gauge.remove(deployment, host)
+        for status in OPERATION_STATUSES:
+            with contextlib.suppress(KeyError):
+                self.host_operations.remove(deployment, host, status)
 
     def init_notifier(self, name: str) -> None:
         for result in NOTIFICATION_RESULTS:
@@ -329,6 +340,11 @@ class Metrics:
                 self.host_last_success.labels(deployment=deployment, host=host.name).set(
                     host.succeeded_at
                 )
+            if host.operations is not None:
+                for status in OPERATION_STATUSES:
+                    self.host_operations.labels(
+                        deployment=deployment, host=host.name, status=status,
+                    ).set(host.operations.get(status, 0))
 
     def observe_report(self, report: ChangeReport, finished_at: float | None = None) -> None:
         """`observe_run` from a finished run's ChangeReport (what the daemon has at hand).
@@ -340,14 +356,17 @@ class Metrics:
         ops: dict[str, int] = dict.fromkeys(OPERATION_STATUSES, 0)
         hosts = []
         for host in report.hosts:
+            host_ops: dict[str, int] = dict.fromkeys(OPERATION_STATUSES, 0)
             for op in host.operations:
                 ops[op.status] += 1
+                host_ops[op.status] += 1
             hosts.append(HostOutcome(
                 name=host.name,
                 up=host.status != vocab.HostStatus.UNREACHABLE,
                 drift_operations=sum(op.status == vocab.OpStatus.CHANGED
                                      for op in host.operations),
                 succeeded_at=done if host.status in _SUCCEEDED else None,
+                operations=host_ops,
             ))
         self.observe_run(
             report.deployment or "", report.trigger, report.status, dict(report.stages), ops,

@@ -29,6 +29,10 @@ CONTRACT = {
     "pullinfra_notification_queue_depth": ("gauge", set()),
     "pullinfra_webhook_requests_total": ("counter", {"provider", "result"}),
 }
+# Added beyond the contract (docs/architecture.md, "Metrics beyond the shared contract").
+EXTENSIONS = {
+    "pullinfra_host_operations": ("gauge", {"deployment", "host", "status"}),
+}
 
 SHA_A = "a" * 40
 SHA_B = "b" * 40
@@ -67,13 +71,13 @@ def test_every_contract_metric_is_exposed_with_its_type_and_labels() -> None:
     m = initialised()
     samples = exposed(m)
     declared = types(m)
-    for name, (kind, labels) in CONTRACT.items():
+    for name, (kind, labels) in (CONTRACT | EXTENSIONS).items():
         assert declared.get(name) == kind, f"{name}: TYPE {declared.get(name)}, want {kind}"
         series = samples.get(name + "_count" if kind == "histogram" else name)
         assert series, f"{name} has no series"
         for sample in series:
             assert set(sample.labels) == labels, f"{name} labels {set(sample.labels)}"
-    extra = set(declared) - set(CONTRACT)
+    extra = set(declared) - set(CONTRACT) - set(EXTENSIONS)
     assert not extra, f"metrics outside the contract: {extra}"
 
 
@@ -146,6 +150,8 @@ def test_observe_run_and_fetch_move_the_right_series() -> None:
     assert value("pullinfra_host_up", host="web2") == 0
     assert value("pullinfra_host_drift_operations", host="web1") == 2
     assert value("pullinfra_host_last_success_timestamp_seconds", host="web1") == 1_700_000_010.0
+    # HostOutcome without operations leaves the per-host status gauges at their zero.
+    assert value("pullinfra_host_operations", host="web1", status="changed") == 0
 
 
 def test_a_failed_run_does_not_move_last_success() -> None:
@@ -210,6 +216,11 @@ def test_observe_report_takes_everything_from_a_change_report() -> None:
     assert value("pullinfra_host_last_success_timestamp_seconds", host="web3") == 0
     assert value("pullinfra_host_last_success_timestamp_seconds", host="web2") > 0
     assert value("pullinfra_last_run_success_timestamp_seconds") == 0  # partial is no success
+    per_host = {(x.labels["host"], x.labels["status"]): x.value
+                for x in s["pullinfra_host_operations"] if x.value}
+    assert per_host == {(h.name, op.status): sum(o.status == op.status for o in h.operations)
+                        for h in ChangeReport.from_dict(sample_report()).hosts
+                        for op in h.operations}
 
 
 def test_contract_copy_matches_the_documented_contract() -> None:
@@ -223,3 +234,13 @@ def test_contract_copy_matches_the_documented_contract() -> None:
     shared = ROOT.parent / "shared" / "ARCHITECTURE.md"
     if shared.is_file():
         assert architecture_metrics(shared) == documented
+
+
+def test_metrics_beyond_the_contract_are_documented() -> None:
+    from tests.acceptance_agent.harness import ARCH_METRIC, ARCHITECTURE
+
+    section = ARCHITECTURE.read_text().split("### Metrics beyond the shared contract", 1)[1]
+    section = section.split("###", 1)[0]
+    documented = {m.group(1): set((m.group(2) or "").split(",")) for m in
+                  ARCH_METRIC.finditer(section)}
+    assert documented == {name: labels for name, (_, labels) in EXTENSIONS.items()}
