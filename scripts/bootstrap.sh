@@ -22,6 +22,11 @@ if [ "${PULLINFRA_WANT_TEST_TOOLS:-0}" = 1 ]; then
     command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
     command -v crontab >/dev/null 2>&1 || need_pkgs+=(cron)
     command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
+    # The container image test builds a Debian base with mmdebstrap and runs it with podman
+    # under runc (crun refuses this machine's hybrid cgroups).
+    command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)
+    command -v podman >/dev/null 2>&1 || need_pkgs+=(podman)
+    command -v runc >/dev/null 2>&1 || need_pkgs+=(runc)
 fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then
