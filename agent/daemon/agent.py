@@ -124,7 +124,7 @@ class Agent:
             ending = self.worker.work(deployment.name, Request(kind))
             if ending is not None:
                 endings.append(ending)
-        self.outbox.deliver_due()
+        self.outbox.deliver_pending()
         troubled = [e for e in endings if e.status in TROUBLE_STATUSES]
         log.info("once: done", extra={"runs": len(endings), "failed": len(troubled),
                                       "pending_reports": self.db.outbox_depth()})
@@ -184,6 +184,28 @@ class Agent:
             "poll_interval": config.source.poll_interval,
             "reconcile_interval": config.reconcile.interval})
         self.poll(Trigger.POLL)
+
+    def problems(self) -> list[str]:
+        """What keeps the agent from doing its job right now; empty when healthy. The main
+        loop pings systemd's watchdog only while this is empty, and /healthz answers 503."""
+        found = []
+        if not self._jobs.alive:
+            found.append("the scheduler has stopped firing polls and reconciles")
+        if self.http is None or not self.http.serving:
+            found.append("the HTTP server is not serving")
+        if not self.delivery.alive:
+            found.append("report delivery has stopped")
+        return found
+
+    def status_line(self) -> str:
+        """One line for `systemctl status`: what each deployment has applied, and the head."""
+        applied = []
+        for deployment in self.config.deployment:
+            revision = self.db.last_applied(deployment.name)
+            applied.append(f"{deployment.name} {revision[:12] if revision else 'none yet'}")
+        head = self.watcher.head
+        return (f"applied: {', '.join(applied) or 'no deployments'}; "
+                f"source: {head.revision[:12] if head else 'not fetched yet'}")
 
     def ready(self) -> tuple[bool, str]:
         if self.watcher.fetched_once:
@@ -285,8 +307,8 @@ class Agent:
             self.worker.work(name, request)
 
     def _http(self, config: AgentConfig) -> AgentHTTPServer:
-        return build_http(config, self.metrics, self.db, ready=self.ready, trigger=self.trigger,
-                          push=self.push_received)
+        return build_http(config, self.metrics, self.db, ready=self.ready,
+                          problems=self.problems, trigger=self.trigger, push=self.push_received)
 
     def _env(self) -> RunEnv:
         config = self.config

@@ -14,6 +14,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from agent.daemon import install
+
 DEFAULT_CONFIG = "/etc/pullinfra/config.toml"
 COMMANDS_MODULE = "agent.daemon.commands"
 
@@ -65,6 +67,8 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="the run's ChangeReport as JSON")
     _config_arg(show)
     show.set_defaults(handler=_handler("cmd_show"))
+
+    install.register(subparsers)
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,7 @@ from agent.config import AgentConfig, ConfigError, load_config
 from agent.config.models import DEFAULT_STATE_DIR, ONCE_STATE_DIR
 from agent.daemon.agent import Agent, AgentError
 from agent.daemon.logging import setup_logging
+from agent.daemon.sdnotify import SystemdNotifier
 from agent.state import DB_FILENAME, RunRow, StateDB, StateError
 from agent.vocab import OpStatus
 
@@ -64,6 +65,7 @@ def _serve(agent: Agent, config_path: str) -> int:
     stop = threading.Event()
     reload = threading.Event()
     wake = threading.Event()
+    systemd = SystemdNotifier.from_environ(os.environ)
 
     def on_stop(signum: int, _frame: Any) -> None:
         stop.set()
@@ -82,12 +84,8 @@ def _serve(agent: Agent, config_path: str) -> int:
         _err(str(exc))
         agent.stop(grace=0)
         return EXIT_USAGE
-    while not stop.is_set():
-        wake.wait(1.0)
-        wake.clear()
-        if reload.is_set() and not stop.is_set():
-            reload.clear()
-            _reload(agent, config_path)
+    _main_loop(agent, config_path, systemd, stop, reload, wake)
+    systemd.stopping("stopping: finishing the operation in flight and delivering reports")
     clean = agent.stop()
     sys.stdout.flush()
     if not clean:
@@ -95,6 +93,28 @@ def _serve(agent: Agent, config_path: str) -> int:
         sys.stderr.flush()
         os._exit(EXIT_OK)
     return EXIT_OK
+
+
+def _main_loop(agent: Agent, config_path: str, systemd: SystemdNotifier,
+               stop: threading.Event, reload: threading.Event, wake: threading.Event) -> None:
+    """Wait for signals; tell systemd the agent is ready, what it applied, and (only while
+    every part of the agent works) that it is alive, so a hung agent gets restarted."""
+    tick = min(1.0, systemd.watchdog_seconds / 4) if systemd.watchdog_seconds else 1.0
+    status = agent.status_line()
+    systemd.ready(status)
+    while not stop.is_set():
+        problems = agent.problems()
+        if not problems:
+            systemd.watchdog()
+        now = agent.status_line() if not problems else f"unhealthy: {'; '.join(problems)}"
+        if now != status:
+            status = now
+            systemd.status(status)
+        wake.wait(tick)
+        wake.clear()
+        if reload.is_set() and not stop.is_set():
+            reload.clear()
+            _reload(agent, config_path)
 
 
 def _reload(agent: Agent, config_path: str) -> None:

@@ -39,10 +39,14 @@ class ReportDelivery:
             self._runner.stop()
             self.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._runner is not None and self._runner.alive
+
     def stop(self, grace: float) -> None:
         if self._runner is not None:
             self._runner.stop(timeout=grace)
         try:
-            self.outbox.deliver_due()
+            self.outbox.deliver_pending()
         except Exception:
             log.exception("last report delivery pass failed")

@@ -33,7 +33,8 @@ def build_outbox(config: AgentConfig, db: StateDB, metrics: Metrics) -> Outbox:
 
 
 def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
-               ready: Callable[[], tuple[bool, str]], trigger: Callable[[str | None], Any],
+               ready: Callable[[], tuple[bool, str]], problems: Callable[[], list[str]],
+               trigger: Callable[[str | None], Any],
                push: Callable[[PushEvent], Any]) -> AgentHTTPServer:
     http = config.http
     try:
@@ -41,7 +42,7 @@ def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
             http.listen, metrics,
             token=http.token.get_secret_value() if http.token else None,
             webhook_secrets={p: http.webhook_secret_for(p) for p in WEBHOOK_PROVIDERS},
-            ready=ready, runs=db, on_trigger=trigger, on_push=push,
+            ready=ready, problems=problems, runs=db, on_trigger=trigger, on_push=push,
         )
     except OSError as exc:
         raise AgentError(f"[http] listen = {http.listen!r}: cannot listen there: "

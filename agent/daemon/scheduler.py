@@ -8,6 +8,7 @@ Jitter spreads a fleet of agents so they do not hit the git server or their host
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +22,10 @@ log = logging.getLogger(__name__)
 
 POLL_JITTER_FRACTION = 0.05
 """Like Flux's default --interval-jitter-percentage: up to 5% of the interval, added."""
+
+HEARTBEAT_SECONDS = 5.0
+"""How often the scheduler proves it still fires jobs; three missed beats mean it does not."""
+HEARTBEAT_JOB = "heartbeat"
 
 
 def _poll_trigger(config: AgentConfig) -> IntervalTrigger:
@@ -41,6 +46,7 @@ class Jobs:
     def __init__(self, poll: Callable[[], None], reconcile: Callable[[], None]) -> None:
         self._poll = poll
         self._reconcile = reconcile
+        self._beat = time.monotonic()
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -50,7 +56,21 @@ class Jobs:
         self._scheduler.add_job(self._poll, _poll_trigger(config), id=Trigger.POLL,
                                 name=Trigger.POLL, next_run_time=datetime.now(UTC))
         self._set_reconcile(config)
+        self._scheduler.add_job(self._heartbeat, IntervalTrigger(seconds=HEARTBEAT_SECONDS,
+                                                                 timezone=UTC),
+                                id=HEARTBEAT_JOB, name=HEARTBEAT_JOB)
+        self._beat = time.monotonic()
         self._scheduler.start()
+
+    @property
+    def alive(self) -> bool:
+        """The scheduler runs and fired its heartbeat lately: polls and reconciles will come.
+        A wedged scheduler thread or a job pool with no free thread stops the beat."""
+        return (self._scheduler.running
+                and time.monotonic() - self._beat < 3 * HEARTBEAT_SECONDS)
+
+    def _heartbeat(self) -> None:
+        self._beat = time.monotonic()
 
     def configure(self, config: AgentConfig) -> None:
         self._scheduler.reschedule_job(Trigger.POLL, trigger=_poll_trigger(config))

@@ -37,6 +37,7 @@ class RunsSource(Protocol):
 
 
 ReadyCheck = Callable[[], tuple[bool, str]]
+ProblemsCheck = Callable[[], list[str]]
 TriggerCallback = Callable[[str | None], Any]
 PushCallback = Callable[[PushEvent], Any]
 
@@ -48,6 +49,7 @@ class Backend:
 
     metrics: Metrics
     ready: ReadyCheck
+    problems: ProblemsCheck | None = None
     runs: RunsSource | None = None
     on_trigger: TriggerCallback | None = None
     on_push: PushCallback | None = None

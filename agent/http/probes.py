@@ -13,7 +13,12 @@ def metrics(backend: Backend, request: Request) -> Reply:
 
 
 def healthz(backend: Backend, request: Request) -> Reply:
-    """GET /healthz: 200 while the process serves HTTP at all."""
+    """GET /healthz: 200 while the agent can do its job, 503 with the reasons when a part of
+    it stopped (the same check that gates systemd's watchdog pings), so a liveness probe
+    restarts it."""
+    problems = backend.problems() if backend.problems is not None else []
+    if problems:
+        return Reply.json(503, {"status": "unhealthy", "problems": problems})
     return Reply.json(200, {"status": "ok"})
 
 

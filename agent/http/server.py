@@ -23,6 +23,7 @@ from agent.http.exchange import (
     Backend,
     Handler,
     HTTPError,
+    ProblemsCheck,
     PushCallback,
     ReadyCheck,
     Reply,
@@ -102,6 +103,7 @@ class AgentHTTPServer:
         token: str | None = None,
         webhook_secrets: Mapping[str, str | None] | None = None,
         ready: ReadyCheck | None = None,
+        problems: ProblemsCheck | None = None,
         runs: RunsSource | None = None,
         on_trigger: TriggerCallback | None = None,
         on_push: PushCallback | None = None,
@@ -112,8 +114,9 @@ class AgentHTTPServer:
         for provider in WEBHOOK_PROVIDERS:  # a provider never called still shows as zeros
             metrics.init_webhook_provider(provider)
         backend = Backend(
-            metrics=metrics, ready=ready or _not_ready, runs=runs, on_trigger=on_trigger,
-            on_push=on_push, token=token or None, webhook_secrets=dict(webhook_secrets or {}),
+            metrics=metrics, ready=ready or _not_ready, problems=problems, runs=runs,
+            on_trigger=on_trigger, on_push=on_push, token=token or None,
+            webhook_secrets=dict(webhook_secrets or {}),
         )
         self._httpd = _Server((host.strip("[]"), int(port)), backend)
         self._thread: threading.Thread | None = None
@@ -131,6 +134,11 @@ class AgentHTTPServer:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def serving(self) -> bool:
+        """False once the serving thread died: what the watchdog and /healthz must see."""
+        return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
         if self._thread is not None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import random
 import threading
 import time
@@ -123,19 +124,28 @@ class Outbox:
 
     def deliver_due(self, now: float | None = None) -> int:
         """Send every due report, in order per notifier; returns how many were delivered."""
+        return self._pass(now, last=False)
+
+    def deliver_pending(self, now: float | None = None) -> int:
+        """Try every queued report once more, whatever its retry time: the last pass of an
+        agent that is about to exit, so a receiver that is back gets its reports now rather
+        than after the next start. Failures are recorded as usual and keep the order."""
+        return self._pass(now, last=True)
+
+    def _pass(self, now: float | None, last: bool) -> int:
         now = time.time() if now is None else now
         delivered = 0
         with self._lock:
             for name, notifier in self.notifiers.items():
-                delivered += self._drain(name, notifier.sender, now)
+                delivered += self._drain(name, notifier.sender, now, last)
         self._update_depth()
         return delivered
 
-    def _drain(self, name: str, sender: Sender, now: float) -> int:
+    def _drain(self, name: str, sender: Sender, now: float, last: bool = False) -> int:
         delivered = 0
         seen: set[int] = set()
         while True:
-            rows = self.store.outbox_due(now, name)
+            rows = self.store.outbox_due(math.inf if last else now, name)
             if not rows:
                 return delivered
             row = min(rows, key=lambda r: int(_field(r, "id")))
@@ -144,7 +154,7 @@ class Outbox:
                 return delivered  # the store did not take our answer; try again next pass
             seen.add(row_id)
             held = self._held.get(name)
-            if held is not None and held[0] < row_id and now < held[1]:
+            if not last and held is not None and held[0] < row_id and now < held[1]:
                 return delivered  # the head is waiting for its retry; keep order
             if self._send(name, sender, row, row_id, now):
                 delivered += 1
@@ -228,6 +238,10 @@ class OutboxRunner:
             raise RuntimeError("outbox runner already started")
         self._thread = threading.Thread(target=self._loop, name="pullinfra-outbox", daemon=True)
         self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def wake(self) -> None:
         """Deliver now rather than at the next tick (call after `Outbox.enqueue`)."""

@@ -36,6 +36,8 @@ class Receiver:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     port: int = 0
+    bind: str = "127.0.0.1"
+    """Where to listen; a bed's gateway address lets its hosts report to it."""
     requests: list[Received] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -45,7 +47,7 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.bind}:{self.port}"
 
     def start(self) -> Receiver:
         receiver = self
@@ -70,7 +72,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _FreeBindServer((self.bind, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -90,6 +92,14 @@ class Receiver:
     def received(self) -> list[Received]:
         with self._lock:
             return list(self.requests)
+
+
+class _FreeBindServer(ThreadingHTTPServer):
+    """IP_FREEBIND: a bed's gateway address exists only while one of its hosts is up."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
+        super().server_bind()
 
 
 def free_port() -> int:

@@ -287,3 +287,20 @@ def test_the_runner_thread_delivers_and_stops(store: OutboxStore, receiver: Rece
         runner.stop()
     assert delivered_run_ids(receiver) == [1, 2]
     assert store.outbox_depth() == 0
+
+
+def test_the_last_pass_of_a_stopping_agent_sends_what_waits_for_its_retry(
+        receiver: Receiver) -> None:
+    store = MemoryStore()  # the test's clock decides what is due
+    receiver.status = 503
+    box = outbox(store, receiver)
+    box.enqueue(report(1))
+    box.enqueue(report(2))
+    assert box.deliver_due(1000.0) == 0  # 1 fails, retry at 1010
+    assert box.deliver_pending(1001.0) == 0  # still down: the failure is recorded, in order
+    assert delivered_run_ids(receiver) == [1, 1]
+    receiver.status = 200
+    assert box.deliver_due(1002.0) == 0  # the retry is not due yet
+    assert box.deliver_pending(1002.0) == 2
+    assert delivered_run_ids(receiver) == [1, 1, 1, 2]
+    assert store.outbox_depth() == 0
