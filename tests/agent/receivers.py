@@ -72,7 +72,7 @@ class Receiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = _FreeBindServer((self.bind, self.port), Handler)
+        self._server = FreeBindHTTPServer((self.bind, self.port), Handler)
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -94,7 +94,7 @@ class Receiver:
             return list(self.requests)
 
 
-class _FreeBindServer(ThreadingHTTPServer):
+class FreeBindHTTPServer(ThreadingHTTPServer):
     """IP_FREEBIND: a bed's gateway address exists only while one of its hosts is up."""
 
     def server_bind(self) -> None:

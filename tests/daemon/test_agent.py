@@ -10,7 +10,7 @@ import time
 from agent.backoff import Backoff
 from agent.daemon.deployments import Request
 from tests.agent.gitfixtures import git
-from tests.agent.receivers import Receiver
+from tests.agent.receivers import Receiver, http
 from tests.daemon.helpers import BROKEN_DEPLOY, INVENTORY, SLOW_DEPLOY, pullinfra, runs
 from tests.polling import wait_for
 
@@ -206,3 +206,17 @@ def test_checkouts_are_pruned_to_what_runs_and_reconcile_need(fleet, make_agent)
     assert revisions[-1] in kept  # the applied commit, which reconcile re-runs
     assert len(kept) <= agent.source.keep_checkouts + 1, kept
     assert revisions[0] not in kept
+
+
+def test_healthz_answers_503_naming_the_part_that_stopped(fleet, make_agent) -> None:
+    fleet.push_site()
+    agent = make_agent(fleet.config())
+    agent.start()
+    wait_for(lambda: http("GET", f"{fleet.url}/healthz")[0] == 200, 10, "a healthy agent")
+    assert agent.problems() == []
+    agent.delivery.stop(grace=1)  # as if the delivery thread had died
+    status, _, body = http("GET", f"{fleet.url}/healthz")
+    assert status == 503
+    assert b"report delivery has stopped" in body
+    assert agent.problems() == ["report delivery has stopped"]
+    assert agent.status_line().startswith("applied: site ")

@@ -7,21 +7,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+from tests.agent.receivers import FreeBindHTTPServer
 from tests.testbed import Bed
-
-
-class _GatewayServer(http.server.ThreadingHTTPServer):
-    """Bound to the bed's gateway address, which exists only once a host's link is up:
-    IP_FREEBIND lets the socket bind to it before that."""
-
-    def server_bind(self) -> None:
-        self.socket.setsockopt(socket.SOL_IP, getattr(socket, "IP_FREEBIND", 15), 1)
-        super().server_bind()
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -33,7 +24,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve_directory(bed: Bed, directory: Path) -> Iterator[str]:
     """Serve `directory` to the bed's hosts; yields the base URL as they see it."""
     handler = functools.partial(_QuietHandler, directory=str(directory))
-    server = _GatewayServer((bed.gateway, 0), handler)
+    server = FreeBindHTTPServer((bed.gateway, 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
