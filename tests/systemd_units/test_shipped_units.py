@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -25,6 +27,7 @@ from tests.systemd_units.installed import (
 
 pytestmark = pytest.mark.bed
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 CENTRAL = "pullinfra.service"
 LOCAL = "pullinfra-local.service"
 PORT = 9469
@@ -183,10 +186,20 @@ def test_systemctl_stop_delivers_pending_reports_and_exits_cleanly(host, tmp_pat
         receiver.stop()
 
 
+def readme_install_command() -> list[str]:
+    """The README's one command that installs the on-host unit, as a new user types it."""
+    found = re.search(r"^sudo \.venv/bin/pullinfra (install-systemd .*)$", README.read_text(),
+                      re.M)
+    assert found, "README.md lost its install-systemd command"
+    return shlex.split(found.group(1))
+
+
 def test_the_on_host_agent_applies_a_push(host, tmp_path):
     remote, first = fleet_repo(host, tmp_path, LOCAL_DEPLOY)
-    done = install_systemd(host, "--mode", "local", "--repo", "file:///srv/fleet.git",
-                           "--poll-interval", "1s")
+    command = readme_install_command()
+    command[command.index("--repo") + 1] = "file:///srv/fleet.git"  # the repository here
+    # A short poll interval instead of the default minute, so the test does not wait.
+    done = install_systemd(host, *command[1:], "--poll-interval", "1s")
     assert done.returncode == 0, done.stderr + journal(host, LOCAL)
     assert unit_property(host, LOCAL, "ActiveState") == "active"
     wait_status(host, LOCAL, f"applied: local {first[:12]}")
