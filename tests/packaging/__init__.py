@@ -1,0 +1,1 @@
+"""What pullinfra ships besides the package: the Helm chart and the container image."""
