@@ -42,6 +42,11 @@ def dashboard_exprs() -> list[str]:
     return [target["expr"] for panel in panels for target in panel["targets"]]
 
 
+def dashboard_variable_queries() -> list[str]:
+    variables = json.loads(DASHBOARD.read_text())["templating"]["list"]
+    return [v["definition"] for v in variables if v["type"] == "query"]
+
+
 def test_the_rules_are_valid_and_every_alert_passes_its_unit_tests():
     checked = promtool("check", "rules", ALERTS.name)
     assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -165,7 +170,8 @@ def test_every_metric_the_dashboard_and_alerts_query_is_exposed_by_the_agent(scr
     status, _, body = http("GET", f"{fleet.url}/metrics")
     assert status == 200
     exposed = set(re.findall(r"^(pullinfra_[a-z_]+)", body.decode(), re.M))
-    queried = {name for expr in dashboard_exprs() for name in METRIC.findall(expr)}
+    queried = {name for expr in dashboard_exprs() + dashboard_variable_queries()
+               for name in METRIC.findall(expr)}
     queried |= {name for rule in alert_rules() for name in METRIC.findall(rule["expr"])}
     assert queried, "no metric names found in the dashboard or the alerts"
     missing = {name for name in queried
@@ -193,3 +199,11 @@ def test_the_dashboard_has_the_panels_operators_look_for():
             panel["title"]
     ids = [p["id"] for p in board["panels"]]
     assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("ci, outcome", [("true", pytest.fail.Exception),
+                                         ("", pytest.skip.Exception)], ids=["CI", "local"])
+def test_a_missing_tool_fails_in_ci_and_skips_elsewhere(monkeypatch, ci, outcome):
+    monkeypatch.setenv("CI", ci)
+    with pytest.raises(outcome, match="not installed"):
+        tool("pullinfra-test-no-such-tool")
