@@ -4,7 +4,9 @@ its config.toml loaded by pullinfra's config loader as each replica would load i
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +45,10 @@ EVERYTHING_ON: dict[str, Any] = {
 }
 
 
-def render(values: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+def render(values: dict[str, Any] | None = None,
+           chart_path: Path = CHART) -> dict[str, dict[str, Any]]:
     """{kind: object} of the rendered chart (each kind appears once in this chart)."""
-    chart = helm_python.Chart.load(CHART)
+    chart = helm_python.Chart.load(chart_path)
     try:
         out = chart.render(values or {}, name=RELEASE, namespace="ops")
     finally:
@@ -169,7 +172,8 @@ def test_the_pod_is_locked_down_probed_and_keeps_its_state_on_a_claim():
     assert security["seccompProfile"] == {"type": "RuntimeDefault"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    assert container["args"] == ["--config", "/etc/pullinfra/config.toml"]
+    assert container["command"] == ["pullinfra"]
+    assert container["args"] == ["agent", "--config", "/etc/pullinfra/config.toml"]
     (claim,) = spec["volumeClaimTemplates"]
     assert claim["metadata"]["name"] == "state"
     assert {"name": "state", "mountPath": "/var/lib/pullinfra"} in container["volumeMounts"]
@@ -191,24 +195,35 @@ def test_values_yaml_validates_against_the_schema():
     ({"notify": [{"type": "webhook", "name": "ops", "url": "https://h/p", "secret": "x"}]},
      "secret"),
     ({"deployments": []}, "deployments"),
+    ({"secrets": {"apiToken": {"name": "api", "key": "token", "value": "s3cret"}}}, "value"),
+    ({"networkPolicy": {"enabled": True, "egressPorts": []}}, "egressPorts"),
 ])
 def test_bad_values_are_refused_by_helm(bad, why):
     with pytest.raises(helm_python.HelmError, match=why):
         render(bad)
 
 
-SECRET_WORDS = re.compile(r"token|password|passphrase|secret|private", re.I)
+SECRET_WORDS = re.compile(r"token|password|passphrase|secret|private|key|credential", re.I)
 REFERENCE_KEYS = {"name", "key", "keyKey", "knownHostsKey"}
 
 
+def is_reference(node: Any) -> bool:
+    """A Secret reference: {name, key...} naming a Secret and keys inside it, no value."""
+    return isinstance(node, dict) and "name" in node and set(node) <= REFERENCE_KEYS
+
+
 def literal_secrets(node: Any, path: str = "") -> list[str]:
-    """Paths in values.yaml where a secret-looking key holds a literal value."""
+    """Paths in values where a secret-looking key holds a literal instead of a reference.
+
+    Inside a reference, `key`/`keyKey` name a key of the Secret, so they may be strings.
+    """
     found = []
     if isinstance(node, dict):
+        inside_reference = is_reference(node)
         for key, value in node.items():
             here = f"{path}.{key}" if path else key
             literal = isinstance(value, str | int | float) and value != ""
-            if SECRET_WORDS.search(key) and literal:
+            if SECRET_WORDS.search(key) and literal and not inside_reference:
                 found.append(here)
             found += literal_secrets(value, here)
     elif isinstance(node, list):
@@ -221,6 +236,81 @@ def test_values_yaml_holds_no_secret_values_only_references():
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert literal_secrets(values) == []
     for name, ref in values["secrets"].items():
-        assert set(ref) <= REFERENCE_KEYS, name
+        assert is_reference(ref), name
         assert ref["name"] == "", f"secrets.{name} names a Secret by default"
-    assert literal_secrets({"a": {"apiToken": "s3cret"}}) == ["a.apiToken"]  # the check bites
+
+
+@pytest.mark.parametrize("values, found", [
+    ({"a": {"apiToken": "s3cret"}}, ["a.apiToken"]),
+    ({"secrets": {"gitToken": "ghp_literal"}}, ["secrets.gitToken"]),
+    ({"http": {"password": "hunter2", "webhook_secret": "x"}},
+     ["http.password", "http.webhook_secret"]),
+    ({"ssh": {"privateKey": "-----BEGIN OPENSSH PRIVATE KEY-----"}}, ["ssh.privateKey"]),
+    ({"notify": [{"name": "ops", "secretRef": {"name": "n", "key": "ops"}, "key": "raw"}]},
+     ["notify[0].key"]),
+    ({"secrets": {"gitSSH": {"name": "g", "keyKey": "id", "knownHostsKey": "kh"}}}, []),
+])
+def test_the_secret_value_check_tells_literals_from_references(values, found):
+    assert literal_secrets(values) == found
+
+
+def test_files_alerts_yaml_is_a_relative_link_to_the_one_rules_file():
+    link = CHART / "files" / "alerts.yaml"
+    assert link.is_symlink()
+    assert os.readlink(link) == "../../../monitoring/alerts.yaml"
+    assert link.resolve() == (ROOT / "monitoring" / "alerts.yaml").resolve()
+
+
+def test_the_prometheus_rule_is_rendered_from_the_rules_file_not_a_copy(tmp_path):
+    """A chart copy whose files/alerts.yaml is another rules file renders that file's groups."""
+    copy = tmp_path / "pullinfra"
+    shutil.copytree(CHART, copy, symlinks=True)
+    (copy / "files" / "alerts.yaml").unlink()
+    rules = {"groups": [{"name": "stand-in", "rules": [
+        {"alert": "StandIn", "expr": "up == 0", "for": "5m", "labels": {"severity": "page"},
+         "annotations": {"summary": "a stand-in rule"}}]}]}
+    (copy / "files" / "alerts.yaml").write_text(yaml.safe_dump(rules))
+    objects = render({"prometheusRule": {"enabled": True, "labels": {"release": "prom"}}}, copy)
+    rule = objects["PrometheusRule"]
+    assert rule["spec"] == rules
+    assert rule["metadata"]["labels"]["release"] == "prom"
+
+
+def test_the_packaged_chart_carries_the_rules_themselves(tmp_path):
+    """`helm package` follows the link, so the archive works without the repository."""
+    chart = helm_python.Chart.load(CHART)
+    try:
+        archive = chart.save(tmp_path)
+    finally:
+        chart.close()
+    packaged = helm_python.Chart.load(archive)
+    try:
+        out = packaged.render({"prometheusRule": {"enabled": True}}, name=RELEASE)
+    finally:
+        packaged.close()
+    (text,) = [t for name, t in out.items() if name.endswith("prometheusrule.yaml")]
+    groups = yaml.safe_load(text)["spec"]["groups"]
+    assert groups == yaml.safe_load((ROOT / "monitoring" / "alerts.yaml").read_text())["groups"]
+    assert groups, "monitoring/alerts.yaml has no groups"
+
+
+def test_the_network_policy_opens_9469_and_only_the_configured_egress():
+    values = {"networkPolicy": {
+        "enabled": True,
+        "ingressFrom": [{"podSelector": {"matchLabels": {"app": "prometheus"}}}],
+        "egressTo": [{"ipBlock": {"cidr": "198.18.0.0/15"}}],
+        "egressPorts": [22, 443],
+        "dns": {"enabled": True,
+                "to": [{"namespaceSelector": {"matchLabels": {"name": "kube-system"}}}]}}}
+    spec = render(values)["NetworkPolicy"]["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["ingress"] == [{"ports": [{"port": "http"}],
+                                "from": values["networkPolicy"]["ingressFrom"]}]
+    dns, fleet = spec["egress"]
+    assert dns["to"] == values["networkPolicy"]["dns"]["to"]
+    assert {(p["port"], p["protocol"]) for p in dns["ports"]} == {(53, "UDP"), (53, "TCP")}
+    assert fleet == {"to": [{"ipBlock": {"cidr": "198.18.0.0/15"}}],
+                     "ports": [{"port": 22, "protocol": "TCP"}, {"port": 443, "protocol": "TCP"}]}
+    values["networkPolicy"]["dns"] = {"enabled": False}
+    (only,) = render(values)["NetworkPolicy"]["spec"]["egress"]
+    assert only == fleet
