@@ -62,24 +62,48 @@ def _existing_file(value: Path | None, info: ValidationInfo) -> Path | None:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", validate_default=True, use_attribute_docstrings=True
+    )
 
 
 class SourceConfig(_Section):
     url: str
+    """Git repository holding inventories and deploy code: https://..., ssh://git@host/repo.git,
+    git@host:org/repo.git, file:///srv/infra.git or a local path."""
     ref: str = "main"
+    """Branch, tag or full commit SHA to follow."""
     poll_interval: Duration = 60.0
+    """How often to fetch the repository."""
     timeout: Duration = 60.0
+    """Time limit for one fetch (clone, fetch or signature check)."""
     depth: int = Field(0, ge=0)
+    """Depth of the first clone; 0 clones the full history. Later fetches are incremental."""
     ssh_command: str = "ssh"
+    """Command git runs for ssh:// and user@host:path URLs (GIT_SSH_COMMAND). The agent adds
+    the key, known_hosts, StrictHostKeyChecking=yes and BatchMode=yes options to it."""
     ssh_key: Path | None = None
+    """Private key for git over SSH; unset, ssh's own defaults apply."""
     known_hosts: Path | None = None
+    """known_hosts file for git over SSH; host keys are checked strictly against it. Unset,
+    ssh's own known_hosts files apply."""
     token: SecretStr | None = None
+    """Token for HTTPS remotes, sent as an HTTP Authorization header to git only; it is never
+    written to disk, logged or stored. Prefer PULLINFRA_SOURCE__TOKEN over the file."""
     token_username: str = "x-access-token"
+    """User name sent with the token (GitHub: "x-access-token", GitLab: "oauth2" or any name)."""
     verify: Literal["off", "head"] = "off"
+    """Commit signature check: "off", or "head" to refuse any head commit whose signature does
+    not verify against `allowed_signers` or `gpg_keys`."""
     allowed_signers: Path | None = None
+    """SSH allowed-signers file (ssh-keygen(1) ALLOWED SIGNERS format), used when
+    verify = "head"."""
     gpg_keys: list[Path] = Field(default_factory=list)
+    """OpenPGP public key files (armored or binary) whose signatures are trusted when verify
+    is "head"."""
     allow_non_fast_forward: bool = False
+    """Accept a branch head that is not a descendant of the last accepted commit (a force-push
+    or history rewrite). With false, such a head is refused, reported and never applied."""
 
     @field_validator("url")
     @classmethod
@@ -146,14 +170,25 @@ class SourceConfig(_Section):
 
 class DeploymentConfig(_Section):
     name: str
+    """Unique name; used in metrics labels, URLs and `pullinfra trigger NAME`."""
     inventory: str
+    """Inventory file, relative to the repository root."""
     deploys: StrList = Field(min_length=1)
+    """Deploy files run in order, relative to the repository root; at least one."""
     limit: StrList | None = None
+    """Only these hosts or groups (a name or a list); unset, all hosts in the inventory."""
     data: dict[str, Any] = Field(default_factory=dict)
+    """Extra data for deploy code, like `pullinfra apply --data k=v`."""
     parallel: int | None = Field(None, ge=1)
+    """Hosts worked on at once; unset, the engine's default."""
     fail_percent: float | None = Field(None, ge=0, le=100)
+    """Stop the run when more than this percentage of hosts failed; unset, the engine's
+    default."""
     paths: StrList = Field(default_factory=list)
+    """Only commits that change a path under one of these prefixes or globs trigger this
+    deployment ("**" spans directories); empty, every change triggers it."""
     mode: Literal["apply", "plan"] = "apply"
+    """"apply" makes changes; "plan" only computes and reports them."""
 
     @field_validator("name")
     @classmethod
@@ -168,8 +203,12 @@ class DeploymentConfig(_Section):
 
 class ReconcileConfig(_Section):
     interval: Duration = 900.0
+    """How often the applied commit is re-run to find drift; 0 turns drift checks off."""
     mode: Literal["apply", "detect"] = "apply"
+    """"apply" corrects drift; "detect" only reports it."""
     jitter: Duration = 60.0
+    """Random extra delay of up to this much before each reconcile, so a fleet of agents does
+    not run in lock-step."""
 
 
 WebhookProvider = Literal["github", "gitlab", "gitea"]
@@ -177,9 +216,18 @@ WebhookProvider = Literal["github", "gitlab", "gitea"]
 
 class HttpConfig(_Section):
     listen: str = "127.0.0.1:9469"
+    """Address of /metrics, /healthz, /readyz, /api/* and /hooks/*; "0.0.0.0:9469" lets
+    Prometheus scrape from another machine."""
     token: SecretStr | None = None
+    """Bearer token for /api/* (runs, trigger); unset, the API is refused. Prefer
+    PULLINFRA_HTTP__TOKEN over the file."""
     webhook_secret: SecretStr | None = None
+    """Secret for push webhooks at /hooks/github, /hooks/gitlab and /hooks/gitea: the HMAC key
+    for GitHub and Gitea signatures, the X-Gitlab-Token value for GitLab. Unset, hooks are
+    refused. Prefer PULLINFRA_HTTP__WEBHOOK_SECRET over the file."""
     webhook_secrets: dict[WebhookProvider, SecretStr] = Field(default_factory=dict)
+    """Per-provider secrets (github, gitlab, gitea), overriding webhook_secret for that
+    provider."""
 
     def webhook_secret_for(self, provider: str) -> str | None:
         """The provider's own secret if set, else the shared one; None disables its hook."""
@@ -210,13 +258,25 @@ NotifyEvent = NotifyOn
 
 class NotifyConfig(_Section):
     type: Literal["webhook", "slack", "github-status", "gitlab-status"]
+    """"webhook" (JSON ChangeReport, X-Pullinfra-Signature: sha256=<HMAC>), "slack" (incoming
+    webhook), "github-status" or "gitlab-status" (commit status, context
+    pullinfra/<deployment>)."""
     name: str | None = None
+    """Name of the outbox queue for this receiver; must be unique. Keep it stable: pending
+    reports are kept under it across restarts. Unset, the type, e.g. "webhook"."""
     url: str
+    """Where to send. webhook/slack: the receiving URL. github-status: the repository API URL,
+    e.g. "https://api.github.com/repos/ORG/REPO". gitlab-status: the project API URL, e.g.
+    "https://gitlab.example.com/api/v4/projects/42"."""
     secret: SecretStr | None = None
+    """webhook: HMAC key for X-Pullinfra-Signature. github-status/gitlab-status: the API token
+    (required for those). Prefer PULLINFRA_NOTIFY__<i>__SECRET over the file."""
     on: Annotated[list[NotifyEvent], BeforeValidator(_one_or_many)] = Field(
         default_factory=lambda: ["all"]
     )
+    """Which runs to report: "changed", "failed", "drift", or "all"."""
     timeout: Duration = 10.0
+    """Time limit for one delivery attempt."""
 
     @field_validator("url")
     @classmethod
@@ -246,12 +306,17 @@ class NotifyConfig(_Section):
 
 class RetentionConfig(_Section):
     runs: int | None = Field(1000, ge=1)
+    """Runs kept per deployment in the history."""
     days: float | None = Field(90, gt=0)
+    """Days of history kept (runs and delivered reports)."""
 
 
 class StateConfig(_Section):
     dir: Path | None = None
+    """Directory for the git clone, checkouts and the SQLite history. Unset,
+    "/var/lib/pullinfra", or "./.pullinfra" with `pullinfra agent --once`."""
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    """How much run history is kept."""
 
     @field_validator("dir")
     @classmethod
@@ -267,7 +332,11 @@ class StateConfig(_Section):
 
 class ShardConfig(_Section):
     index: int = Field(0, ge=0)
+    """Which shard this agent is: an integer, a StatefulSet pod name such as "pullinfra-2"
+    (the trailing number is used), or "auto" to read the pod name from $HOSTNAME. Hosts are
+    split between shards by rendezvous hashing of the host name."""
     count: int = Field(1, ge=1)
+    """Number of shards (agents) sharing the inventory."""
 
     @field_validator("index", mode="before")
     @classmethod
@@ -289,7 +358,9 @@ class ShardConfig(_Section):
 
 class LogConfig(_Section):
     format: Literal["text", "json"] = "text"
+    """"text" for people, "json" for log collectors."""
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """"debug", "info", "warning" or "error"."""
 
     @field_validator("level", mode="before")
     @classmethod
@@ -306,15 +377,30 @@ class AgentConfig(_Section):
     """
 
     instance: str | None = None
+    """Name of this agent in change reports (agent.instance) and logs; unset, the machine's
+    host name."""
     shutdown_grace: Duration = 30.0
+    """On SIGTERM/SIGINT the agent stops scheduling and lets the operation in flight finish on
+    its hosts for at most this long; the run is then recorded as interrupted (and re-run at
+    the next start) and the agent exits 0."""
     source: SourceConfig
+    """The git repository the agent follows."""
     deployment: list[DeploymentConfig] = Field(default_factory=list)
+    """One [[deployment]] per inventory + deploy set. Each has its own run history, lock,
+    suspend state and metrics labels."""
     reconcile: ReconcileConfig = Field(default_factory=ReconcileConfig)
+    """Drift checks: re-running the applied commit."""
     http: HttpConfig = Field(default_factory=HttpConfig)
+    """The HTTP server: metrics, health, API and push webhooks."""
     notify: list[NotifyConfig] = Field(default_factory=list)
+    """One [[notify]] per change-report receiver. Reports go through a persistent outbox and
+    are retried with backoff, in order, across restarts."""
     state: StateConfig = Field(default_factory=StateConfig)
+    """Where the agent keeps its clone and history."""
     shard: ShardConfig = Field(default_factory=ShardConfig)
+    """Splitting one inventory between several agents."""
     log: LogConfig = Field(default_factory=LogConfig)
+    """Log output."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> AgentConfig:
