@@ -93,10 +93,17 @@ def load_as_replica(objects: dict[str, dict[str, Any]], ordinal: int, tmp_path: 
                                            secret_values or {}))
 
 
-def test_lint_with_strict_on_is_clean_for_the_defaults_and_everything_on():
+@pytest.mark.parametrize("kube_version", [None, "v1.27.0"])  # 1.27: no pod-index label yet
+def test_lint_with_strict_on_is_clean_for_the_defaults_and_everything_on(kube_version):
     for values in ({}, EVERYTHING_ON):
-        result = helm_python.lint(CHART, values, strict=True)
-        assert result["errors"] == [] and result["messages"] == [], result
+        result = helm_python.lint(CHART, values, strict=True, kube_version=kube_version)
+        assert result == {"total_charts_linted": 1, "messages": [], "errors": []}, result
+
+
+def test_strict_lint_reports_a_bad_value():
+    """The clean-lint assertion above can fail: a schema violation is an error."""
+    result = helm_python.lint(CHART, {"shards": 0}, strict=True)
+    assert any("/shards" in error for error in result["errors"]), result
 
 
 def test_the_default_values_render_a_statefulset_its_config_and_service(tmp_path):
@@ -314,3 +321,39 @@ def test_the_network_policy_opens_9469_and_only_the_configured_egress():
     values["networkPolicy"]["dns"] = {"enabled": False}
     (only,) = render(values)["NetworkPolicy"]["spec"]["egress"]
     assert only == fleet
+
+
+def leaf_paths(node: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of values.yaml's settings (lists and k8s maps are one setting each)."""
+    paths = []
+    for key, value in node.items():
+        here = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "resources":
+            paths += leaf_paths(value, f"{here}.")
+        else:
+            paths.append(here)
+    return paths
+
+
+def documented_paths(readme: str) -> set[str]:
+    """Names in the first column of the README's tables; `.x` continues the previous name."""
+    names = set()
+    for line in readme.splitlines():
+        if not line.startswith("| `"):
+            continue
+        base = ""
+        for name in re.findall(r"`([^`]+)`", line.split("|")[1]):
+            if name.startswith(".") and base:
+                names.add(base + name)
+            else:
+                name = name.removesuffix("[]")
+                names.add(name)
+                base = name.rsplit(".", 1)[0] if "." in name else name
+    return names
+
+
+def test_the_chart_readme_documents_every_value():
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    documented = documented_paths((CHART / "README.md").read_text())
+    assert [p for p in leaf_paths(values) if p not in documented] == []
+    assert "persistence.size" in documented and "secrets.gitToken.key" in documented
