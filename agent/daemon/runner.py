@@ -24,6 +24,7 @@ from agent.config import DeploymentConfig, hosts_for_shard
 from agent.daemon.outcomes import Ending
 from agent.engine.errors import UserError
 from agent.engine.events import (
+    EngineWarning,
     Event,
     HostFailed,
     HostUnreachable,
@@ -196,3 +197,7 @@ class _RunEvents:
             log.warning("host failed", extra={**f, "host": event.host, "error": event.error})
         elif isinstance(event, RunAborted):
             log.warning("run aborted", extra={**f, "reason": event.reason})
+        elif isinstance(event, EngineWarning):  # e.g. a fact read after operations queued
+            log.warning("deploy warning", extra={
+                **f, "host": event.host or "-", "location": event.location or "-",
+                "message": event.message})
