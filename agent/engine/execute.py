@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from agent.engine.arguments import if_callables
+from agent.engine.attempt import AttemptOutput, CommandFailed, Failure
 from agent.engine.command import (
     FileUploadCommand,
     FunctionCommand,
@@ -14,21 +14,15 @@ from agent.engine.command import (
     make_command,
 )
 from agent.engine.connectors.base import CommandArgs, CommandTimeout, ConnectionLost
+from agent.engine.connectors.shell import fits_shell
 from agent.engine.context import bound_host
 from agent.engine.errors import HostFailure
 from agent.engine.events import EngineWarning, OperationRetry
 from agent.engine.host import Host, OpExecution, tail
 from agent.engine.operation import QueuedOp
+from agent.engine.prefetch import reads_after_change
 from agent.engine.result import OpHostResult
 from agent.vocab import OpStatus
-
-
-@dataclass
-class Failure:
-    message: str
-    command: str | None = None
-    exit_code: int | None = None
-    stderr_tail: str = ""
 
 
 def run_op_on_host(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
@@ -59,9 +53,9 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
     retries = int(args["_retries"] or 0)
     for attempt in range(retries + 1):
         execution = OpExecution(dict(args), queued.deploy_dir, host.run.dry, queued.deploy_data)
-        output = AttemptOutput()
+        output = execution.output
         with host.executing(execution):
-            failure = _drive(host, queued, execution, output)
+            failure = _drive(host, queued, execution)
         if attempt == retries or host.run.cancelled.is_set():
             break
         if failure is not None:
@@ -73,15 +67,6 @@ def _run_bound(host: Host, queued: QueuedOp, index: int) -> OpHostResult:
         host.run.emit(OperationRetry(index, host.name, attempt + 1, retries, reason))
         host.run.cancelled.wait(float(args["_retry_delay"] or 0))
     return _result(queued, execution, failure, ignored=bool(args["_ignore_errors"]))
-
-
-@dataclass
-class AttemptOutput:
-    """What one attempt's shell commands printed, for `_retry_until`."""
-
-    stdout_lines: list[str] = field(default_factory=list)
-    stderr_lines: list[str] = field(default_factory=list)
-    executed_commands: int = 0
 
 
 def _retry_until_says_retry(
@@ -136,12 +121,10 @@ def _result(
     return result
 
 
-def _drive(
-    host: Host, queued: QueuedOp, execution: OpExecution, output: AttemptOutput
-) -> Failure | None:
-    """Run the generator, executing each yielded command before asking for the next."""
-    continue_on_error = bool(execution.args["_continue_on_error"])
-    first_failure: Failure | None = None
+def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | None:
+    """Run the generator. Shell commands wait in the host's pipeline and go in one round
+    trip when the host must answer (a fact read, an upload, a callback, the end), with the
+    next operation's first fact reads after them (prefetch.py)."""
     try:
         generator = queued.definition.function(*queued.args, **queued.kwargs)
         for value in generator or ():
@@ -150,31 +133,55 @@ def _drive(
             execution.commands.append(shown)
             if execution.dry:
                 continue
-            failure = _execute_command(host, command, shown, execution, output)
-            if failure is None:
-                output.executed_commands += 1
+            args = CommandArgs.from_globals(execution.args)
+            if isinstance(command, FileUploadCommand) and fits_shell(args):
+                command = host.connector.upload_command(command, args) or command
+            if isinstance(command, StringCommand) and fits_shell(args):
+                host.defer(command, shown)
                 continue
-            first_failure = first_failure or failure
-            if not continue_on_error:
+            host.send_commands()
+            failure = _execute_alone(host, command, shown, execution)
+            if failure is None:
+                execution.output.executed_commands += 1
+                continue
+            execution.output.failures.append(failure)
+            if execution.stop_after_failure:
                 generator.close()
-                return failure
+                break
+        if host.pipeline.pending:
+            host.send_commands(reads_after_change(host, host.queued_after(queued)))
+    except CommandFailed:
+        return execution.output.failures[0]
     except HostFailure as exc:
         return Failure(str(exc), exc.command, exc.exit_code, exc.stderr_tail)
     except Exception as exc:
         where = f" ({queued.location})" if queued.location else ""
-        return Failure(host.mask(f"{queued.name}{where}: {type(exc).__name__}: {exc}"))
-    return first_failure
+        failure = Failure(host.mask(f"{queued.name}{where}: {type(exc).__name__}: {exc}"))
+        _send_before_failing(host)
+        return failure
+    return execution.output.failures[0] if execution.output.failures else None
 
 
-def _execute_command(
-    host: Host, command: object, shown: str, execution: OpExecution, attempt: AttemptOutput
+def _send_before_failing(host: Host) -> None:
+    """Commands a generator yielded before it raised ran before the error when commands
+    were sent one by one; they still do, and their own failures are recorded."""
+    try:
+        host.send_commands()
+    except HostFailure:
+        return
+
+
+def _execute_alone(
+    host: Host, command: object, shown: str, execution: OpExecution
 ) -> Failure | None:
+    """What cannot wait in the pipeline: uploads, callbacks, and commands that need a
+    channel of their own. Each may change the host in ways the pipeline cannot see."""
     args = CommandArgs.from_globals(execution.args)
     try:
         if isinstance(command, StringCommand):
             output = host.connector.run_shell_command(command, args)
-            attempt.stdout_lines += output.stdout
-            attempt.stderr_lines += output.stderr
+            execution.output.stdout_lines += output.stdout
+            execution.output.stderr_lines += output.stderr
             if output.exit_code in args.success_exit_codes:
                 return None
             return Failure(
@@ -200,6 +207,8 @@ def _execute_command(
         raise HostFailure(host.mask(str(exc)), command=shown) from None
     except OSError as exc:
         return Failure(host.mask(f"{shown}: {exc}"), shown)
+    finally:
+        host.pipeline.host_changed()
     return Failure(f"unknown command type: {shown}", shown)
 
 

@@ -23,6 +23,9 @@ class FactError(Exception):
 
 class FactBase(Generic[T]):
     immutable: ClassVar[bool] = False
+    # False for facts that change on their own (the clock, uptime, processes): they are
+    # read live every time, never kept while the host is unchanged (engine/pipeline.py).
+    cacheable: ClassVar[bool] = True
     shell_executable: ClassVar[str | None] = None
     name: ClassVar[str] = ""
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from agent.engine.arguments import (
     pop_global_arguments,
     split_global_arguments,
 )
+from agent.engine.attempt import AttemptOutput, CommandFailed, Failure
 from agent.engine.callsite import current_location
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import (
@@ -35,6 +36,7 @@ from agent.engine.connectors.base import (
     ConnectionLost,
     Connector,
     ShellOutput,
+    make_unix_command,
 )
 from agent.engine.errors import DeployError, HostFailure, refuse_unknown_attribute
 from agent.engine.events import EngineWarning, Event
@@ -42,6 +44,7 @@ from agent.engine.fact import FactBase, FactError
 from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
 from agent.engine.masking import Masker
+from agent.engine.pipeline import Deferred, DiscoveryStop, Exchange, FactRead, HostPipeline
 from agent.engine.result import STDERR_TAIL_LINES
 from agent.vocab import Mode, Stage
 
@@ -167,6 +170,14 @@ class OpExecution:
     commands: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     diffs: list[str] = field(default_factory=list)
+    output: AttemptOutput = field(default_factory=AttemptOutput)
+    # Set while the generator runs only to learn which facts it reads (prefetch.py): a
+    # read is answered from what is known, or stops the generator.
+    discovery: Callable[[FactRead], CommandOutput] | None = None
+
+    @property
+    def stop_after_failure(self) -> bool:
+        return not self.args.get("_continue_on_error")
 
 
 def tail(lines: Iterable[str], count: int = STDERR_TAIL_LINES) -> str:
@@ -246,6 +257,7 @@ class Host:
         self.data = HostData(spec.data, self._deploy_data)
         self.spec = spec
         self.connector = connector
+        self.pipeline = HostPipeline(connector)
         self.run = run
         self.mask = Masker(spec.secrets)
         self.identities = IdentityTracker()
@@ -347,7 +359,14 @@ class Host:
             args = {**args, "_shell_executable": fact.shell_executable}
         command_args = CommandArgs.from_globals(args)
         command = StringCommand(fact.full_command(**kwargs))
-        output = self.run_command(command, command_args)
+        read = FactRead(
+            command,
+            command_args,
+            key=make_unix_command(command, command_args).get_raw_value(),
+            immutable=fact_cls.immutable,
+            cacheable=fact_cls.cacheable,
+        )
+        output = self._fact_output(read)
         if output.exit_code not in command_args.success_exit_codes:
             stderr = self.mask(tail(output.stderr))
             if args.get("_ignore_errors") or "unknown user" in stderr:
@@ -365,7 +384,18 @@ class Host:
         except FactError as exc:
             raise HostFailure(f"fact {fact_cls.name}: {self.mask(str(exc))}") from None
 
+    def _fact_output(self, read: FactRead) -> CommandOutput:
+        """Known, or read in one round trip with the commands waiting to be sent."""
+        if self.current is not None and self.current.discovery is not None:
+            return self.current.discovery(read)
+        known = self.pipeline.known(read)
+        if known is not None:
+            return known
+        return self._exchange([read]).reads[0]
+
     def _warn_if_fact_is_stale(self, fact_cls: type[FactBase[Any]]) -> None:
+        if self.current is not None:  # an operation's own read, not deploy code's
+            return
         if self.run.phase != Stage.PREPARE or not self.queued or fact_cls.immutable:
             return
         self.run.emit(
@@ -397,7 +427,10 @@ class Host:
         if isinstance(command, str):
             command = StringCommand(command)
         args = CommandArgs.from_globals(arguments)
+        self._stop_discovery()
+        self.send_commands()
         output = self.run_command(command, args)
+        self.pipeline.host_changed()
         ok = output.exit_code in args.success_exit_codes
         return ok, ShellOutput(list(output.stdout), list(output.stderr))
 
@@ -445,6 +478,8 @@ class Host:
         return self.run.memo.get(key, make)
 
     def get_file(self, remote_path: str) -> bytes | None:
+        self._stop_discovery()
+        self.send_commands()
         args = CommandArgs.from_globals(self.current.args if self.current else {})
         try:
             return self.connector.get_file(remote_path, args)
@@ -509,17 +544,86 @@ class Host:
     def queue(self, queued: QueuedOp) -> None:
         self.queued.append(queued)
 
+    def queued_after(self, queued: QueuedOp) -> QueuedOp | None:
+        """The operation this host runs after `queued`: the global order keeps each host's
+        own order (order.py), so it is the next one this host queued."""
+        for position, candidate in enumerate(self.queued):
+            if candidate is queued:
+                return self.queued[position + 1] if position + 1 < len(self.queued) else None
+        return None
+
     @contextmanager
     def executing(self, execution: OpExecution) -> Iterator[OpExecution]:
         """While inside, the operation API (`noop`, `record_diff`, `get_fact`...) records
         into `execution` and uses its arguments."""
-        self.current = execution
+        outer, self.current = self.current, execution
         try:
             yield execution
         finally:
-            self.current = None
+            self.current = outer
 
     # -- engine side -----------------------------------------------------------------------
+
+    def defer(self, command: StringCommand, shown: str) -> None:
+        """Queue a changing command of the executing operation; it is sent with the next
+        round trip (send_commands, or a fact read)."""
+        assert self.current is not None
+        self.pipeline.defer(
+            Deferred(
+                command,
+                CommandArgs.from_globals(self.current.args),
+                shown,
+                position=len(self.current.commands) - 1,
+            )
+        )
+
+    def send_commands(self, then_read: Sequence[FactRead] = ()) -> None:
+        """Send the deferred commands, and `then_read` after them in the same round trip.
+
+        A failed command is recorded on the executing operation; unless it continues on
+        error, HostFailure stops its generator here, as a failure would have where the
+        command was yielded.
+        """
+        if self.pipeline.pending or then_read:
+            self._exchange(then_read)
+
+    def _stop_discovery(self) -> None:
+        if self.current is not None and self.current.discovery is not None:
+            raise DiscoveryStop()
+
+    def _exchange(self, reads: Sequence[FactRead]) -> Exchange:
+        stop = self.current.stop_after_failure if self.current is not None else True
+        try:
+            exchange = self.pipeline.exchange(reads, stop)
+        except ConnectionLost as exc:
+            raise HostFailure(self.mask(str(exc))) from None
+        if exchange.commands:
+            self._record_sent(exchange)
+        return exchange
+
+    def _record_sent(self, exchange: Exchange) -> None:
+        execution = self.current
+        assert execution is not None
+        first_new_failure: Failure | None = None
+        for deferred, output in exchange.commands:
+            if output is None:
+                del execution.commands[deferred.position :]
+                break
+            execution.output.stdout_lines += output.stdout
+            execution.output.stderr_lines += output.stderr
+            if output.exit_code in deferred.args.success_exit_codes:
+                execution.output.executed_commands += 1
+                continue
+            failure = Failure(
+                f"command failed with exit code {output.exit_code}: {deferred.shown}",
+                deferred.shown,
+                output.exit_code,
+                self.mask(tail(output.stderr)),
+            )
+            execution.output.failures.append(failure)
+            first_new_failure = first_new_failure or failure
+        if first_new_failure is not None and execution.stop_after_failure:
+            raise CommandFailed(first_new_failure)
 
     def run_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
         """Run on the connection; a lost connection or a timeout stops the host."""

@@ -14,10 +14,12 @@ from agent.engine.identity import OpId
 from agent.engine.loader import DeployFile
 from agent.engine.operation import QueuedOp
 from agent.engine.order import merge_order
+from agent.engine.prefetch import prefetch_queued
 
 
 def prepare_host(host: Host, deploy_files: Sequence[DeployFile]) -> None:
-    """Queue this host's operations; user mistakes become DeployError with file:line.
+    """Queue this host's operations, then read the facts they will need in a few round
+    trips (prefetch.py); user mistakes become DeployError with file:line.
 
     Each deploy file starts from the run's config (see Host.running_file).
     """
@@ -41,6 +43,7 @@ def prepare_host(host: Host, deploy_files: Sequence[DeployFile]) -> None:
                         or deploy.path,
                         fix="correct the deploy code",
                     ) from exc
+        prefetch_queued(host, host.queued)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import CommandArgs, ConnectError
+from agent.engine.connectors.shell import SHELL_COMMAND
 from agent.engine.connectors.ssh import SSHConnector
 from agent.engine.connectors.ssh_config import (
     Hop,
@@ -90,6 +92,10 @@ class _Interface(paramiko.ServerInterface):
         return True
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        if command == SHELL_COMMAND.encode():
+            threading.Thread(target=_local_shell, args=(channel,), daemon=True).start()
+            return True
+
         def answer() -> None:
             while channel.recv(1024):  # stdin up to the client's EOF, as a command reads it
                 pass
@@ -99,6 +105,35 @@ class _Interface(paramiko.ServerInterface):
 
         threading.Thread(target=answer, daemon=True).start()
         return True
+
+
+def _local_shell(channel: paramiko.Channel) -> None:
+    """The connector's long-lived shell, played by a local /bin/sh: the commands these
+    tests send only echo."""
+    shell = subprocess.Popen(
+        ["/bin/sh"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert shell.stdin and shell.stdout and shell.stderr
+    relays = [
+        threading.Thread(target=_relay, args=(shell.stdout.read1, channel.sendall), daemon=True),
+        threading.Thread(
+            target=_relay, args=(shell.stderr.read1, channel.sendall_stderr), daemon=True
+        ),
+    ]
+    for relay in relays:
+        relay.start()
+    _relay(channel.recv, lambda data: (shell.stdin.write(data), shell.stdin.flush()))
+    with contextlib.suppress(OSError):
+        shell.stdin.close()
+    shell.wait()
+    with contextlib.suppress(OSError, EOFError):
+        channel.close()
+
+
+def _relay(read: Any, write: Any) -> None:
+    with contextlib.suppress(OSError, EOFError, ValueError):
+        while data := read(65536):
+            write(data)
 
 
 def _pump(source: Any, sink: Any) -> None:
@@ -212,7 +247,8 @@ def _data(server: LoopbackServer, **extra: Any) -> dict[str, Any]:
 
 
 def _run(connector: SSHConnector, word: str = "x") -> list[str]:
-    output = connector.run_shell_command(StringCommand("echo", word), CommandArgs())
+    """`ran <word>` from the one-exec server and from its long-lived shell alike."""
+    output = connector.run_shell_command(StringCommand("echo", "ran", word), CommandArgs())
     assert output.exit_code == 0
     return output.stdout
 

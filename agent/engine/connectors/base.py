@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.engine.command import QuoteString, StringCommand
+from agent.engine.command import FileUploadCommand, QuoteString, StringCommand
 from agent.engine.masking import Masker
 
 DEFAULT_TEMP_DIR = "/tmp"
@@ -233,6 +233,16 @@ def _su_bits(args: CommandArgs) -> list[Any]:
     return [*bits, QuoteString(args.su_user), "-c"]
 
 
+@dataclass(frozen=True)
+class ShellRequest:
+    """One command of a batch. `reads_only` marks a fact read, which never changes the host
+    and so runs even after a failed command of the same batch."""
+
+    command: StringCommand
+    args: CommandArgs
+    reads_only: bool = False
+
+
 def split_lines(data: bytes) -> list[str]:
     return data.decode("utf-8", errors="replace").splitlines()
 
@@ -250,6 +260,32 @@ class Connector(abc.ABC):
     def run_shell_command(
         self, command: StringCommand, args: CommandArgs
     ) -> CommandOutput: ...
+
+    def run_batch(
+        self, requests: Sequence[ShellRequest], stop_after_failure: bool
+    ) -> list[CommandOutput | None]:
+        """Run the requests in order, in as few round trips as the connector can.
+
+        With `stop_after_failure`, a command that changes the host is skipped (None) once an
+        earlier one failed; fact reads always run. This default runs them one by one; the
+        SSH connector sends a batch to its long-lived shell in one round trip.
+        """
+        outputs: list[CommandOutput | None] = []
+        failed = False
+        for request in requests:
+            if failed and stop_after_failure and not request.reads_only:
+                outputs.append(None)
+                continue
+            output = self.run_shell_command(request.command, request.args)
+            if not request.reads_only and output.exit_code not in request.args.success_exit_codes:
+                failed = True
+            outputs.append(output)
+        return outputs
+
+    def upload_command(self, upload: FileUploadCommand, args: CommandArgs) -> StringCommand | None:
+        """A shell command that makes the upload, where the connector would rather send it
+        with the other commands of a round trip than through its own transfer; None here."""
+        return None
 
     @abc.abstractmethod
     def put_file(self, data: bytes, dest: str, args: CommandArgs) -> None: ...

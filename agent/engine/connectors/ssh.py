@@ -1,27 +1,29 @@
-"""SSH through paramiko: one transport per host for the whole run, one channel per command.
+"""SSH through paramiko: one transport per host for the whole run, one long-lived shell on it.
 
-This module is the connected connector's work: running commands on channels (stdin, then
-EOF; output collected until both the exit status and EOF arrived), files over sftp, and
-disconnecting. How the connection is opened (ssh_config, host keys, ProxyJump and
-ProxyCommand, login errors, agent forwarding) is ssh_connect.py's job; the connector only
-reads its options once and calls it again after a transient failure, as
-`ssh_connect_retries` allows.
+This module is the connected connector's work: running batches of commands through one
+long-lived remote shell (shell.py has the protocol), running what a shared shell cannot do
+(a pty, stdin, a timeout) on a channel of its own (stdin, then EOF; output collected until
+both the exit status and EOF arrived), files over sftp, and disconnecting. How the
+connection is opened (ssh_config, host keys, ProxyJump and ProxyCommand, login errors,
+agent forwarding) is ssh_connect.py's job; the connector only reads its options once and
+calls it again after a transient failure, as `ssh_connect_retries` allows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import random
 import select
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import paramiko
 from paramiko.agent import AgentClientProxy
 
-from agent.engine.command import StringCommand
+from agent.engine.command import FileUploadCommand, StringCommand
 from agent.engine.connectors.base import (
     CommandArgs,
     CommandOutput,
@@ -29,8 +31,17 @@ from agent.engine.connectors.base import (
     ConnectError,
     ConnectionLost,
     Connector,
+    ShellRequest,
     make_unix_command,
     split_lines,
+)
+from agent.engine.connectors.shell import (
+    SHELL_COMMAND,
+    BatchScript,
+    ShellProtocolError,
+    fits_shell,
+    new_token,
+    shell_upload,
 )
 from agent.engine.connectors.ssh_connect import (
     CONNECTION_ERRORS,
@@ -42,6 +53,12 @@ from agent.engine.connectors.ssh_connect import (
     start_agent_forwarding,
     wants_agent_forwarding,
 )
+
+# What one send() offers the channel: paramiko splits it into packets anyway.
+SEND_CHUNK = 32768
+# Larger uploads go over sftp. Under sudo or su the shell upload is one argument of their
+# command line, which Linux caps at 128 KiB; base64 makes 48 KiB into 64 KiB.
+SHELL_UPLOAD_MAX_BYTES = 48 * 1024
 
 
 class SSHConnector(Connector):
@@ -60,6 +77,10 @@ class SSHConnector(Connector):
         self._agent_proxies: list[AgentClientProxy] = []
         self._sftp: paramiko.SFTPClient | None = None
         self._sftp_lock = threading.Lock()
+        self._shell: paramiko.Channel | None = None
+        self._shell_token = ""
+        self._shell_next = 0  # the index of the shell's next command
+        self._shell_lock = threading.Lock()
 
     def connect(self) -> None:
         """Connect, trying again after a transient failure as `ssh_connect_retries` allows.
@@ -95,6 +116,7 @@ class SSHConnector(Connector):
                 raise
 
     def disconnect(self) -> None:
+        self._close_shell()
         if self._sftp is not None:
             self._sftp.close()
             self._sftp = None
@@ -121,7 +143,84 @@ class SSHConnector(Connector):
         transport = self._client.get_transport() if self._client else None
         return transport is not None and transport.is_active()
 
+    # -- the long-lived shell ---------------------------------------------------------------
+
+    def run_batch(
+        self, requests: Sequence[ShellRequest], stop_after_failure: bool
+    ) -> list[CommandOutput | None]:
+        """One round trip through the long-lived shell when every request fits it."""
+        if not requests:
+            return []
+        if not all(fits_shell(request.args) for request in requests):
+            return super().run_batch(requests, stop_after_failure)
+        with self._shell_lock:
+            greet = self._shell is None
+            channel = self._open_shell() if greet else self._shell
+            assert channel is not None
+            script = BatchScript(
+                self._shell_token, self._shell_next, requests, stop_after_failure, greet
+            )
+            self._shell_next += len(requests)
+            try:
+                return self._exchange(channel, script)
+            except (ConnectionLost, ShellProtocolError) as exc:
+                self._close_shell()
+                raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
+            except CONNECTION_ERRORS as exc:
+                self._close_shell()
+                raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
+
+    def _open_shell(self) -> paramiko.Channel:
+        try:
+            channel = self._transport().open_session(timeout=DEAD_PEER_SECONDS)
+            channel.exec_command(SHELL_COMMAND)
+        except CONNECTION_ERRORS as exc:
+            raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
+        self._shell = channel
+        self._shell_token = new_token()
+        self._shell_next = 0
+        return channel
+
+    def _close_shell(self) -> None:
+        with contextlib.suppress(Exception):
+            if self._shell is not None:
+                self._shell.close()
+        self._shell = None
+
+    def _exchange(
+        self, channel: paramiko.Channel, script: BatchScript
+    ) -> list[CommandOutput | None]:
+        """Write the script while reading the answers, so that neither side's window can
+        fill up and wait for the other."""
+        unsent = memoryview(script.text())
+        stdout, stderr = bytearray(), bytearray()
+        out_from = err_from = 0
+        while True:
+            if unsent and channel.send_ready():
+                unsent = unsent[channel.send(unsent[:SEND_CHUNK]) :]
+            while channel.recv_ready():
+                stdout += channel.recv(65536)
+            while channel.recv_stderr_ready():
+                stderr += channel.recv_stderr(65536)
+            if not unsent and script.complete(stdout, stderr, out_from, err_from):
+                return script.split(bytes(stdout), bytes(stderr))
+            out_from, err_from = len(stdout), len(stderr)
+            if channel.closed or channel.eof_received or channel.exit_status_ready():
+                raise ConnectionLost(f"the shell on {self.name} ended during a command")
+            if not self._transport().is_active():
+                raise ConnectionLost(f"connection to {self.name} lost during a command")
+            select.select([channel], [channel] if unsent else [], [], 0.5)
+
+    # -- a channel of its own ----------------------------------------------------------------
+
     def run_shell_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
+        if fits_shell(args):
+            output = self.run_batch([ShellRequest(command, args)], stop_after_failure=False)[0]
+            assert output is not None
+            return args.hide_passwords(output)
+        return self._run_on_channel(command, args)
+
+    def _run_on_channel(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
         wrapped = make_unix_command(command, args).get_raw_value()
         try:
             channel = self._transport().open_session(timeout=DEAD_PEER_SECONDS)
@@ -190,6 +289,14 @@ class SSHConnector(Connector):
             split_lines(stdout.getvalue()),
             split_lines(stderr.getvalue()),
         )
+
+    def upload_command(self, upload: FileUploadCommand, args: CommandArgs) -> StringCommand | None:
+        """A small file goes through the long-lived shell with the round trip's other
+        commands; sftp would cost an open, a write, a close and a stat, each a round trip."""
+        data = upload.read_bytes()
+        if len(data) > SHELL_UPLOAD_MAX_BYTES:
+            return None
+        return shell_upload(data, upload.dest, upload.mode)
 
     def _sftp_client(self) -> paramiko.SFTPClient:
         if self._sftp is None:

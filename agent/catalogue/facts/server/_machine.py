@@ -72,6 +72,8 @@ class Hostname(_Uname):
 class Command(FactBase[str]):
     """Raw output of any command: an escape hatch for deploy code, so it is never cached."""
 
+    cacheable = False
+
     def command(self, command: str) -> str:
         return command
 
@@ -111,6 +113,8 @@ class TmpDir(FactBase[str]):
 
 class Date(FactBase[datetime]):
     """The host's clock (timezone-aware), so cache ages are measured on the host, not here."""
+
+    cacheable = False
 
     def command(self) -> str:
         return f"date +'{ISO_DATE_FORMAT}'"

@@ -34,6 +34,8 @@ class Processes(FactBase[dict[int, dict[str, Any]]]):
     (the short name) and `args` (the command line); only the one process with `pid`, or
     `{}` when it is not running."""
 
+    cacheable = False
+
     def command(self, pid: int | None = None) -> str:
         kind = f"kind=$({_PS_KIND}); echo $kind"
         if pid is None:

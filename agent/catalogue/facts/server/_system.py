@@ -111,6 +111,8 @@ class Uptime(FactBase[int]):
     (now and boot time on two lines). One command for both, where pyinfra first reads the
     kernel name to choose."""
 
+    cacheable = False
+
     def command(self) -> str:
         return (
             "if [ -r /proc/uptime ]; then cut -d. -f1 /proc/uptime; "
@@ -135,6 +137,8 @@ _LOAD_AVERAGES = re.compile(r"load averages?:\s*([0-9.]+)[,\s]+([0-9.]+)[,\s]+([
 class LoadAverage(FactBase[dict[str, float]]):
     """Load averages over 1, 5 and 15 minutes, ``{"1": 0.12, "5": 0.21, "15": 0.22}``: from
     /proc/loadavg, or from ``uptime`` where there is no procfs; {} if neither parses."""
+
+    cacheable = False
 
     def command(self) -> str:
         return "cat /proc/loadavg 2>/dev/null || uptime"
