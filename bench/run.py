@@ -1,8 +1,11 @@
-"""pullinfra vs pyinfra 3.x: wall time and peak RSS of `apply` on real SSH hosts.
+"""pullinfra against real pyinfra 3.x, Ansible and a bare-paramiko floor, on real SSH hosts.
 
-Run from the checkout root as root: `.venv/bin/python -m bench.run` (see bench/README.md).
-Numbers are ratios against pyinfra measured in the same run, because absolute seconds on a
-shared 2-core machine mean little from one run to the next.
+Run from the checkout root as root: `.venv/bin/python -m bench.run` (bench/README.md has
+every option). The same workload (bench/site) runs under each tool at each host count in
+three scenarios; every run is checked on the hosts; the daemon's own overhead is measured
+last. Results: bench/results/<date>.json (every sample), .md (the tables, also printed) and
+.png (wall time against hosts). Numbers are read as ratios between tools measured in the
+same run, because absolute seconds on a shared 2-core machine move between runs.
 """
 
 from __future__ import annotations
@@ -12,160 +15,65 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from bench.deploy import Deploy, write_deploy
-from tests.oracle import ORACLE_BIN, oracle_env
-from tests.testbed import Bed, Host
+from bench import daemon, report, tools, workload
+from bench.tools import PYTHON, ROOT, TOOLS, BenchError, Invocation
+from tests.testbed import Bed, BedError, Host
+from tests.testbed.aptrepo import ensure_repo
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin"
-# Real pyinfra runs from its own venv, with the dependencies it pins for itself, as its users
-# get it; pullinfra's venv does not contain it.
-PYINFRA = ORACLE_BIN / "pyinfra"
-TOOLS = ("pyinfra", "pullinfra")
-PHASES = ("first", "no-change")
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def tool_argv(tool: str, inventory: Path, deploy: Path) -> list[str]:
-    if tool == "pyinfra":
-        return [str(PYINFRA), "-y", str(inventory), str(deploy)]
-    return [*PULLINFRA, "apply", str(inventory), str(deploy)]
+RESULTS = ROOT / "bench" / "results"
+FLOOR = ROOT / "bench" / "floor.py"
+PLOT = ROOT / "bench" / "plot.py"
+INOTIFY = Path("/proc/sys/fs/inotify/max_user_instances")
+INOTIFY_PER_HOST = 10  # systemd, journald, logind, dbus... hold ~7 inotify instances a host
+# Ansible costs ~12 CPU-seconds per host and run here (its controller and, mostly, one Python
+# module process per task on the host): ~150 s a run at 20 hosts, ~13 minutes at 100 on 2
+# cores. So it runs once at 20 and 50 hosts and not at 100, and the other tools once at 100,
+# unless --reps-for says otherwise (bench/README.md, "Budget").
+DEFAULT_REPS_FOR = ("ansible@20=1", "ansible@50=1", "ansible@100=0",
+                    "pyinfra@100=1", "pullinfra@100=1", "floor@100=1")
+QUICK_TOOLS = ("pyinfra", "pullinfra")  # Ansible alone needs ~8 minutes at 20 hosts
 
 
-# The venv's `pullinfra` runs the live checkout, which other sessions edit while this runs;
-# a half-edited tree would be measured (or crash). So pullinfra runs from an export of one
-# commit, put first on PYTHONPATH (the editable install's finder comes after sys.path).
-PULLINFRA = [str(VENV_BIN / "python"), "-m", "agent.cli"]
-PULLINFRA_ENV: dict[str, str] = {}  # PYTHONPATH for pullinfra only, set by export_pullinfra
+def parse_reps_for(specs: Sequence[str]) -> dict[tuple[str, int], int]:
+    """TOOL@N=K overrides, e.g. ansible@100=1 (TOOL may be floor)."""
+    out = {}
+    for spec in specs:
+        m = re.fullmatch(r"(pyinfra|pullinfra|ansible|floor)@(\d+)=(\d+)", spec.strip())
+        if not m:
+            raise SystemExit(f"--reps-for takes TOOL@N=K (e.g. ansible@100=1), got {spec!r}")
+        out[(m[1], int(m[2]))] = int(m[3])
+    return out
 
 
-def export_pullinfra(rev: str, dest: Path) -> str:
-    """Export agent/ at `rev` into dest and point PYTHONPATH at it; returns the commit id."""
-    if rev == "worktree":
-        PULLINFRA_ENV["PYTHONPATH"] = str(ROOT)
-        return "worktree"
-    commit = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT,
-                            check=True, capture_output=True, text=True).stdout.strip()
-    dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", commit, "agent"], cwd=ROOT, check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    PULLINFRA_ENV["PYTHONPATH"] = str(dest)
-    where = subprocess.run([*PULLINFRA[:1], "-c", "import agent; print(agent.__file__)"],
-                           cwd=dest.parent, capture_output=True, text=True,
-                           env={**os.environ, **PULLINFRA_ENV}).stdout.strip()
-    if not where.startswith(str(dest)):
-        raise BenchError(f"the exported pullinfra is not the one imported ({where})")
-    return commit
+def raise_inotify_limit(hosts: int) -> dict[str, int]:
+    """systemd hosts share the machine's inotify instance limit (they run as root in the
+    machine's user namespace): 128, Debian's default, stops booting at ~18 hosts. Raised
+    (never lowered) and left raised, so that a bed another session boots meanwhile is not
+    cut off by a later restore."""
+    before = int(INOTIFY.read_text())
+    want = 128 + INOTIFY_PER_HOST * hosts
+    if before < want:
+        INOTIFY.write_text(str(want))
+    return {"before": before, "after": int(INOTIFY.read_text())}
 
 
-def timed(argv: list[str], cwd: Path, log: Path,
-          env: dict[str, str] | None = None) -> tuple[float, float, int, int]:
-    """(wall seconds, CPU seconds, peak RSS in KiB, exit code) of one process.
-
-    wait4 gives this child's own rusage (ru_maxrss covers it and any descendants it
-    waited for), so other processes on the machine and earlier runs never leak in.
-    """
-    with log.open("wb") as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, proc.returncode
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-# ---- checks, straight on the hosts' filesystems (no SSH, no tool involved)
-
-def snapshot(hosts: list[Host], d: Deploy) -> dict[str, dict[str, int]]:
-    """mtime_ns of every managed file, to prove the no-change run rewrote nothing."""
-    paths = [*d.puts, *d.templates, *d.files, f"{d.dirs[0]}/conf/settings.ini"]
-    snap = {}
-    for h in hosts:
-        snap[h.name] = {}
-        for p in paths:
-            st = h.stat(p)
-            snap[h.name][p] = st.st_mtime_ns if st else -1
-    return snap
-
-
-def check_applied(hosts: list[Host], d: Deploy, reloads: int) -> None:
-    """Every host holds what the deploy describes; `reloads` lines in the _if-guarded log."""
-    problems = []
-    for h in hosts:
-        for p in d.dirs:
-            st = h.stat(p)
-            if st is None or (st.st_mode & 0o777) != 0o755:
-                problems.append(f"{h.name}: directory {p} missing or not 755")
-        for p, want in d.puts.items():
-            if h.read_file(p) != want:
-                problems.append(f"{h.name}: {p} content differs")
-        for p in d.templates:
-            if h.read_file(p) != d.rendered(p, h.name):
-                problems.append(f"{h.name}: {p} rendered differently: {h.read_file(p)!r}")
-            elif (h.stat(p).st_mode & 0o777) != 0o640:
-                problems.append(f"{h.name}: {p} mode is not 640")
-        for p in d.files:
-            st = h.stat(p)
-            if st is None or (st.st_mode & 0o777) != 0o600:
-                problems.append(f"{h.name}: file {p} missing or not 600")
-        settings = (h.read_text(f"{d.dirs[0]}/conf/settings.ini") or "").splitlines()
-        if settings != d.lines:
-            problems.append(f"{h.name}: settings.ini is {settings!r}")
-        if not (h.read_text(f"{d.dirs[0]}/data/uname.txt") or "").startswith("Linux"):
-            problems.append(f"{h.name}: uname.txt not written")
-        log = (h.read_text(f"{d.dirs[0]}/logs/reloads.log") or "").splitlines()
-        if len(log) != reloads:
-            problems.append(f"{h.name}: reloads.log has {len(log)} lines, want {reloads}")
-    if problems:
-        raise BenchError("host state is wrong:\n  " + "\n  ".join(problems[:20]))
-
-
-def run_one(tool: str, phase: str, ctx: dict) -> dict:
-    log = ctx["logdir"] / f"{tool}-{ctx['scale']}h-{phase}-{ctx['rep']}.log"
-    wall, cpu, rss, code = timed(tool_argv(tool, ctx["inventory"], ctx["deploy"].deploy_file),
-                            ctx["deploy"].dir, log,
-                            env={**os.environ, **PULLINFRA_ENV} if tool == "pullinfra"
-                            else oracle_env())
-    if code != 0:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise BenchError(f"{tool} {phase} on {ctx['scale']} hosts exited {code}:\n{tail}")
-    return {"wall_s": wall, "cpu_s": cpu, "rss_kib": rss, "log": str(log)}
-
-
-def measure_tool(bed: Bed, hosts: list[Host], tool: str, ctx: dict) -> dict[str, dict]:
-    """First apply on pristine hosts, then the no-change apply, both checked on the hosts."""
-    bed.reset(hosts)
-    d = ctx["deploy"]
-    first = run_one(tool, "first", ctx)
-    check_applied(hosts, d, reloads=1)
-    before = snapshot(hosts, d)
-    time.sleep(0.01)  # so that a rewrite would show in mtime_ns even on coarse clocks
-    second = run_one(tool, "no-change", ctx)
-    check_applied(hosts, d, reloads=1)
-    if snapshot(hosts, d) != before:
-        raise BenchError(f"{tool}: the no-change run rewrote managed files")
-    return {"first": first, "no-change": second}
-
-
-def machine_facts() -> dict:
-    def out(argv: list[str]) -> str:
-        try:
-            return subprocess.run(argv, capture_output=True, text=True, cwd=ROOT).stdout.strip()
-        except OSError:
-            return ""
+def machine_facts(versions: dict[str, str], commit: str) -> dict:
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -175,128 +83,251 @@ def machine_facts() -> dict:
                      if ln.startswith("model name")), platform.processor()),
         "mem_total_kib": int(Path("/proc/meminfo").read_text().split()[1]),
         "kernel": platform.release(),
-        "python": platform.python_version(),
-        "pyinfra": out([str(PYINFRA), "--version"]),
-        # cwd / would put the live checkout first on sys.path (python -m adds the cwd)
-        "pullinfra": subprocess.run([*PULLINFRA, "--version"], capture_output=True, text=True,
-                                    cwd="/", env={**os.environ, **PULLINFRA_ENV}).stdout.strip(),
-        "loadavg_start": os.getloadavg(),
+        "versions": versions,
+        "pullinfra_commit": commit,
+        "checkout_head": git("rev-parse", "HEAD"),
+        "bench_commit": git("log", "-1", "--format=%H", "--", "bench"),
+        "loadavg_start": loadavg(),
     }
 
 
-def summarize(samples: dict) -> list[dict]:
-    rows = []
-    for scale, by_tool in samples.items():
-        for phase in PHASES:
-            row: dict = {"hosts": int(scale), "phase": phase}
-            for tool in TOOLS:
-                runs = [r[phase] for r in by_tool[tool]]
-                row[f"{tool}_s"] = statistics.median(r["wall_s"] for r in runs)
-                row[f"{tool}_cpu_s"] = statistics.median(r["cpu_s"] for r in runs)
-                row[f"{tool}_rss_mib"] = statistics.median(r["rss_kib"] for r in runs) / 1024
-            row["time_ratio"] = row["pyinfra_s"] / row["pullinfra_s"]
-            row["cpu_ratio"] = row["pyinfra_cpu_s"] / row["pullinfra_cpu_s"]
-            row["rss_ratio"] = row["pyinfra_rss_mib"] / row["pullinfra_rss_mib"]
-            rows.append(row)
-    return rows
+class Runner:
+    """Runs and checks every measurement of one benchmark on one bed."""
+
+    def __init__(self, bed: Bed, toolbox: tools.Toolbox, work: Path):
+        self.bed = bed
+        self.toolbox = toolbox
+        self.work = work
+        self.logs = work / "logs"
+        self.logs.mkdir()
+        self.want = workload.Expected(toolbox.site)
+        self.cgroup = Path(bed.state["cgroup"]) if bed.state.get("cgroup") else None
+
+    def inventories(self, hosts: Sequence[Host]) -> tuple[Path, Path]:
+        groups = workload.groups(hosts)
+        n = len(hosts)
+        return (self.bed.write_inventory(self.work / f"inventory_{n}.py", hosts, groups),
+                tools.ansible_inventory(self.work / f"inventory_{n}.ini", self.bed, hosts,
+                                        groups))
+
+    def _run(self, inv: Invocation, label: str) -> dict:
+        load = loadavg()
+        sample = tools.timed(inv, self.logs / f"{label}.log", self.cgroup)
+        sample["loadavg"] = load
+        return sample
+
+    def scenarios(self, tool: str, hosts: Sequence[Host], label: str) -> dict[str, dict]:
+        """First apply on fresh hosts, a no-change re-run, a re-run after a hand edit on 10%
+        of the hosts; each checked on the hosts, the re-runs for rewritten files too."""
+        inv = self.toolbox.invocation(tool, *self.inventories(hosts), forks=len(hosts))
+        self.bed.reset(hosts)
+        out = {"first": self._run(inv, f"{label}-first")}
+        workload.check(hosts, self.want, reloads=1)
+
+        before = workload.snapshot(hosts, self.want)
+        out["no-change"] = self._run(inv, f"{label}-no-change")
+        workload.check(hosts, self.want, reloads=1)
+        moved = workload.rewritten(before, workload.snapshot(hosts, self.want))
+        if moved:
+            raise workload.StateError(f"{tool}'s no-change run rewrote {moved[:10]}")
+
+        edited = workload.edit_by_hand(hosts)
+        before = workload.snapshot(hosts, self.want)
+        out["drift"] = self._run(inv, f"{label}-drift")
+        workload.check(hosts, self.want, reloads={h.name: 2 for h in edited})
+        moved = workload.rewritten(before, workload.snapshot(hosts, self.want),
+                                   allowed={h.name: [workload.APP_CONF] for h in edited})
+        if moved:
+            raise workload.StateError(f"{tool}'s drift run rewrote {moved[:10]}")
+        return out
+
+    def warm_up(self, tool: str, hosts: Sequence[Host]) -> None:
+        inv = self.toolbox.invocation(tool, *self.inventories(hosts), forks=len(hosts))
+        self.bed.reset(hosts)
+        self._run(inv, f"warmup-{tool}")
+        workload.check(hosts, self.want, reloads=1)
+
+    def floor(self, hosts: Sequence[Host], label: str) -> dict:
+        """The floor's one-command read of every host (hosts must be converged)."""
+        spec = self.work / f"floor-{len(hosts)}.json"
+        spec.write_text(json.dumps({
+            "user": "root", "key": str(self.bed.client_key),
+            "known_hosts": str(self.bed.known_hosts), "command": workload.STATE_COMMAND,
+            "hosts": [{"name": h.name, "address": h.address, "port": h.port} for h in hosts]}))
+        out = self.work / f"{label}-out.json"
+        inv = Invocation("floor", [str(PYTHON), "-I", str(FLOOR), str(spec), str(out)],
+                         self.work, dict(os.environ))
+        sample = self._run(inv, label)
+        workload.check_floor(json.loads(out.read_text()), hosts, self.want)
+        return sample
 
 
-def table(rows: list[dict]) -> str:
-    head = (f"{'hosts':>5}  {'phase':<9}  {'pyinfra s':>9}  {'pullinfra s':>11}  {'ratio':>6}"
-            f"  {'cpu s':>5} / {'cpu s':<5}  {'ratio':>6}"
-            f"  {'pyinfra MiB':>11}  {'pullinfra MiB':>13}  {'ratio':>6}")
-    lines = [head, "-" * len(head)]
-    for r in rows:
-        lines.append(
-            f"{r['hosts']:>5}  {r['phase']:<9}  {r['pyinfra_s']:>9.2f}  {r['pullinfra_s']:>11.2f}"
-            f"  {r['time_ratio']:>5.2f}x  {r['pyinfra_cpu_s']:>5.2f} / {r['pullinfra_cpu_s']:<5.2f}"
-            f"  {r['cpu_ratio']:>5.2f}x  {r['pyinfra_rss_mib']:>11.1f}"
-            f"  {r['pullinfra_rss_mib']:>13.1f}  {r['rss_ratio']:>5.2f}x")
-    return "\n".join(lines)
+def _order(tools_: Sequence[str], rep: int) -> list[str]:
+    """Who goes first rotates between repetitions, so drift in machine load hits all alike."""
+    k = rep % len(tools_)
+    return [*tools_[k:], *tools_[:k]]
+
+
+def measure(runner: Runner, hosts_counts: Sequence[int], tools_: Sequence[str],
+            reps_of: dict[tuple[str, int], int], warmup: bool) -> dict:
+    bed = runner.bed
+    samples: dict[str, dict[str, list]] = {}
+    if warmup:  # page cache, .pyc files, Ansible's first start: not what is measured
+        print("warm-up (not measured): a first apply of each tool on 2 hosts", flush=True)
+        for tool in tools_:
+            runner.warm_up(tool, bed.hosts[:2])
+    for n in hosts_counts:
+        hosts = bed.hosts[:n]
+        by_tool: dict[str, list] = {t: [] for t in tools_}
+        for rep in range(max(reps_of[(t, n)] for t in tools_)):
+            for tool in _order(tools_, rep):
+                if rep >= reps_of[(tool, n)]:
+                    continue
+                started = time.monotonic()
+                res = runner.scenarios(tool, hosts, f"{tool}-{n}-{rep}")
+                by_tool[tool].append(res)
+                print(f"  N={n:<3} rep {rep} {tool:<9}  first {res['first']['wall_s']:7.2f}s"
+                      f"  no-change {res['no-change']['wall_s']:7.2f}s  drift "
+                      f"{res['drift']['wall_s']:7.2f}s   ({time.monotonic() - started:.0f}s "
+                      f"with reset and checks; load {loadavg()[0]:.1f})", flush=True)
+        by_tool["floor"] = []
+        for rep in range(reps_of[("floor", n)]):
+            by_tool["floor"].append(runner.floor(hosts, f"floor-{n}-{rep}"))
+        print(f"  N={n:<3} floor      "
+              + "  ".join(f"{s['wall_s']:.2f}s" for s in by_tool["floor"]), flush=True)
+        samples[str(n)] = by_tool
+    return samples
+
+
+def plot(results_json: Path, png: Path, ansible_bin: Path | None) -> str | None:
+    """The PNG, drawn by bench/plot.py in .venv-bench; the error text if it could not be."""
+    python = (ansible_bin or tools.ensure_bench_venv(results_json.with_suffix(".venv.log"))) \
+        / "python"
+    done = subprocess.run([str(python), "-I", str(PLOT), str(results_json), str(png)],
+                          capture_output=True, text=True)
+    return None if done.returncode == 0 else done.stderr.strip()[-2000:]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--scales", default="1,5,20",
-                        help="host counts, comma separated (default 1,5,20)")
-    parser.add_argument("--reps", type=int, default=3, help="runs per tool and scale (median)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "latest.json"),
-                        help="JSON results file ('-' for none)")
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--hosts", default="20,50,100",
+                        help="host counts N, comma separated (default 20,50,100)")
+    parser.add_argument("--reps", type=int, default=3,
+                        help="repetitions per tool and N, the median is reported (default 3)")
+    parser.add_argument("--reps-for", action="append", default=[], metavar="TOOL@N=K",
+                        help="repetitions of one tool (or floor) at one N, e.g. ansible@100=1;"
+                             " repeatable; defaults: " + " ".join(DEFAULT_REPS_FOR))
+    parser.add_argument("--tools", default=None,
+                        help="tools to run, comma separated (default pyinfra,pullinfra,ansible;"
+                             " with --quick pyinfra,pullinfra)")
+    parser.add_argument("--quick", action="store_true",
+                        help="N=20 only, one repetition, no Ansible (unless --tools names it),"
+                             " a short daemon check: < 5 minutes")
     parser.add_argument("--rev", default="HEAD",
                         help="pullinfra commit to measure, or 'worktree' for the live checkout"
                              " (default HEAD)")
-    parser.add_argument("--keep", action="store_true", help="keep the work dir (tool logs)")
+    parser.add_argument("--no-daemon", action="store_true", help="skip the daemon figures")
+    parser.add_argument("--pushes", type=int, default=3,
+                        help="daemon push-to-converged samples (default 3)")
+    parser.add_argument("--cycles", type=int, default=4,
+                        help="idle reconcile cycles measured (default 4)")
+    parser.add_argument("--reconcile-interval", type=int, default=10,
+                        help="the idle agent's reconcile interval, seconds (default 10)")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="skip the unmeasured warm-up run of each tool on 2 hosts")
+    parser.add_argument("--name", default=None,
+                        help="results file name without suffix (default: today's date, "
+                             "YYYY-MM-DD; -quick is added in quick mode)")
+    parser.add_argument("--out", default=str(RESULTS),
+                        help="results directory (default bench/results); '-' writes nothing")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work dir (every tool's log, the agent's log)")
     args = parser.parse_args(argv)
-    scales = sorted({int(s) for s in args.scales.split(",")})
-    if not PYINFRA.exists():
-        print(f"BENCHMARK INVALID: real pyinfra ({PYINFRA}) is missing: run scripts/bootstrap.sh",
-              file=sys.stderr)
+
+    hosts_counts = [20] if args.quick else sorted({int(n) for n in args.hosts.split(",")})
+    reps = 1 if args.quick else args.reps
+    tools_ = [t for t in (args.tools or ",".join(QUICK_TOOLS if args.quick else TOOLS))
+              .split(",") if t]
+    if unknown := set(tools_) - set(TOOLS):
+        parser.error(f"unknown tools {sorted(unknown)}; choose from {TOOLS}")
+    pushes, cycles = (1, 2) if args.quick else (args.pushes, args.cycles)
+    overrides = parse_reps_for([] if args.quick else [*DEFAULT_REPS_FOR, *args.reps_for])
+    reps_of = {(t, n): overrides.get((t, n), reps) for t in [*tools_, "floor"]
+               for n in hosts_counts}
+    if os.geteuid() != 0:
+        print("BENCHMARK INVALID: the test bed needs root", file=sys.stderr)
+        return 1
+    if not tools.PYINFRA.exists():
+        print(f"BENCHMARK INVALID: real pyinfra ({tools.PYINFRA}) is missing: run "
+              "PULLINFRA_WANT_TEST_TOOLS=1 scripts/bootstrap.sh", file=sys.stderr)
         return 1
 
+    started = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="pullinfra-bench-"))
-    logdir = work / "logs"
-    logdir.mkdir()
-    deploy = write_deploy(work / "deploy")
     try:
-        commit = export_pullinfra(args.rev, work / "pullinfra-src")
-    except BenchError as exc:
+        ansible_bin = tools.ensure_bench_venv(work / "bench-venv.log")
+        commit, pythonpath = tools.export_pullinfra(args.rev, work / "pullinfra-src")
+    except (BenchError, subprocess.CalledProcessError) as exc:
         print(f"BENCHMARK INVALID: {exc}", file=sys.stderr)
         return 1
-    facts = machine_facts()
-    facts["pullinfra_commit"] = commit
-    print(f"deploy: {deploy.n_ops} operations; scales {scales}; {args.reps} reps; "
-          f"nproc {facts['nproc']}; load {facts['loadavg_start'][0]:.2f}", flush=True)
-    samples: dict[str, dict[str, list]] = {}
-    started = time.monotonic()
+    site = workload.copy_site(work / "site")
+    toolbox = tools.Toolbox(site, pythonpath, ansible_bin, work)
+    facts = machine_facts(tools.versions(ansible_bin, pythonpath), commit)
+    facts["inotify_max_user_instances"] = raise_inotify_limit(max(hosts_counts))
+    print(f"pullinfra {commit[:12]} | {facts['versions']['pyinfra']} | "
+          f"{facts['versions'].get('ansible', 'no ansible')} | N {hosts_counts} | "
+          f"reps {dict((f'{t}@{n}', k) for (t, n), k in reps_of.items())} | "
+          f"load {facts['loadavg_start'][0]:.2f}", flush=True)
+    daemon_result = None
     try:
         t0 = time.monotonic()
-        with Bed.create(max(scales), apt_repo=None) as bed:
-            print(f"bed {bed.bed_id}: {len(bed.hosts)} hosts in {time.monotonic() - t0:.1f}s",
-                  flush=True)
-            for scale in scales:
-                hosts = bed.hosts[:scale]
-                inventory = bed.write_inventory(work / f"inventory_{scale}.py", hosts)
-                ctx = {"scale": scale, "inventory": inventory, "deploy": deploy,
-                       "logdir": logdir, "rep": "warmup"}
-                if scale == scales[0]:  # page cache, .pyc files: not what we measure
-                    for tool in TOOLS:
-                        measure_tool(bed, hosts, tool, ctx)
-                by_tool: dict[str, list] = {t: [] for t in TOOLS}
-                for rep in range(args.reps):
-                    ctx["rep"] = rep
-                    # alternate who goes first, so drift in machine load hits both alike
-                    for tool in (TOOLS if rep % 2 == 0 else TOOLS[::-1]):
-                        res = measure_tool(bed, hosts, tool, ctx)
-                        by_tool[tool].append(res)
-                        print(f"  {scale:>3} hosts rep {rep} {tool:<9}  first "
-                              f"{res['first']['wall_s']:6.2f}s  no-change "
-                              f"{res['no-change']['wall_s']:6.2f}s", flush=True)
-                samples[str(scale)] = by_tool
-    except BenchError as exc:
-        print(f"BENCHMARK INVALID: {exc}\n(tool logs kept in {logdir})", file=sys.stderr)
+        with Bed.create(0, apt_repo=ensure_repo().path) as bed:
+            bed.add_hosts(max(hosts_counts), systemd=True)
+            facts["bed_boot_s"] = round(time.monotonic() - t0, 1)
+            print(f"bed {bed.bed_id}: {len(bed.hosts)} systemd hosts in "
+                  f"{facts['bed_boot_s']}s", flush=True)
+            runner = Runner(bed, toolbox, work)
+            samples = measure(runner, hosts_counts, tools_, reps_of, not args.no_warmup)
+            if not args.no_daemon:
+                launcher = tools.pullinfra_launcher(pythonpath, work / "pullinfra")
+                daemon_result = daemon.measure(
+                    work / "daemon", bed, bed.hosts[:max(hosts_counts)], launcher, pushes,
+                    cycles, args.reconcile_interval, timeout=1800)
+    except (BenchError, workload.StateError, BedError, AssertionError) as exc:
+        print(f"BENCHMARK INVALID: {exc}\n(logs kept in {work})", file=sys.stderr)
         return 1
-    rows = summarize(samples)
-    facts["loadavg_end"] = os.getloadavg()
+
+    med = report.medians(samples)
+    rows = report.ratio_rows(med)
+    goal_rows = report.goals(med, daemon_result)
+    facts["loadavg_end"] = loadavg()
     facts["elapsed_s"] = round(time.monotonic() - started, 1)
+    reps_text = {f"{t}@{n}": k for (t, n), k in reps_of.items()}
+    text = report.markdown(rows, goal_rows, daemon_result, reps_text)
+    header = (f"## Results {facts['date'][:10]}: pullinfra {commit[:12]}, "
+              f"{facts['versions']['pyinfra']}, {facts['versions'].get('ansible', '')}\n\n"
+              f"{facts['nproc']} cores ({facts['cpu']}), load average "
+              f"{facts['loadavg_start'][0]:.1f} at the start and {facts['loadavg_end'][0]:.1f}"
+              f" at the end; {facts['elapsed_s'] / 60:.1f} minutes in all.\n\n")
     print()
-    print(table(rows))
-    print(f"\nratio = pyinfra / pullinfra (above 1: pullinfra is faster / smaller). "
-          f"Medians of {args.reps}. Load average {facts['loadavg_start'][0]:.2f} -> "
-          f"{facts['loadavg_end'][0]:.2f}; {facts['elapsed_s']}s total.")
+    print(header + text)
     if args.out != "-":
+        name = args.name or (dt.date.today().isoformat() + ("-quick" if args.quick else ""))
         out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        for by_tool in samples.values():
-            for runs in by_tool.values():
-                for r in runs:
-                    for p in PHASES:
-                        r[p].pop("log", None)
-        out.write_text(json.dumps({"machine": facts, "deploy_ops": deploy.n_ops,
-                                   "reps": args.reps, "rows": rows, "samples": samples},
-                                  indent=2) + "\n")
-        print(f"wrote {out}")
+        out.mkdir(parents=True, exist_ok=True)
+        results = {"machine": facts, "quick": args.quick, "hosts": hosts_counts,
+                   "reps": reps_text, "operations_per_host": workload.OPERATIONS,
+                   "samples": samples, "medians": med, "rows": rows, "goals": goal_rows,
+                   "daemon": daemon_result}
+        (out / f"{name}.json").write_text(json.dumps(results, indent=1) + "\n")
+        (out / f"{name}.md").write_text(header + text)
+        error = plot(out / f"{name}.json", out / f"{name}.png", ansible_bin)
+        print(f"wrote {out / name}.json, .md" + (f" (no plot: {error})" if error else ", .png"))
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
+    else:
+        print(f"work dir kept: {work}")
     return 0
 
 
