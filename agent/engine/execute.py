@@ -13,7 +13,7 @@ from agent.engine.command import (
     StringCommand,
     make_command,
 )
-from agent.engine.connectors.base import CommandArgs, CommandTimeout, ConnectionLost
+from agent.engine.connectors.base import CommandTimeout, ConnectionLost
 from agent.engine.connectors.shell import fits_shell
 from agent.engine.context import bound_host
 from agent.engine.errors import HostFailure
@@ -133,7 +133,7 @@ def _drive(host: Host, queued: QueuedOp, execution: OpExecution) -> Failure | No
             execution.commands.append(shown)
             if execution.dry:
                 continue
-            args = CommandArgs.from_globals(execution.args)
+            args = execution.command_args
             if isinstance(command, FileUploadCommand) and fits_shell(args):
                 command = host.connector.upload_command(command, args) or command
             if isinstance(command, StringCommand) and fits_shell(args):
@@ -176,7 +176,7 @@ def _execute_alone(
 ) -> Failure | None:
     """What cannot wait in the pipeline: uploads, callbacks, and commands that need a
     channel of their own. Each may change the host in ways the pipeline cannot see."""
-    args = CommandArgs.from_globals(execution.args)
+    args = execution.command_args
     try:
         if isinstance(command, StringCommand):
             output = host.connector.run_shell_command(command, args)

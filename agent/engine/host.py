@@ -9,6 +9,7 @@ what is set when, and undone when, can be read in one place.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -174,6 +175,11 @@ class OpExecution:
     # Set while the generator runs only to learn which facts it reads (prefetch.py): a
     # read is answered from what is known, or stops the generator.
     discovery: Callable[[FactRead], CommandOutput] | None = None
+
+    @functools.cached_property
+    def command_args(self) -> CommandArgs:
+        """The operation's arguments as its commands and fact reads take them."""
+        return CommandArgs.from_globals(self.args)
 
     @property
     def stop_after_failure(self) -> bool:
@@ -341,7 +347,8 @@ class Host:
     def get_fact(
         self, fact_cls: type[FactBase[T]], *fact_args: Any, **kwargs: Any
     ) -> T | None:
-        """Run the fact's command on this host now (facts are not cached between ops).
+        """The fact's value on this host now: read in this operation's round trip, or kept
+        from an earlier read while the host has not changed since (engine/pipeline.py).
 
         Positional arguments are the fact's `command()` parameters, as in pyinfra.
         """
@@ -357,7 +364,10 @@ class Host:
         kwargs = _fact_arguments(fact, fact_args, kwargs)
         if fact.shell_executable:
             args = {**args, "_shell_executable": fact.shell_executable}
-        command_args = CommandArgs.from_globals(args)
+        if self.current is not None and args == self.current.args:
+            command_args = self.current.command_args
+        else:
+            command_args = CommandArgs.from_globals(args)
         command = StringCommand(fact.full_command(**kwargs))
         read = FactRead(
             command,
@@ -480,7 +490,7 @@ class Host:
     def get_file(self, remote_path: str) -> bytes | None:
         self._stop_discovery()
         self.send_commands()
-        args = CommandArgs.from_globals(self.current.args if self.current else {})
+        args = self.current.command_args if self.current else CommandArgs()
         try:
             return self.connector.get_file(remote_path, args)
         except FileNotFoundError:
@@ -571,7 +581,7 @@ class Host:
         self.pipeline.defer(
             Deferred(
                 command,
-                CommandArgs.from_globals(self.current.args),
+                self.current.command_args,
                 shown,
                 position=len(self.current.commands) - 1,
             )

@@ -6,6 +6,7 @@ the RunContext, the Hosts), so several runs can go at once in one process.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.engine.connectors.base import ConnectError, Connector
+from agent.engine.connectors.key_files import KeyFiles
 from agent.engine.connectors.local import LocalConnector
 from agent.engine.connectors.ssh import SSHConnector
 from agent.engine.errors import HostFailure
@@ -70,10 +72,11 @@ class RunOptions:
     importer: Importer | None = None
 
 
-def default_connector(spec: InventoryHost) -> Connector:
+def default_connector(spec: InventoryHost, key_files: KeyFiles | None = None) -> Connector:
+    """`key_files` lets a run's SSH connectors share the known_hosts and keys they read."""
     if spec.connector == "local":
         return LocalConnector()
-    return SSHConnector(spec.name, spec.data)
+    return SSHConnector(spec.name, spec.data, key_files)
 
 
 class _Emitter:
@@ -153,7 +156,9 @@ class _Run:
         code.load_config_file(self.context.config)
         if self.fail_percent is None:
             self.fail_percent = self.context.config.FAIL_PERCENT
-        factory = self.options.connector_factory or default_connector
+        factory = self.options.connector_factory or functools.partial(
+            default_connector, key_files=KeyFiles()
+        )
         self.hosts = [Host(spec, factory(spec), self.context) for spec in inventory.hosts]
         self.context.hosts = self.hosts
         self.host_results = {h.name: HostResult(h.name) for h in self.hosts}

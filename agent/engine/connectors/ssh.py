@@ -12,6 +12,7 @@ calls it again after a transient failure, as `ssh_connect_retries` allows.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import random
 import select
@@ -35,6 +36,7 @@ from agent.engine.connectors.base import (
     make_unix_command,
     split_lines,
 )
+from agent.engine.connectors.key_files import KeyFiles
 from agent.engine.connectors.shell import (
     SHELL_COMMAND,
     BatchScript,
@@ -65,9 +67,13 @@ class SSHConnector(Connector):
     # Between connect tries; a test replaces it to keep time.
     _sleep: Callable[[float], None] = staticmethod(time.sleep)
 
-    def __init__(self, name: str, data: Mapping[str, Any]) -> None:
+    def __init__(
+        self, name: str, data: Mapping[str, Any], key_files: KeyFiles | None = None
+    ) -> None:
         self.name = name
-        self.options = ConnectOptions.from_data(name, data)
+        self.options = dataclasses.replace(
+            ConnectOptions.from_data(name, data), key_files=key_files
+        )
         # What the config name resolves to, known for sure once connected.
         self.hostname = self.options.config_name
         self.port = self.options.port if self.options.port is not None else 22

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import paramiko
 from paramiko.agent import AgentClientProxy
 
 from agent.engine.connectors.base import ConnectError
+from agent.engine.connectors.key_files import KeyFiles, copy_host_entries
 from agent.engine.connectors.ssh_config import (
     Hop,
     HostSettings,
@@ -125,6 +126,8 @@ class ConnectOptions:
     retry_min_delay: float
     retry_max_delay: float
     paramiko_kwargs: Mapping[str, Any]
+    # Shared by the run's connectors (key_files.py); None reads the files for this host.
+    key_files: KeyFiles | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_data(cls, name: str, data: Mapping[str, Any]) -> ConnectOptions:
@@ -212,9 +215,9 @@ def open_client(
     """
     pkey = None
     if options.key:
-        pkey = load_private_key(os.path.expanduser(str(options.key)), options.key_password)
+        pkey = _private_key(options, os.path.expanduser(str(options.key)), options.key_password)
     if pkey is None:
-        pkey = _identity(target.settings, options.key_password)
+        pkey = _identity(options, target.settings, options.key_password)
     no_explicit_auth = options.key is None and options.password is None
     auth = {
         "password": options.password,
@@ -227,7 +230,7 @@ def open_client(
         sock = options.paramiko_kwargs.get("sock") or _open_route(
             options, config, target, jumps, 0
         )
-        client = _login(target, sock, auth, options.paramiko_kwargs, jump=None)
+        client = _login(target, sock, auth, options.paramiko_kwargs, None, options.key_files)
     except BaseException:
         for jump in reversed(jumps):
             jump.close()
@@ -306,14 +309,22 @@ def _hop_target(config: SSHConfigFile | None, hop: Hop, target: Target) -> Targe
     )
 
 
-def _identity(settings: HostSettings, password: str | None) -> paramiko.PKey | None:
+def _private_key(options: ConnectOptions, path: str, password: str | None) -> paramiko.PKey:
+    if options.key_files is None:
+        return load_private_key(path, password)
+    return options.key_files.private_key(path, password)
+
+
+def _identity(
+    options: ConnectOptions, settings: HostSettings, password: str | None
+) -> paramiko.PKey | None:
     """The first IdentityFile that exists and loads; the others are skipped, as in pyinfra."""
     for name in settings.identity_files:
         path = os.path.expanduser(name)
         if not os.path.isfile(path):
             continue
         try:
-            return load_private_key(path, password)
+            return _private_key(options, path, password)
         except ConnectError:
             continue
     return None
@@ -363,11 +374,11 @@ def _through_jumps(
         if sock is None:
             sock = _open_route(options, config, hop, jumps, depth + 1)
         auth = {
-            "pkey": _identity(hop.settings, None),
+            "pkey": _identity(options, hop.settings, None),
             "allow_agent": _choice(options.allow_agent, True),
             "look_for_keys": _choice(options.look_for_keys, True),
         }
-        client = _login(hop, sock, auth, {}, jump=hop.label)
+        client = _login(hop, sock, auth, {}, hop.label, options.key_files)
         jumps.append(client)
         following = hops[index + 1] if index + 1 < len(hops) else target
         transport = client.get_transport()
@@ -394,6 +405,7 @@ def _login(
     auth: Mapping[str, Any],
     extra: Mapping[str, Any],
     jump: str | None,
+    key_files: KeyFiles | None,
 ) -> paramiko.SSHClient:
     """One SSH login over `sock`, with paramiko's errors said in the host's terms."""
     where = f"jump host {jump}: " if jump else ""
@@ -403,7 +415,7 @@ def _login(
             if not known.is_file():
                 continue
             try:
-                client.get_host_keys().load(str(known))
+                _load_host_keys(client, known, target, key_files)
             except (OSError, paramiko.SSHException) as exc:
                 client.close()
                 raise ConnectError(f"{where}cannot read {known}: {exc}") from None
@@ -451,6 +463,17 @@ def _login(
     if transport is not None:
         transport.set_keepalive(KEEPALIVE_SECONDS)
     return client
+
+
+def _load_host_keys(
+    client: paramiko.SSHClient, known: Path, target: Target, key_files: KeyFiles | None
+) -> None:
+    """This target's lines of `known`: all of them parsed once per run when shared."""
+    if key_files is None:
+        client.get_host_keys().load(str(known))
+        return
+    name = target.hostname if target.port == 22 else f"[{target.hostname}]:{target.port}"
+    copy_host_entries(key_files.host_keys(known), name, client.get_host_keys())
 
 
 def _open_socket(hostname: str, port: int, timeout: float) -> socket.socket:

@@ -56,10 +56,18 @@ def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[A
         return data, data
     local = host.local_path(str(src)) if add_deploy_dir else Path(src)
     if local.is_file():
-        return local, local.read_bytes()
+        return local, _local_bytes(local)
     if assume_exists:
         return local, None
     raise OperationError(f"files.put: no such local file: {local}")
+
+
+def _local_bytes(local: Path) -> bytes:
+    """A local file's bytes, read once per run for all hosts while it stays the same file:
+    a deploy that writes it mid-run (files.get) changes its size or time, and so the key."""
+    stat = local.stat()
+    key = ("files.put source", str(local), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+    return host.memo(key, local.read_bytes)
 
 
 def _text_or_none(data: bytes | None) -> str | None:
