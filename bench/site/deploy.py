@@ -26,7 +26,7 @@ for i in range(4):
 
 app_conf = files.template(name="app.conf", src="templates/app.conf.j2",
                           dest=f"{BASE}/conf/app.conf", mode="640",
-                          node=host.name, port=8080, workers=[0, 1, 2])
+                          node=host.name, app_port=8080, workers=[0, 1, 2])
 
 files.template(name="environment file", src="templates/bench-app.env.j2",
                dest="/etc/default/bench-app", mode="644", node=host.name, role=ROLE)
