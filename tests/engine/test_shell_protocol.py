@@ -6,6 +6,7 @@ transport is left out (tests/engine/test_round_trips.py covers it on bed hosts).
 
 from __future__ import annotations
 
+import base64
 import subprocess
 
 import pytest
@@ -13,10 +14,13 @@ import pytest
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import CommandArgs, ShellRequest
 from agent.engine.connectors.shell import (
+    SMALL_FILE_FOLLOWS,
+    SMALL_FILE_MISSING,
     BatchScript,
     ShellProtocolError,
     fits_shell,
     new_token,
+    read_small_file,
     shell_upload,
 )
 
@@ -135,3 +139,23 @@ def test_a_shell_upload_writes_exact_bytes_in_place(tmp_path):
     assert dest.read_bytes() == data
     assert dest.stat().st_ino == inode
     assert oct(dest.stat().st_mode & 0o777) == "0o640"
+
+
+@pytest.mark.parametrize("kind", ["small", "large", "missing", "directory"])
+def test_reading_a_small_file_answers_only_for_what_it_can_read(tmp_path, kind):
+    path = tmp_path / "f"
+    if kind == "small":
+        path.write_bytes(b"\x00binary\nand text")
+    elif kind == "large":
+        path.write_bytes(b"x" * 101)
+    elif kind == "directory":
+        path.mkdir()
+    (out,) = _run([ShellRequest(read_small_file(str(path), 100), ARGS, reads_only=True)])
+    assert out.exit_code == 0
+    if kind == "small":
+        assert out.stdout[0] == SMALL_FILE_FOLLOWS
+        assert base64.b64decode("".join(out.stdout[1:])) == b"\x00binary\nand text"
+    elif kind == "missing":
+        assert out.stdout == [SMALL_FILE_MISSING]
+    else:
+        assert out.stdout == []

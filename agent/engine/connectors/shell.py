@@ -160,6 +160,21 @@ def shell_upload(data: bytes, dest: str, mode: str | None) -> StringCommand:
     return StringCommand(write, "&&", "chmod", QuoteString(mode), QuoteString(dest))
 
 
+SMALL_FILE_FOLLOWS = "__pullinfra_small_file__"
+SMALL_FILE_MISSING = "__pullinfra_no_file__"
+
+
+def read_small_file(path: str, max_bytes: int) -> StringCommand:
+    """Print SMALL_FILE_FOLLOWS and the file in base64 when it is a regular file of at most
+    `max_bytes`, SMALL_FILE_MISSING when nothing is there, and nothing else otherwise."""
+    quoted = QuoteString(path)
+    return StringCommand(
+        "if ! test -e", quoted, "&& ! test -L", quoted, "; then echo", SMALL_FILE_MISSING,
+        "; elif test -f", quoted, "&& test", f'"$(wc -c <{shlex.quote(path)})"', "-le",
+        str(max_bytes), "; then echo", SMALL_FILE_FOLLOWS, "&& base64 <", quoted, "; fi",
+    )
+
+
 def _in_this_shell(args: CommandArgs) -> CommandArgs:
     """A command for plain `sh` runs in the subshell itself: `sh -c` inside it would cost the
     host one more exec for the same shell, with the same environment and directory."""

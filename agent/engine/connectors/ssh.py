@@ -11,6 +11,7 @@ calls it again after a transient failure, as `ssh_connect_retries` allows.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import io
@@ -39,10 +40,13 @@ from agent.engine.connectors.base import (
 from agent.engine.connectors.key_files import KeyFiles
 from agent.engine.connectors.shell import (
     SHELL_COMMAND,
+    SMALL_FILE_FOLLOWS,
+    SMALL_FILE_MISSING,
     BatchScript,
     ShellProtocolError,
     fits_shell,
     new_token,
+    read_small_file,
     shell_upload,
 )
 from agent.engine.connectors.ssh_connect import (
@@ -304,6 +308,20 @@ class SSHConnector(Connector):
             return None
         return shell_upload(data, upload.dest, upload.mode)
 
+    def _get_small_file(self, path: str, args: CommandArgs) -> bytes | None:
+        """A small regular file (files.put's diff) through the shell in one round trip, where
+        sftp costs a session and an open, a stat, a read and a close. None for anything
+        else (large, not a regular file, unreadable): sftp reads it, or says why not."""
+        output = self.run_shell_command(read_small_file(path, SHELL_UPLOAD_MAX_BYTES * 4), args)
+        if output.exit_code != 0 or not output.stdout:
+            return None
+        answer, *encoded = output.stdout
+        if answer == SMALL_FILE_MISSING:
+            raise FileNotFoundError(path)
+        if answer != SMALL_FILE_FOLLOWS:
+            return None
+        return base64.b64decode("".join(encoded))
+
     def _sftp_client(self) -> paramiko.SFTPClient:
         if self._sftp is None:
             try:
@@ -332,6 +350,9 @@ class SSHConnector(Connector):
     def get_file(self, path: str, args: CommandArgs) -> bytes:
         if self._privileged(args):
             return self._get_file_through_shell(path, args)
+        small = self._get_small_file(path, args)
+        if small is not None:
+            return small
         with self._sftp_lock:
             buffer = io.BytesIO()
             try:
