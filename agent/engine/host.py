@@ -605,6 +605,8 @@ class Host:
         stop = self.current.stop_after_failure if self.current is not None else True
         try:
             exchange = self.pipeline.exchange(reads, stop)
+        except CommandTimeout as exc:  # a read with `_timeout`, on a channel of its own
+            raise HostFailure(f"command timed out: {exc}") from None
         except ConnectionLost as exc:
             raise HostFailure(self.mask(str(exc))) from None
         if exchange.commands:
