@@ -505,6 +505,7 @@ class Host:
         `host.disconnect()`: server.reboot drops it once the host is going down, so that
         nothing is left waiting on a dead connection. A connection that is already broken
         may fail to close cleanly; it is dropped all the same, so that is not an error."""
+        self.pipeline.host_changed()  # a host that is reconnected to may have rebooted
         try:
             self.connector.disconnect()
         except Exception:

@@ -54,6 +54,8 @@ class InitAge(FactBase[float]):
     moments before the reboot from one that kept running. Where there is no procfs (BSD,
     macOS) it is the uptime, in whole seconds, from the boot time sysctl."""
 
+    cacheable = False
+
     def command(self) -> str:
         # /proc/1/stat's 22nd field is init's start in clock ticks after boot; the name in
         # parentheses before it may hold spaces, so the fields are counted after it.
