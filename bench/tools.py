@@ -78,6 +78,10 @@ def export_pullinfra(rev: str, dest: Path) -> tuple[str, str]:
     archive = subprocess.run(["git", "archive", commit, "agent"], cwd=ROOT, check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    # Compiled as pip compiles an installed wheel (and pyinfra's and Ansible's venvs are):
+    # with PYTHONDONTWRITEBYTECODE set, as on these machines, every run would compile agent/.
+    subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(dest)], check=True,
+                   stdout=subprocess.DEVNULL)
     where = subprocess.run([str(PYTHON), "-c", "import agent; print(agent.__file__)"],
                            cwd=dest.parent, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(dest)}).stdout.strip()
