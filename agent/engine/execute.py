@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from agent.engine.arguments import if_callables
-from agent.engine.attempt import AttemptOutput, CommandFailed, Failure
+from agent.engine.attempt import AttemptOutput, CommandFailed, Failure, tail
 from agent.engine.command import (
     FileUploadCommand,
     FunctionCommand,
@@ -18,7 +18,7 @@ from agent.engine.connectors.shell import fits_shell
 from agent.engine.context import bound_host
 from agent.engine.errors import HostFailure
 from agent.engine.events import EngineWarning, OperationRetry
-from agent.engine.host import Host, OpExecution, tail
+from agent.engine.host import Host, OpExecution
 from agent.engine.operation import QueuedOp
 from agent.engine.prefetch import reads_after_change
 from agent.engine.result import OpHostResult

@@ -26,7 +26,7 @@ from agent.engine.arguments import (
     pop_global_arguments,
     split_global_arguments,
 )
-from agent.engine.attempt import AttemptOutput, CommandFailed, Failure
+from agent.engine.attempt import AttemptOutput, CommandFailed, record_sent, tail
 from agent.engine.callsite import current_location
 from agent.engine.command import StringCommand
 from agent.engine.connectors.base import (
@@ -46,7 +46,6 @@ from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
 from agent.engine.masking import Masker
 from agent.engine.pipeline import Deferred, DiscoveryStop, Exchange, FactRead, HostPipeline
-from agent.engine.result import STDERR_TAIL_LINES
 from agent.vocab import Mode, Stage
 
 if TYPE_CHECKING:
@@ -184,10 +183,6 @@ class OpExecution:
     @property
     def stop_after_failure(self) -> bool:
         return not self.args.get("_continue_on_error")
-
-
-def tail(lines: Iterable[str], count: int = STDERR_TAIL_LINES) -> str:
-    return "\n".join(list(lines)[-count:])
 
 
 def _fact_arguments(
@@ -610,33 +605,12 @@ class Host:
             raise HostFailure(f"command timed out: {exc}") from None
         except ConnectionLost as exc:
             raise HostFailure(self.mask(str(exc))) from None
-        if exchange.commands:
-            self._record_sent(exchange)
-        return exchange
-
-    def _record_sent(self, exchange: Exchange) -> None:
         execution = self.current
-        assert execution is not None
-        first_new_failure: Failure | None = None
-        for deferred, output in exchange.commands:
-            if output is None:
-                del execution.commands[deferred.position :]
-                break
-            execution.output.stdout_lines += output.stdout
-            execution.output.stderr_lines += output.stderr
-            if output.exit_code in deferred.args.success_exit_codes:
-                execution.output.executed_commands += 1
-                continue
-            failure = Failure(
-                f"command failed with exit code {output.exit_code}: {deferred.shown}",
-                deferred.shown,
-                output.exit_code,
-                self.mask(tail(output.stderr)),
-            )
-            execution.output.failures.append(failure)
-            first_new_failure = first_new_failure or failure
-        if first_new_failure is not None and execution.stop_after_failure:
-            raise CommandFailed(first_new_failure)
+        if exchange.commands and execution is not None:
+            failure = record_sent(execution.output, execution.commands, exchange, self.mask)
+            if failure is not None and execution.stop_after_failure:
+                raise CommandFailed(failure)
+        return exchange
 
     def run_command(self, command: StringCommand, args: CommandArgs) -> CommandOutput:
         """Run on the connection; a lost connection or a timeout stops the host."""
