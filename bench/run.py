@@ -94,12 +94,15 @@ def machine_facts(versions: dict[str, str], commit: str) -> dict:
 class Runner:
     """Runs and checks every measurement of one benchmark on one bed."""
 
-    def __init__(self, bed: Bed, toolbox: tools.Toolbox, work: Path):
+    def __init__(self, bed: Bed, toolbox: tools.Toolbox, work: Path,
+                 resume: Path | None = None):
         self.bed = bed
         self.toolbox = toolbox
         self.work = work
         self.logs = work / "logs"
         self.logs.mkdir()
+        self.resume = resume / "logs" if resume else None
+        self.resumed: list[str] = []
         self.want = workload.Expected(toolbox.site)
         self.cgroup = Path(bed.state["cgroup"]) if bed.state.get("cgroup") else None
 
@@ -114,15 +117,34 @@ class Runner:
         load = loadavg()
         sample = tools.timed(inv, self.logs / f"{label}.log", self.cgroup)
         sample["loadavg"] = load
+        (self.logs / f"{label}.json").write_text(json.dumps(sample))
         return sample
+
+    def _checked(self, label: str) -> None:
+        """Mark a sample as checked on the hosts: only such samples can be resumed."""
+        (self.logs / f"{label}.checked").touch()
+
+    def has_record(self, label: str) -> bool:
+        return self.resume is not None and (self.resume / f"{label}.checked").exists()
+
+    def _recorded(self, labels: Sequence[str]) -> list[dict] | None:
+        """The checked samples of an earlier, interrupted run (--resume), if all are there."""
+        if not all(self.has_record(lb) for lb in labels):
+            return None
+        self.resumed += labels
+        return [json.loads((self.resume / f"{lb}.json").read_text()) for lb in labels]
 
     def scenarios(self, tool: str, hosts: Sequence[Host], label: str) -> dict[str, dict]:
         """First apply on fresh hosts, a no-change re-run, a re-run after a hand edit on 10%
         of the hosts; each checked on the hosts, the re-runs for rewritten files too."""
+        recorded = self._recorded([f"{label}-{s}" for s in report.SCENARIOS])
+        if recorded:
+            return dict(zip(report.SCENARIOS, recorded, strict=True))
         inv = self.toolbox.invocation(tool, *self.inventories(hosts), forks=len(hosts))
         self.bed.reset(hosts)
         out = {"first": self._run(inv, f"{label}-first")}
         workload.check(hosts, self.want, reloads=1)
+        self._checked(f"{label}-first")
 
         before = workload.snapshot(hosts, self.want)
         out["no-change"] = self._run(inv, f"{label}-no-change")
@@ -130,6 +152,7 @@ class Runner:
         moved = workload.rewritten(before, workload.snapshot(hosts, self.want))
         if moved:
             raise workload.StateError(f"{tool}'s no-change run rewrote {moved[:10]}")
+        self._checked(f"{label}-no-change")
 
         edited = workload.edit_by_hand(hosts)
         before = workload.snapshot(hosts, self.want)
@@ -139,6 +162,7 @@ class Runner:
                                    allowed={h.name: [workload.APP_CONF] for h in edited})
         if moved:
             raise workload.StateError(f"{tool}'s drift run rewrote {moved[:10]}")
+        self._checked(f"{label}-drift")
         return out
 
     def warm_up(self, tool: str, hosts: Sequence[Host]) -> None:
@@ -149,6 +173,9 @@ class Runner:
 
     def floor(self, hosts: Sequence[Host], label: str) -> dict:
         """The floor's one-command read of every host (hosts must be converged)."""
+        recorded = self._recorded([label])
+        if recorded:
+            return recorded[0]
         spec = self.work / f"floor-{len(hosts)}.json"
         spec.write_text(json.dumps({
             "user": "root", "key": str(self.bed.client_key),
@@ -159,6 +186,7 @@ class Runner:
                          self.work, dict(os.environ))
         sample = self._run(inv, label)
         workload.check_floor(json.loads(out.read_text()), hosts, self.want)
+        self._checked(label)
         return sample
 
 
@@ -175,7 +203,11 @@ def measure(runner: Runner, hosts_counts: Sequence[int], tools_: Sequence[str],
     if warmup:  # page cache, .pyc files, Ansible's first start: not what is measured
         print("warm-up (not measured): a first apply of each tool on 2 hosts", flush=True)
         for tool in tools_:
-            runner.warm_up(tool, bed.hosts[:2])
+            resumed = all(runner.has_record(f"{tool}-{n}-{rep}-{s}")
+                          for n in hosts_counts for rep in range(reps_of[(tool, n)])
+                          for s in report.SCENARIOS)
+            if not resumed:
+                runner.warm_up(tool, bed.hosts[:2])
     for n in hosts_counts:
         hosts = bed.hosts[:n]
         by_tool: dict[str, list] = {t: [] for t in tools_}
@@ -243,6 +275,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="results directory (default bench/results); '-' writes nothing")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work dir (every tool's log, the agent's log)")
+    parser.add_argument("--resume", metavar="WORKDIR", default=None,
+                        help="reuse the checked samples in the work dir of an interrupted run"
+                             " (kept on failure) and measure only what is missing")
     args = parser.parse_args(argv)
 
     hosts_counts = [20] if args.quick else sorted({int(n) for n in args.hosts.split(",")})
@@ -287,15 +322,19 @@ def main(argv: list[str] | None = None) -> int:
             facts["bed_boot_s"] = round(time.monotonic() - t0, 1)
             print(f"bed {bed.bed_id}: {len(bed.hosts)} systemd hosts in "
                   f"{facts['bed_boot_s']}s", flush=True)
-            runner = Runner(bed, toolbox, work)
+            runner = Runner(bed, toolbox, work, Path(args.resume) if args.resume else None)
             samples = measure(runner, hosts_counts, tools_, reps_of, not args.no_warmup)
+            facts["resumed_from"] = args.resume
+            facts["resumed_samples"] = runner.resumed
             if not args.no_daemon:
                 launcher = tools.pullinfra_launcher(pythonpath, work / "pullinfra")
                 daemon_result = daemon.measure(
                     work / "daemon", bed, bed.hosts[:max(hosts_counts)], launcher, pushes,
                     cycles, args.reconcile_interval, timeout=1800)
-    except (BenchError, workload.StateError, BedError, AssertionError) as exc:
-        print(f"BENCHMARK INVALID: {exc}\n(logs kept in {work})", file=sys.stderr)
+    except (BenchError, workload.StateError, BedError, AssertionError, OSError,
+            subprocess.SubprocessError) as exc:
+        print(f"BENCHMARK INVALID: {type(exc).__name__}: {exc}\n(logs kept in {work}; "
+              f"`--resume {work}` reuses the samples checked so far)", file=sys.stderr)
         return 1
 
     med = report.medians(samples)
