@@ -175,13 +175,17 @@ def read_small_file(path: str, max_bytes: int) -> StringCommand:
     )
 
 
-def _in_this_shell(args: CommandArgs) -> CommandArgs:
-    """A command for plain `sh` runs in the subshell itself: `sh -c` inside it would cost the
-    host one more exec for the same shell, with the same environment and directory."""
-    plain = args.shell_executable == "sh" and not (
+def runs_in_this_shell(args: CommandArgs) -> bool:
+    """A command for plain `sh`, as the login user, runs in the subshell itself: `sh -c`
+    inside it would cost the host one more exec for the same shell, environment and
+    directory. Its text then never becomes any process's argv."""
+    return args.shell_executable == "sh" and not (
         args.sudo or args.su_user or args.doas or args.dzdo
     )
-    return dataclasses.replace(args, shell_executable=None) if plain else args
+
+
+def _in_this_shell(args: CommandArgs) -> CommandArgs:
+    return dataclasses.replace(args, shell_executable=None) if runs_in_this_shell(args) else args
 
 
 def _after(data: bytes, marker: bytes) -> bytes:

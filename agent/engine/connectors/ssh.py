@@ -47,6 +47,7 @@ from agent.engine.connectors.shell import (
     fits_shell,
     new_token,
     read_small_file,
+    runs_in_this_shell,
     shell_upload,
 )
 from agent.engine.connectors.ssh_connect import (
@@ -62,8 +63,7 @@ from agent.engine.connectors.ssh_connect import (
 
 # What one send() offers the channel: paramiko splits it into packets anyway.
 SEND_CHUNK = 32768
-# Larger uploads go over sftp. Under sudo or su the shell upload is one argument of their
-# command line, which Linux caps at 128 KiB; base64 makes 48 KiB into 64 KiB.
+# Larger uploads go over sftp, which streams them instead of holding them in a script.
 SHELL_UPLOAD_MAX_BYTES = 48 * 1024
 
 
@@ -302,7 +302,14 @@ class SSHConnector(Connector):
 
     def upload_command(self, upload: FileUploadCommand, args: CommandArgs) -> StringCommand | None:
         """A small file goes through the long-lived shell with the round trip's other
-        commands; sftp would cost an open, a write, a close and a stat, each a round trip."""
+        commands; sftp would cost an open, a write, a close and a stat, each a round trip.
+
+        Only as the login user and for plain sh, where the content stays inside the shell:
+        under sudo, su or another shell it would be an argument of their command line, which
+        every user of the host can read; those go through a temp file (`_temp_dir`).
+        """
+        if not runs_in_this_shell(args):
+            return None
         data = upload.read_bytes()
         if len(data) > SHELL_UPLOAD_MAX_BYTES:
             return None
