@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("wall time, s (median, log scale)")
     handles, labels = axes[1].get_legend_handles_labels()  # the only panel with the floor
-    axes[-1].legend(handles, labels, loc="upper left")
+    axes[-1].legend(handles, labels, loc="lower right")
     machine = results["machine"]
     fig.suptitle(f"pullinfra {str(machine.get('pullinfra_commit', ''))[:10]} vs pyinfra and "
                  f"Ansible: {machine.get('date', '')}, {machine.get('nproc')} cores")

@@ -349,6 +349,12 @@ def main(argv: list[str] | None = None) -> int:
               f"{facts['nproc']} cores ({facts['cpu']}), load average "
               f"{facts['loadavg_start'][0]:.1f} at the start and {facts['loadavg_end'][0]:.1f}"
               f" at the end; {facts['elapsed_s'] / 60:.1f} minutes in all.\n\n")
+    if runner.resumed:
+        which = ", ".join(sorted({label.split("-")[0] for label in runner.resumed}))
+        header += (f"{len(runner.resumed)} samples ({which}) were reused from an interrupted"
+                   f" run (`--resume {args.resume}`), measured "
+                   "there under the same settings; the rest (and the elapsed time) is this "
+                   "run's.\n\n")
     print()
     print(header + text)
     if args.out != "-":
