@@ -6,9 +6,10 @@ of the operation), and then go together with that read in one round trip (the co
 `run_batch`). Fact outputs are kept by the exact shell text that produced them, and stay
 true while this host has changed nothing:
 
-- a batch that sent a changing command, an upload, a python callback or a command run
-  through `host.run_shell_command` forgets every fact except the immutable ones, before the
-  reads sent after it in the same batch are kept;
+- a batch that sent a changing command, an upload, a python callback, a command run
+  through `host.run_shell_command` or a disconnect (a reboot may follow) forgets every
+  fact except the immutable ones, before the reads sent after it in the same batch are
+  kept;
 - facts that change on their own (`cacheable = False`: the clock, uptime, processes) are
   never kept.
 
