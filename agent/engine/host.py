@@ -263,6 +263,7 @@ class Host:
         self.mask = Masker(spec.secrets)
         self.identities = IdentityTracker()
         self.queued: list[QueuedOp] = []
+        self._following: dict[int, QueuedOp | None] | None = None  # queued_after's answers
         self.current_file: DeployFile | None = None
         self.current: OpExecution | None = None
         self.scope = DeployScope()
@@ -549,14 +550,19 @@ class Host:
 
     def queue(self, queued: QueuedOp) -> None:
         self.queued.append(queued)
+        self._following = None
 
     def queued_after(self, queued: QueuedOp) -> QueuedOp | None:
         """The operation this host runs after `queued`: the global order keeps each host's
-        own order (order.py), so it is the next one this host queued."""
-        for position, candidate in enumerate(self.queued):
-            if candidate is queued:
-                return self.queued[position + 1] if position + 1 < len(self.queued) else None
-        return None
+        own order (order.py), so it is the next one this host queued. Asked once per
+        operation at execute, so the answers are made once, not by a scan each time."""
+        if self._following is None:
+            last = len(self.queued) - 1
+            self._following = {
+                id(op): self.queued[i + 1] if i < last else None
+                for i, op in enumerate(self.queued)
+            }
+        return self._following.get(id(queued))
 
     @contextmanager
     def executing(self, execution: OpExecution) -> Iterator[OpExecution]:

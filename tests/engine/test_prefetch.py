@@ -85,19 +85,10 @@ def test_a_fact_is_read_once_while_the_host_is_unchanged(write, run_local):
     deploy = write(
         "deploy.py",
         """
-        from pyinfra import host
-        from agent.engine.operation import operation
-        from tests.engine.testops import Echo
-
-        @operation()
-        def reads(text):
-            host.noop(host.get_fact(Echo, text=text))
-            return
-            yield
-
-        reads("a")
-        reads("a")
-        reads("b")
+        from tests.engine.testops import echo_reason
+        echo_reason("a")
+        echo_reason("a")
+        echo_reason("b")
         """,
     )
     result, connector = _run(run_local, inventory, deploy)
@@ -113,23 +104,16 @@ def test_a_change_sends_the_next_operations_reads_after_its_commands(write, run_
     deploy = write(
         "deploy.py",
         f"""
-        from pyinfra import host
         from agent.engine.operation import operation
-        from tests.engine.testops import Echo
-
-        @operation()
-        def check(text):
-            host.noop(host.get_fact(Echo, text=text))
-            return
-            yield
+        from tests.engine.testops import echo_reason
 
         @operation()
         def flip():
             yield "echo on > {flag}"
 
-        check("$(cat {flag} 2>/dev/null || echo off)")
+        echo_reason("$(cat {flag} 2>/dev/null || echo off)")
         flip()
-        check("$(cat {flag} 2>/dev/null || echo off)")
+        echo_reason("$(cat {flag} 2>/dev/null || echo off)")
         """,
     )
     result, connector = _run(run_local, inventory, deploy)

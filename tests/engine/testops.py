@@ -64,3 +64,12 @@ def upload(data: bytes, dest: str):
         return
     host.record_diff(dest, None if before is None else before.decode(), data.decode())
     yield FileUploadCommand(data, dest, mode="640")
+
+
+@operation()
+def echo_reason(text: str):
+    """Read the Echo fact and record its value as why nothing was done: the reason shows
+    what the operation saw."""
+    host.noop(host.get_fact(Echo, text=text))
+    return
+    yield

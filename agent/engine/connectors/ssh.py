@@ -65,6 +65,8 @@ from agent.engine.connectors.ssh_connect import (
 SEND_CHUNK = 32768
 # Larger uploads go over sftp, which streams them instead of holding them in a script.
 SHELL_UPLOAD_MAX_BYTES = 48 * 1024
+# Larger remote files are read over sftp; files.put shows no diff past 512 KiB anyway.
+SHELL_READ_MAX_BYTES = 192 * 1024
 
 
 class SSHConnector(Connector):
@@ -173,10 +175,7 @@ class SSHConnector(Connector):
             self._shell_next += len(requests)
             try:
                 return self._exchange(channel, script)
-            except (ConnectionLost, ShellProtocolError) as exc:
-                self._close_shell()
-                raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
-            except CONNECTION_ERRORS as exc:
+            except (ConnectionLost, ShellProtocolError, *CONNECTION_ERRORS) as exc:
                 self._close_shell()
                 raise ConnectionLost(f"connection to {self.name} lost: {exc}") from None
 
@@ -319,7 +318,7 @@ class SSHConnector(Connector):
         """A small regular file (files.put's diff) through the shell in one round trip, where
         sftp costs a session and an open, a stat, a read and a close. None for anything
         else (large, not a regular file, unreadable): sftp reads it, or says why not."""
-        output = self.run_shell_command(read_small_file(path, SHELL_UPLOAD_MAX_BYTES * 4), args)
+        output = self.run_shell_command(read_small_file(path, SHELL_READ_MAX_BYTES), args)
         if output.exit_code != 0 or not output.stdout:
             return None
         answer, *encoded = output.stdout
