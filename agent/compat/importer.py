@@ -16,6 +16,8 @@ _CATALOGUES = {"operations": "operation", "facts": "fact"}
 
 def _target_module(name: str) -> str:
     parts = name.split(".")
+    if parts[0] == "pullinfra":
+        return "agent.compat." + ".".join(parts)
     if len(parts) == 1 or parts[1] == "context":
         return _ROOT
     if parts[1] == "api":
@@ -73,12 +75,14 @@ def _defined_in(fact: type, module: ModuleType) -> bool:
 
 def import_pyinfra(name: str, fromlist: Sequence[str]) -> ModuleType | None:
     """An `agent.engine.imports.Importer`: `pyinfra...` gives pullinfra's modules (an unknown
-    name is an UnknownNameError naming what exists); any other name is left alone."""
-    if name != "pyinfra" and not name.startswith("pyinfra."):
+    name is an UnknownNameError naming what exists); `pullinfra` gives the names pullinfra
+    adds (`secret`); any other name is left alone."""
+    root = name.partition(".")[0]
+    if root not in ("pyinfra", "pullinfra"):
         return None
     module = import_compat(name)
     if not fromlist:
-        return import_compat("pyinfra")
+        return import_compat(root)
     for item in fromlist:
         if item != "*":
             check_exported(module, name, item)

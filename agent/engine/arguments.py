@@ -81,6 +81,13 @@ GLOBAL_ARGUMENTS: tuple[ArgumentSpec, ...] = (
         "Callable or list of callables, all true at execute time, for the operation to run.",
         "meta",
     ),
+    ArgumentSpec(
+        "_diff",
+        True,
+        "False keeps the operation's file diffs out of every output (plan, reports, the state"
+        " DB): the report says `(diff suppressed)`. For files that hold secrets.",
+        "meta",
+    ),
     ArgumentSpec("_retries", 0, "Times to re-run the operation after it fails.", "retry"),
     ArgumentSpec("_retry_delay", 5, "Seconds to wait between retries.", "retry"),
     ArgumentSpec(

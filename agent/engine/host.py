@@ -44,7 +44,7 @@ from agent.engine.events import EngineWarning, Event
 from agent.engine.fact import FactBase, FactError
 from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
-from agent.engine.masking import Masker
+from agent.engine.masking import DIFF_SUPPRESSED, Masker
 from agent.engine.pipeline import Deferred, DiscoveryStop, Exchange, FactRead, HostPipeline
 from agent.vocab import Mode, Stage
 
@@ -446,6 +446,11 @@ class Host:
 
     def record_diff(self, path: str, before: str | None, after: str) -> None:
         if self.current is None:
+            return
+        if not self.current.args.get("_diff", True):
+            # Said once, so a report still shows the operation had a diff to hide.
+            if not self.current.diffs:
+                self.current.diffs.append(DIFF_SUPPRESSED)
             return
         lines = difflib.unified_diff(
             (before or "").splitlines(keepends=True),

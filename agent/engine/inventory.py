@@ -26,13 +26,16 @@ from agent.engine.connectors.ssh_config import (
 )
 from agent.engine.errors import InventoryError
 from agent.engine.imports import Importer, user_builtins
+from agent.engine.user_text import read_user_text
 
 STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
 SECRET_DATA_KEYS = frozenset({"ssh_password", "ssh_key_password"})
-SECRET_KEY_SUFFIXES = ("_password", "_secret", "_token")
+# `_key` also matches `ssh_key`, a path: masking a path costs little, missing an API key a lot.
+SECRET_KEY_SUFFIXES = ("_password", "_secret", "_token", "_key")
 SSH_INT_KEYS = ("ssh_port", "ssh_connect_timeout")
 SSH_BOOL_KEYS = ("ssh_forward_agent", "ssh_allow_agent", "ssh_look_for_keys")
 SSH_DELAY_KEYS = ("ssh_connect_retry_min_delay", "ssh_connect_retry_max_delay")
+SSH_TEXT_KEYS = ("ssh_hostname", "ssh_user", "ssh_key", "ssh_known_hosts_file")
 # Keys of ssh_paramiko_connect_kwargs whose values are secrets, as ssh_password is.
 SECRET_PARAMIKO_KWARGS = frozenset({"password", "passphrase"})
 SSH_PREFIX = "@ssh/"
@@ -75,13 +78,10 @@ def is_secret_key(key: str, data: Mapping[str, Any]) -> bool:
 
 
 def secret_values(data: Mapping[str, Any]) -> frozenset[str]:
-    found = set()
+    found: set[str] = set()
+    marked = data.get("secret_keys") or ()
     for key, value in data.items():
-        secret = isinstance(value, MaskString) or (
-            isinstance(value, str) and is_secret_key(key, data)
-        )
-        if secret and len(value) >= 3:
-            found.add(str(value))
+        _collect_secrets(value, isinstance(key, str) and is_secret_key(key, data), marked, found)
     kwargs = data.get("ssh_paramiko_connect_kwargs")
     if isinstance(kwargs, Mapping):
         for key in SECRET_PARAMIKO_KWARGS:
@@ -89,6 +89,23 @@ def secret_values(data: Mapping[str, Any]) -> frozenset[str]:
             if isinstance(value, str) and len(value) >= 3:
                 found.add(value)
     return frozenset(found)
+
+
+def _collect_secrets(value: Any, by_key: bool, marked: Any, found: set[str]) -> None:
+    """Secrets anywhere in a data value: a `secret()` (MaskString) at any depth, and strings
+    under a secret-looking key of a nested dict (`db = {"admin_password": ...}`)."""
+    if isinstance(value, str):
+        if (by_key or isinstance(value, MaskString)) and len(value) >= 3:
+            found.add(str(value))
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            secret_key = isinstance(key, str) and (
+                key.endswith(SECRET_KEY_SUFFIXES) or key in marked
+            )
+            _collect_secrets(item, by_key or secret_key, marked, found)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _collect_secrets(item, by_key, marked, found)
 
 
 def parse_data_override(text: str) -> tuple[str, Any]:
@@ -115,17 +132,14 @@ def _exec_python_file(
 ) -> tuple[dict[str, Any], dict[str, int]]:
     """Run an inventory or group-data file; return its namespace and each name's line."""
     filename = str(path)
-    try:
-        source = path.read_text()
-    except OSError as exc:
-        raise InventoryError(f"cannot read {path}: {exc.strerror}", where=filename) from None
+    source = read_user_text(path, InventoryError, "file")
     try:
         tree = ast.parse(source, filename=filename)
         code = compile(tree, filename, "exec")
     except SyntaxError as exc:
         raise InventoryError(
             f"syntax error: {exc.msg}",
-            where=format_location(filename, exc.lineno or 0),
+            where=format_location(filename, exc.lineno or 1),
             fix="correct the Python syntax of the inventory",
         ) from None
     namespace: dict[str, Any] = {
@@ -207,6 +221,27 @@ def _parse_group(
     return hosts, dict(group_data)
 
 
+def _refuse_conflicting_data(host: str, seen: Mapping[str, Any], data: Mapping[str, Any],
+                             first: str | None, where: str) -> None:
+    """A host listed twice with different values for one key: which one is meant is a guess,
+    so the run stops rather than connecting with whichever came last."""
+    for key, value in data.items():
+        if key in seen and seen[key] != value:
+            raise InventoryError(
+                f"host {host!r} is listed twice with different {key!r}"
+                f" ({seen[key]!r} at {first}, {value!r} here)",
+                where=where,
+                fix="give the host's data once, or move shared values to group data",
+            )
+
+
+def _not_groups(namespace: Mapping[str, Any]) -> str:
+    """Public names that are neither groups nor obviously helpers: likely mistyped groups."""
+    names = [f"{name} is a {type(value).__name__}" for name, value in namespace.items()
+             if not name.startswith("_") and isinstance(value, str | dict | set | tuple)]
+    return f" ({', '.join(names)}; a group is a list of hosts)" if names else ""
+
+
 def _connector_for(name: str, where: str) -> str:
     """`@local`, `@ssh/<host>` (pyinfra's explicit form), or a plain name for SSH."""
     if name == "@local":
@@ -257,6 +292,11 @@ def _check_ssh_data(
         value = data.get(key)
         if value is not None and not (_is_number(value) and value > 0):
             raise fail(f"{key} must be a positive number, got {value!r}")
+    for key in SSH_TEXT_KEYS:
+        value = data.get(key)
+        if value is not None and not isinstance(value, str | os.PathLike):
+            raise fail(f"{key} must be a string, got {type(value).__name__} {value!r}",
+                       fix=f'quote it: "{key}": "..."')
     strict = data.get("ssh_strict_host_key_checking")
     if strict is not None and strict not in STRICT_HOST_KEY_CHOICES:
         raise fail(
@@ -374,12 +414,14 @@ def load_inventory(
         inline_group_data[name] = group_data
         for host_name, data in hosts:
             groups[name].append(host_name)
+            _refuse_conflicting_data(host_name, host_entries.get(host_name, {}), data,
+                                     host_where.get(host_name), where)
             host_entries.setdefault(host_name, {}).update(data)
             host_where.setdefault(host_name, where)
 
     if not host_entries:
         raise InventoryError(
-            "the inventory defines no hosts",
+            "the inventory defines no hosts" + _not_groups(namespace),
             where=format_location(filename, 1),
             fix='define a group, e.g. web = ["web-01", ("web-02", {"ssh_port": 2222})]',
         )
