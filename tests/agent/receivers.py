@@ -19,6 +19,8 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    answered: int = 200
+    """The status the receiver answered with."""
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -29,7 +31,9 @@ class Receiver:
     """An HTTP server that records every request and answers `status` (settable at any time).
 
     `stop()` then `start()` brings it back on the same port, so a sender configured with its
-    URL sees a real outage (connection refused) and a real recovery.
+    URL sees a real outage (connection refused) and a real recovery. `hang()` makes it read
+    each request and never answer: a receiver that accepts and stalls. The held requests are
+    counted in `hung`, not in `requests`, and closed unanswered at `unhang()`.
     """
 
     status: int = 200
@@ -39,9 +43,12 @@ class Receiver:
     bind: str = "127.0.0.1"
     """Where to listen; a bed's gateway address lets its hosts report to it."""
     requests: list[Received] = field(default_factory=list)
+    hung: int = 0
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
+        self._answering = threading.Event()
+        self._answering.set()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -59,11 +66,18 @@ class Receiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if not receiver._answering.is_set():
+                    with receiver._lock:
+                        receiver.hung += 1
+                    receiver._answering.wait()
+                    self.close_connection = True
+                    return
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 with receiver._lock:
                     receiver.requests.append(
-                        Received("POST", self.path, dict(self.headers.items()), body)
+                        Received("POST", self.path, dict(self.headers.items()), body,
+                                 receiver.status)
                     )
                     status, extra = receiver.status, dict(receiver.headers)
                 self.send_response(status)
@@ -81,7 +95,14 @@ class Receiver:
         self._thread.start()
         return self
 
+    def hang(self) -> None:
+        self._answering.clear()
+
+    def unhang(self) -> None:
+        self._answering.set()
+
     def stop(self) -> None:
+        self.unhang()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
