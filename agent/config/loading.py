@@ -22,6 +22,17 @@ from agent.config.models import ENV_NESTED_DELIMITER, ENV_PREFIX, AgentConfig
 from agent.config.positions import Loc, key_lines, line_for
 
 _SECRET_KEYS = {"token", "secret", "password"}
+# pydantic's type errors, said in TOML's words with what to write instead.
+_EXPECTED = {
+    "string_type": 'a string (in quotes: "...")',
+    "int_type": "a whole number", "int_parsing": "a whole number",
+    "float_type": "a number", "float_parsing": "a number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "list_type": "an array ([...])", "dict_type": "a table ({...} or [section])",
+    "model_type": "a table ([section] with its keys)",
+}
+_TOML_TYPES = {str: "a string", int: "an integer", float: "a float", bool: "a boolean",
+               list: "an array", dict: "a table"}
 
 
 def load_config(
@@ -68,6 +79,10 @@ def _read_toml(path: Path) -> tuple[dict[str, Any], str]:
         ) from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{path}:{line}: the config file is not UTF-8 text (byte"
+                          f" 0x{exc.object[exc.start]:02x}); save it as UTF-8") from None
     try:
         return tomllib.loads(text), text
     except tomllib.TOMLDecodeError as exc:
@@ -167,6 +182,10 @@ def _describe_one(err: Any, layers: _Layers, lines: dict[Loc, int],
         return f"{where}: unknown key `{key}`{_did_you_mean(loc)}; remove it or fix the spelling"
     if err["type"] == "missing":
         return f"{where}: `{key}` is required but not set; add it"
+    if err["type"] in _EXPECTED:
+        got = _TOML_TYPES.get(type(err.get("input")), type(err.get("input")).__name__)
+        shown = _shown_input(loc, err.get("input"), "")
+        return f"{where}: `{key}` must be {_EXPECTED[err['type']]}, got {got}{shown}"
     message = err["msg"].removeprefix("Value error, ")
     shown = _shown_input(loc, err.get("input"), message)
     return f"{where}: `{key}`: {message}{shown}" if key else f"{where}: {message}{shown}"

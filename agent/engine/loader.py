@@ -41,6 +41,8 @@ from agent.engine.callsite import current_location, innermost_user_file, traceba
 from agent.engine.context import bound_setup_config
 from agent.engine.errors import DeployError, UserError
 from agent.engine.imports import Importer, user_builtins
+from agent.engine.local_paths import EscapingPathError, confine, confine_user_file
+from agent.engine.user_text import read_user_text
 
 if TYPE_CHECKING:
     from agent.engine.arguments import Config
@@ -67,20 +69,23 @@ class _Found:
 def compile_user_file(path: Path, what: str) -> CodeType:
     """Compile a file of the user's; a syntax error names its file:line."""
     filename = str(path)
+    source = read_user_text(path, DeployError, what)
     try:
-        return compile(path.read_text(), filename, "exec")
+        return compile(source, filename, "exec")
     except SyntaxError as exc:
         raise DeployError(
             f"syntax error: {exc.msg}",
-            where=f"{filename}:{exc.lineno or 0}",
+            where=f"{filename}:{exc.lineno or 1}",
             fix=f"correct the Python syntax of the {what}",
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DeployError(f"cannot read {what}: {exc}", where=filename) from None
 
 
-def compile_deploy_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[DeployFile, ...]:
-    """Compile every deploy file up front, so a syntax error stops the run before connecting."""
+def compile_deploy_files(
+    paths: Sequence[str | os.PathLike[str]], root: Path | None = None
+) -> tuple[DeployFile, ...]:
+    """Compile every deploy file up front, so a syntax error stops the run before connecting.
+
+    With `root`, a deploy file whose real path is outside it is refused (local_paths.py)."""
     if not paths:
         raise DeployError("no deploy file given", fix="pass at least one deploy .py file")
     compiled = []
@@ -90,6 +95,7 @@ def compile_deploy_files(paths: Sequence[str | os.PathLike[str]]) -> tuple[Deplo
             raise DeployError(
                 f"deploy file {given} does not exist", fix="check the path of the deploy file"
             )
+        confine_user_file(given, root, "deploy file", DeployError)
         code = compile_user_file(path, "deploy file")
         compiled.append(DeployFile(index, str(path), path.parent, code))
     return tuple(compiled)
@@ -125,9 +131,12 @@ class DeployCode:
         deploys: Sequence[DeployFile],
         project_root: Path,
         importer: Importer | None = None,
+        local_root: Path | None = None,
     ) -> None:
         self.deploys = tuple(deploys)
         self.project_root = project_root.resolve()
+        # Every local file the run reads or writes stays inside this (local_paths.py).
+        self.local_root = (local_root or self.project_root).resolve()
         roots = [self.project_root, *(d.directory for d in self.deploys)]
         self.roots = [str(root) for root in dict.fromkeys(roots)]
         self.builtins = user_builtins(importer, self.import_local)
@@ -215,6 +224,7 @@ class DeployCode:
             self._loading[absolute] = module
             try:
                 if found.file is not None:
+                    confine_user_file(found.file, self.local_root, "module", DeployError)
                     self._add_user_file(found.file)
                     exec(compile_user_file(Path(found.file), "module"), module.__dict__)
             finally:
@@ -273,7 +283,14 @@ class DeployCode:
             candidates = [self.project_root / given, here / given]
         for candidate in candidates:
             if candidate.is_file():
-                return str(candidate.resolve())
+                try:
+                    return str(confine(candidate, self.local_root).resolve())
+                except EscapingPathError as exc:
+                    raise DeployError(
+                        f"local.include: {exc}",
+                        where=current_location(self._user_files),
+                        fix="include only files inside the repository",
+                    ) from None
         raise DeployError(
             f"local.include: {filename} not found (looked for "
             + ", ".join(str(c) for c in dict.fromkeys(candidates))
@@ -298,6 +315,7 @@ class DeployCode:
         path = self.project_root / "config.py"
         if not path.is_file():
             return
+        confine_user_file(path, self.local_root, "config file", DeployError)
         filename = str(path)
         code = compile_user_file(path, "config file")
         self._add_user_file(filename)
