@@ -25,9 +25,10 @@ def load_inventory(
     path: str | os.PathLike[str],
     data_overrides: Mapping[str, Any] | None = None,
     limit: Iterable[str] | None = None,
+    root: str | os.PathLike[str] | None = None,
 ) -> Inventory:
     """`agent.engine.inventory.load_inventory`, where the files may import `pyinfra`."""
-    return engine_inventory.load_inventory(path, data_overrides, limit, import_pyinfra)
+    return engine_inventory.load_inventory(path, data_overrides, limit, import_pyinfra, root)
 
 
 def run_deploy(

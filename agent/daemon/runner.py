@@ -125,7 +125,7 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
         env.metrics.set_hosts(deployment.name, (host.name for host in inventory.hosts))
         options = RunOptions(mode=plan.mode, parallel=deployment.parallel,
                              fail_percent=deployment.fail_percent, run_id=str(run_id),
-                             cancel=env.cancel, project_root=checkout)
+                             cancel=env.cancel, project_root=checkout, local_root=checkout)
         result = run_deploy(inventory, [checkout / d for d in deployment.deploys], options,
                             events)
     except Exception as exc:
@@ -153,7 +153,7 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
 
 def _load_inventory(env: RunEnv, deployment: DeploymentConfig, checkout: Path) -> Inventory:
     inventory = load_inventory(checkout / deployment.inventory, deployment.data,
-                               deployment.limit)
+                               deployment.limit, root=checkout)
     if env.shard_count > 1:
         mine = set(hosts_for_shard([h.name for h in inventory.hosts], env.shard_index,
                                    env.shard_count))

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,6 +45,7 @@ from agent.engine.events import EngineWarning, Event
 from agent.engine.fact import FactBase, FactError
 from agent.engine.identity import IdentityTracker, OpId
 from agent.engine.inventory import InventoryHost
+from agent.engine.local_paths import confine
 from agent.engine.masking import DIFF_SUPPRESSED, Masker
 from agent.engine.pipeline import Deferred, DiscoveryStop, Exchange, FactRead, HostPipeline
 from agent.vocab import Mode, Stage
@@ -476,12 +478,19 @@ class Host:
             roots.append(deploy_dir)
         return roots or [Path.cwd()]
 
-    def local_path(self, src: str) -> Path:
+    def local_path(self, src: str | PathLike[str], add_deploy_dir: bool = True) -> Path:
+        """A local file an operation reads or writes. Relative, it is found from the roots
+        above (with `add_deploy_dir=False`, from the working directory, as pyinfra takes it);
+        either way it must resolve inside the run's root (EscapingPathError,
+        local_paths.py), so that a committed symlink cannot reach the agent's own files."""
         path = Path(src)
-        if path.is_absolute():
+        if not path.is_absolute() and add_deploy_dir:
+            roots = self.local_roots()
+            path = next((root / path for root in roots if (root / path).exists()),
+                        roots[0] / path)
+        if self.run.code is None:
             return path
-        roots = self.local_roots()
-        return next((root / path for root in roots if (root / path).exists()), roots[0] / path)
+        return confine(path, self.run.code.local_root)
 
     def memo(self, key: Hashable, make: Callable[[], T]) -> T:
         """The value for `key` in this run, made by `make()` on first use and then shared by

@@ -26,6 +26,7 @@ from agent.engine.connectors.ssh_config import (
 )
 from agent.engine.errors import InventoryError
 from agent.engine.imports import Importer, user_builtins
+from agent.engine.local_paths import StrPath, confine_user_file
 from agent.engine.user_text import read_user_text
 
 STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
@@ -179,10 +180,13 @@ def _public_data(namespace: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _load_group_data(directory: Path, group: str, importer: Importer | None) -> dict[str, Any]:
+def _load_group_data(
+    directory: Path, group: str, importer: Importer | None, root: StrPath | None = None
+) -> dict[str, Any]:
     path = directory / "group_data" / f"{group}.py"
     if not path.is_file():
         return {}
+    confine_user_file(path, root, "group data file", InventoryError)
     namespace, _ = _exec_python_file(path, importer)
     return _public_data(namespace)
 
@@ -384,11 +388,13 @@ def load_inventory(
     data_overrides: Mapping[str, Any] | None = None,
     limit: Iterable[str] | None = None,
     importer: Importer | None = None,
+    root: StrPath | None = None,
 ) -> Inventory:
     """Read an inventory file and its group data; `limit` keeps only these hosts or groups.
 
     `importer` owns names the files may import besides real modules (the compat layer's
     maps `pyinfra...`, which inventories written for pyinfra import); the engine maps none.
+    With `root`, an inventory or group-data file resolving outside it is refused.
     """
     inventory_path = Path(path).resolve()
     filename = str(inventory_path)
@@ -396,6 +402,7 @@ def load_inventory(
         raise InventoryError(
             f"inventory file {path} does not exist", fix="pass the path of a .py inventory"
         )
+    confine_user_file(path, root, "inventory file", InventoryError)  # local_paths.py
     namespace, lines = _exec_python_file(inventory_path, importer)
 
     groups: dict[str, list[str]] = {}
@@ -427,9 +434,9 @@ def load_inventory(
         )
 
     directory = inventory_path.parent
-    all_data = _load_group_data(directory, "all", importer)
+    all_data = _load_group_data(directory, "all", importer, root)
     file_group_data = {
-        group: _load_group_data(directory, group, importer) for group in groups
+        group: _load_group_data(directory, group, importer, root) for group in groups
     }
     overrides = dict(data_overrides or {})
 

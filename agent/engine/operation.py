@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from agent.engine.callsite import current_location
 from agent.engine.context import current_host
 from agent.engine.errors import DeployError, PrepareTimeResultError
 from agent.engine.identity import OpId
+from agent.engine.local_paths import EscapingPathError
 from agent.engine.naming import module_label
 from agent.vocab import OpStatus, Stage
 
@@ -27,11 +29,17 @@ if TYPE_CHECKING:
     from agent.engine.result import OpHostResult
 
 
+# The arguments of an operation that name local files (`("src",)`), or a function of the
+# call's arguments (defaults applied) that returns them, for those local only sometimes.
+LocalPaths = Sequence[str] | Callable[[Mapping[str, Any]], Iterable[str]]
+
+
 @dataclass(frozen=True)
 class OperationDefinition:
     function: Callable[..., Any]
     full_name: str  # module.function, e.g. files.directory
     is_idempotent: bool
+    local_paths: LocalPaths = ()
 
 
 class OperationMeta:
@@ -112,15 +120,22 @@ class QueuedOp:
 
 
 def operation(
-    func: Callable[..., Any] | None = None, *, is_idempotent: bool = True, **_ignored: Any
+    func: Callable[..., Any] | None = None,
+    *,
+    is_idempotent: bool = True,
+    local_paths: LocalPaths = (),
+    **_ignored: Any,
 ) -> Any:
-    """Make a generator function an operation: `@operation()` or `@operation`."""
+    """Make a generator function an operation: `@operation()` or `@operation`.
+
+    `local_paths` names the arguments that are files on this machine, so that a call whose
+    file would leave the run's root is refused at prepare (`_check_local_paths`)."""
 
     def decorate(function: Callable[..., Any]) -> Callable[..., OperationMeta]:
         module = module_label(function.__module__)
         name = function.__name__
         full_name = name if module.startswith("__") else f"{module}.{name}"
-        definition = OperationDefinition(function, full_name, is_idempotent)
+        definition = OperationDefinition(function, full_name, is_idempotent, local_paths)
 
         @functools.wraps(function)
         def queue(*args: Any, **kwargs: Any) -> OperationMeta:
@@ -174,13 +189,14 @@ def queue_operation(
     kwargs = dict(kwargs)
     try:
         global_args = host.global_arguments(kwargs)
-        inspect.signature(definition.function).bind(*args, **kwargs)
+        bound = inspect.signature(definition.function).bind(*args, **kwargs)
     except TypeError as exc:
         raise DeployError(
             f"{definition.full_name}: {exc}",
             where=location,
             fix="check the operation's arguments",
         ) from None
+    _check_local_paths(host, definition, bound, location)
     op_id = host.next_op_id()
     name = host.scope.operation_name(str(global_args["name"] or definition.full_name))
     meta = OperationMeta(run, name, host.name, location)
@@ -199,3 +215,43 @@ def queue_operation(
         )
     )
     return meta
+
+
+def _path_values(value: Any) -> list[str | os.PathLike[str]]:
+    """The file names in an argument: a path, or a list of them (server.user's key files);
+    anything else (a file-like, bytes) names no file."""
+    values = value if isinstance(value, list | tuple) else [value]
+    return [item for item in values if isinstance(item, str | os.PathLike)]
+
+
+def _check_local_paths(
+    host: Host, definition: OperationDefinition, bound: inspect.BoundArguments,
+    location: str | None,
+) -> None:
+    """A local file the call names must resolve inside the run's root (local_paths.py).
+
+    Checked here, as the call is queued, so the run stops at prepare with the call's
+    file:line before any host is touched; `host.local_path` checks again when the
+    operation opens the file. `add_deploy_dir=False` (pyinfra's convention) takes a relative
+    path from the working directory instead of the deploy's.
+    """
+    if not definition.local_paths:
+        return
+    bound.apply_defaults()
+    arguments = bound.arguments
+    spec = definition.local_paths
+    names = spec(arguments) if callable(spec) else spec
+    from_deploy = arguments.get("add_deploy_dir", True) is not False
+    for name in names:
+        for value in _path_values(arguments.get(name)):
+            try:
+                host.local_path(value, from_deploy)
+            except EscapingPathError as exc:
+                raise DeployError(
+                    f"{definition.full_name}: {name}={os.fspath(value)!r}: {exc}",
+                    where=location,
+                    fix="keep local files inside the repository; a symlink in it may point"
+                    " only to a file in it",
+                ) from None
+            except ValueError:  # no valid file name (a NUL): the operation says so
+                continue

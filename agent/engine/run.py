@@ -46,6 +46,7 @@ from agent.engine.host import Host, RunContext
 from agent.engine.imports import Importer
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
 from agent.engine.loader import DeployCode, DeployFile, compile_deploy_files
+from agent.engine.local_paths import default_root
 from agent.engine.operation import QueuedOp
 from agent.engine.prepare import PlannedOp, plan_operations, prepare_host
 from agent.engine.result import HostResult, OperationSummary, OpHostResult, RunResult
@@ -67,6 +68,10 @@ class RunOptions:
     # Where pyinfra's working directory would be: config.py, local.include paths and
     # repository modules are found here. Default: the inventory file's directory.
     project_root: str | os.PathLike[str] | None = None
+    # Every local file the run reads or writes (deploy and inventory files, files.put's
+    # sources...) must resolve inside this (local_paths.py): the exported commit in the
+    # agent. Default: local_paths.default_root of the inventory's and deploy files' folders.
+    local_root: str | os.PathLike[str] | None = None
     # Owns the names user code imports that are not real modules (agent.compat's maps
     # `pyinfra...`); the engine alone maps none. Also used for the inventory, when a path.
     importer: Importer | None = None
@@ -146,12 +151,15 @@ class _Run:
     # -- stages ----------------------------------------------------------------------------
 
     def setup(self, inventory: Inventory | str | os.PathLike[str], deploy_files: Sequence[Any]):
+        root = self._local_root(inventory, deploy_files)
         if not isinstance(inventory, Inventory):
             inventory = load_inventory(
-                inventory, self.options.data, self.options.limit, self.options.importer
+                inventory, self.options.data, self.options.limit, self.options.importer, root
             )
-        deploys = compile_deploy_files(deploy_files)
-        code = DeployCode(deploys, self._project_root(inventory, deploys), self.options.importer)
+        deploys = compile_deploy_files(deploy_files, root)
+        code = DeployCode(
+            deploys, self._project_root(inventory, deploys), self.options.importer, root
+        )
         self.context.code = code
         code.load_config_file(self.context.config)
         if self.fail_percent is None:
@@ -168,6 +176,18 @@ class _Run:
             max_workers=max(1, parallel), thread_name_prefix=f"pullinfra-{self.result.run_id[:8]}"
         )
         return deploys
+
+    def _local_root(
+        self, inventory: Inventory | str | os.PathLike[str], deploy_files: Sequence[Any]
+    ) -> Path:
+        if self.options.local_root is not None:
+            return Path(self.options.local_root)
+        given = inventory.path if isinstance(inventory, Inventory) else inventory
+        files = [*([given] if given else []), *deploy_files]
+        folders = [os.path.dirname(os.path.abspath(f)) for f in files]
+        if self.options.project_root is not None:
+            folders.append(os.fspath(self.options.project_root))
+        return default_root(folders)
 
     def _project_root(self, inventory: Inventory, deploys: Sequence[DeployFile]) -> Path:
         if self.options.project_root is not None:

@@ -95,9 +95,9 @@ class FakeHost:
     def local_roots(self) -> list[Path]:
         return [self.local_dir]
 
-    def local_path(self, src: str) -> Path:
+    def local_path(self, src: str, add_deploy_dir: bool = True) -> Path:
         path = Path(src)
-        return path if path.is_absolute() else self.local_dir / path
+        return path if path.is_absolute() or not add_deploy_dir else self.local_dir / path
 
     def get_file(self, remote_path: str) -> bytes | None:
         return self.files.get(remote_path)

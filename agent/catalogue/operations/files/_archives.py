@@ -186,7 +186,7 @@ def _upload_name(src: str) -> str:
     return f"{directory.rstrip('/')}/pullinfra-{hashlib.sha1(src.encode()).hexdigest()}"
 
 
-@operation()
+@operation(local_paths=lambda arguments: () if arguments["remote_src"] else ("src",))
 def unarchive(
     src: str,
     dest: str,

@@ -229,7 +229,7 @@ def _fetch_to_local(src: str, dest: str, create_local_dir: bool) -> None:
     data = host.get_file(src)
     if data is None:
         raise OperationError(f"files.get: could not read {src} from the host")
-    local = Path(dest)
+    local = host.local_path(dest, add_deploy_dir=False)  # checked again as it is written
     if create_local_dir:
         local.parent.mkdir(parents=True, exist_ok=True)
     partial = local.with_name(f".{local.name}.pullinfra-partial")
@@ -237,7 +237,7 @@ def _fetch_to_local(src: str, dest: str, create_local_dir: bool) -> None:
     os.replace(partial, local)
 
 
-@operation()
+@operation(local_paths=("dest",))
 def get(
     src: str,
     dest: str,
@@ -251,7 +251,7 @@ def get(
     A missing remote file is fetched "blind", as pyinfra does: the fetch then fails."""
     src = check_path(src, "src")
     dest = check_path(dest, "dest")
-    local = host.local_path(dest) if add_deploy_dir else Path(dest)
+    local = host.local_path(dest, add_deploy_dir)
     remote = host.get_fact(File, path=src)
     unchanged = (remote and not force and local.is_file()
                  and host.get_fact(Sha1File, path=src) == _sha1_of(local))
@@ -314,7 +314,7 @@ def _walk(
     return files, links, dirs
 
 
-@operation()
+@operation(local_paths=("src",))
 def sync(
     src: str,
     dest: str,
@@ -331,7 +331,7 @@ def sync(
     only what differs is sent; ``delete`` removes remote files and links the tree lacks
     (directories are left, as pyinfra leaves them)."""
     dest = check_path(dest, "dest")
-    local = host.local_path(str(src)) if add_deploy_dir else Path(str(src))
+    local = host.local_path(str(src), add_deploy_dir)
     if not local.is_dir():
         raise OperationValueError(f"files.sync: no such local directory: {src}")
     excluded = _as_list(exclude, "exclude")
@@ -395,7 +395,7 @@ def _run_local(command: str) -> None:
         raise OperationError(f"rsync failed ({done.returncode}): {done.stderr.strip()}")
 
 
-@operation(is_idempotent=False)
+@operation(is_idempotent=False, local_paths=("src",))
 def rsync(src: str, dest: str, flags: list[str] | None = None) -> Commands:
     """Mirror ``src`` onto the host with this machine's rsync (default flags ``-ax --delete``);
     it always counts as a change, as in pyinfra, which cannot tell what rsync did."""
@@ -415,7 +415,5 @@ def _local_source(src: str) -> str:
     """A relative source from the project root, as files.put finds its sources (the agent's
     own working directory is not the checkout); rsync's trailing slash, which means "the
     directory's contents", is kept."""
-    if os.path.isabs(src):
-        return src
     found = str(host.local_path(src))
     return found + "/" if src.endswith("/") and not found.endswith("/") else found

@@ -54,7 +54,7 @@ def _read_source(src: Any, add_deploy_dir: bool, assume_exists: bool) -> tuple[A
     if hasattr(src, "read"):
         data = read_file_like(src)
         return data, data
-    local = host.local_path(str(src)) if add_deploy_dir else Path(src)
+    local = host.local_path(str(src), add_deploy_dir)
     if local.is_file():
         return local, _local_bytes(local)
     if assume_exists:
@@ -158,7 +158,7 @@ def _time_fixes(
     return fixes
 
 
-@operation()
+@operation(local_paths=("src",))
 def put(
     src: str | IO[Any],
     dest: str,
@@ -243,7 +243,7 @@ class _TemplateSignature(inspect.Signature):
         return super().bind(*args, **kwargs)
 
 
-@operation()
+@operation(local_paths=("src",))
 def template(
     src: str | IO[Any],
     dest: str,
@@ -269,7 +269,8 @@ def template(
     source: Any = src if hasattr(src, "read") else host.local_path(str(src))
     context = {"host": host, **data}
     search_path = host.local_roots()
-    rendered = render_template(source, context, search_path, jinja_env_kwargs, host.memo)
+    rendered = render_template(source, context, search_path, jinja_env_kwargs, host.memo,
+                               lambda name: host.local_path(name, add_deploy_dir=False))
     # put's own generator: the upload is part of this operation, not a second one queued.
     yield from put._inner(
         rendered.encode("utf-8"),

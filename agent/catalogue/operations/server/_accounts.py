@@ -139,7 +139,7 @@ def _wanted_keys(public_keys: Any) -> list[str]:
     return keys
 
 
-@operation()
+@operation(local_paths=("public_keys",))
 def user_authorized_keys(
     user: str,
     public_keys: str | list[str],
@@ -259,7 +259,7 @@ def _usermod_args(
     return args
 
 
-@operation()
+@operation(local_paths=("public_keys",))
 def user(
     user: str,
     present: bool = True,

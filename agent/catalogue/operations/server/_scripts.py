@@ -52,7 +52,7 @@ def _run(temp_file: str, args: list[Any]) -> Commands:
     yield StringCommand(QuoteString(temp_file), *args)
 
 
-@operation(is_idempotent=False)
+@operation(is_idempotent=False, local_paths=("src",))
 def script(src: str | IO[Any], args: Iterable[Any] = ()) -> Commands:
     """Upload a local script (a path relative to the deploy, as files.put takes it, or a
     file-like object) to a fresh temporary file on the host, make it executable and run it
@@ -63,7 +63,7 @@ def script(src: str | IO[Any], args: Iterable[Any] = ()) -> Commands:
     yield from _run(temp_file, arguments)
 
 
-@operation(is_idempotent=False)
+@operation(is_idempotent=False, local_paths=("src",))
 def script_template(src: str | IO[Any], args: Iterable[Any] = (), **data: Any) -> Commands:
     """Render a local Jinja2 script template with `data` (as files.template does, `host`
     included), upload it to a temporary file on the host, make it executable and run it

@@ -22,6 +22,25 @@ from agent.engine.operation_errors import OperationError
 STRING_TEMPLATE = "<string>"
 # host.memo: (key, make) -> the run's shared value for key
 Memo = Callable[[Hashable, Callable[[], Environment]], Environment]
+# host.local_path for an absolute file name: the name back, or EscapingPathError
+Confine = Callable[[str], Any]
+
+
+class _ConfinedLoader(FileSystemLoader):
+    """An `{% include %}` or `{% extends %}` is a local file too: one that resolves outside
+    the run's root (a symlink in the templates' folder) is refused as a template source is
+    (agent/engine/local_paths.py)."""
+
+    def __init__(self, searchpath: list[str], confine: Confine) -> None:
+        super().__init__(searchpath)
+        self._confine = confine
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        self._confine(filename)
+        return source, filename, uptodate
 
 
 def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
@@ -35,10 +54,13 @@ def _error_line(exc: BaseException, filename: str) -> tuple[str, int | None]:
     return filename, None
 
 
-def _environment(dirs: list[str], env_kwargs: dict[str, Any]) -> Environment:
+def _environment(
+    dirs: list[str], env_kwargs: dict[str, Any], confine: Confine | None = None
+) -> Environment:
     """StrictUndefined, trailing newline kept; templates load from `dirs` unless
     `jinja_env_kwargs` brings its own loader."""
-    loader = env_kwargs.pop("loader", FileSystemLoader(dirs))
+    default = FileSystemLoader(dirs) if confine is None else _ConfinedLoader(dirs, confine)
+    loader = env_kwargs.pop("loader", default)
     return Environment(
         undefined=StrictUndefined, keep_trailing_newline=True, loader=loader, **env_kwargs
     )
@@ -50,6 +72,7 @@ def render_template(
     search_path: list[Path],
     jinja_env_kwargs: Mapping[str, Any] | None = None,
     memo: Memo | None = None,
+    confine: Confine | None = None,
 ) -> str:
     """Render a template file (or a file-like holding template text) with StrictUndefined.
 
@@ -61,13 +84,15 @@ def render_template(
     an environment shared by the run's hosts, so it is compiled once per run rather than
     once per host; jinja's loader still checks the file's mtime on every use, so a template
     changed during the run is compiled again, as it would be without the cache.
+
+    With ``confine``, every file the loader reads is passed to it first.
     """
     env_kwargs = dict(jinja_env_kwargs or {})
     name = STRING_TEMPLATE
     try:
         if hasattr(src, "read"):
             text = read_file_like(src).decode("utf-8")
-            env = _environment([str(p) for p in search_path], env_kwargs)
+            env = _environment([str(p) for p in search_path], env_kwargs, confine)
             template = env.from_string(text)
         else:
             path = Path(src)
@@ -76,9 +101,10 @@ def render_template(
                 raise OperationError(f"template {path} does not exist")
             dirs = [str(path.parent), *(str(p) for p in search_path)]
             if memo is not None and not env_kwargs:
-                env = memo(("jinja2.Environment", *dirs), lambda: _environment(dirs, {}))
+                env = memo(("jinja2.Environment", *dirs),
+                           lambda: _environment(dirs, {}, confine))
             else:
-                env = _environment(dirs, env_kwargs)
+                env = _environment(dirs, env_kwargs, confine)
             template = env.get_template(path.name)
         return template.render(dict(data))
     except TemplateNotFound as exc:
