@@ -231,9 +231,12 @@ def _refuse_conflicting_data(host: str, seen: Mapping[str, Any], data: Mapping[s
     so the run stops rather than connecting with whichever came last."""
     for key, value in data.items():
         if key in seen and seen[key] != value:
+            secret = secret_values({key: seen[key]}) | secret_values({key: value})
+            values = f"{seen[key]!r} at {first}, {value!r} here"
+            if secret:  # the values would show a password in the error
+                values = f"at {first} and here"
             raise InventoryError(
-                f"host {host!r} is listed twice with different {key!r}"
-                f" ({seen[key]!r} at {first}, {value!r} here)",
+                f"host {host!r} is listed twice with different {key!r} ({values})",
                 where=where,
                 fix="give the host's data once, or move shared values to group data",
             )

@@ -198,7 +198,8 @@ def queue_operation(
         ) from None
     _check_local_paths(host, definition, bound, location)
     op_id = host.next_op_id()
-    name = host.scope.operation_name(str(global_args["name"] or definition.full_name))
+    # A name built from host data may hold a secret; names reach logs, reports and events.
+    name = host.mask(host.scope.operation_name(str(global_args["name"] or definition.full_name)))
     meta = OperationMeta(run, name, host.name, location)
     host.queue(
         QueuedOp(

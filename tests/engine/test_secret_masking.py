@@ -7,8 +7,11 @@ from __future__ import annotations
 import textwrap
 import urllib.parse
 
+import pytest
+
 from agent.compat import load_inventory, run_deploy
 from agent.engine.command import MASK
+from agent.engine.errors import InventoryError
 from agent.engine.masking import DIFF_SUPPRESSED, Masker
 from agent.engine.run import RunOptions
 from agent.report.build import Provenance, from_result
@@ -60,6 +63,7 @@ DEPLOY = textwrap.dedent('''
                    values=values)
     files.template(name="hidden", src="app.j2", dest=host.data.root + "/hidden.conf",
                    values=values, _diff=False)
+    server.shell(name=f"named after {host.data.api_token}", commands=["true"])
     server.shell(name="fails", commands=[f"echo {host.data.license} >&2; exit 4"])
 ''')
 
@@ -83,9 +87,21 @@ def test_template_diffs_mask_every_secret_and_diff_false_hides_the_diff(tmp_path
         assert ops["hidden"].diff == DIFF_SUPPRESSED
         report = from_result(run, Provenance(run_id=1)).to_json()
         assert CANARY not in report
-    failed = {op.name: op for op in result.host("@local").operations}["fails"]
-    assert failed.exit_code == 4 and MASK in failed.stderr_tail
+    ops = {op.name: op for op in result.host("@local").operations}
+    assert ops["fails"].exit_code == 4 and MASK in ops["fails"].stderr_tail
+    assert f"named after {MASK}" in ops
     assert CANARY not in repr(events) + repr(result)
+
+
+def test_a_host_listed_twice_with_two_passwords_names_neither(tmp_path) -> None:
+    path = tmp_path / "inventory.py"
+    path.write_text("a = [('@local', {'db_password': 'first-pw'})]\n"
+                    "b = [('@local', {'db_password': 'second-pw'})]\n")
+    with pytest.raises(InventoryError) as info:
+        load_inventory(str(path))
+    message = str(info.value)
+    assert "db_password" in message
+    assert "first-pw" not in message and "second-pw" not in message
 
 
 def test_masker_hides_url_encoded_forms_and_each_line_of_a_multi_line_secret() -> None:
