@@ -31,6 +31,8 @@ def prepare_host(host: Host, deploy_files: Sequence[DeployFile]) -> None:
                 try:
                     run.code.exec_deploy_file(deploy)
                 except UserError as exc:
+                    exc.what = host.mask(exc.what)  # `raise DeployError(f"... {password}")`
+                    exc.args = (exc.what,)
                     if exc.where is None:
                         exc.where = traceback_location(exc.__traceback__, run.user_files)
                     raise

@@ -11,7 +11,7 @@ import pytest
 
 from agent.compat import load_inventory, run_deploy
 from agent.engine.command import MASK
-from agent.engine.errors import InventoryError
+from agent.engine.errors import DeployError, InventoryError
 from agent.engine.masking import DIFF_SUPPRESSED, Masker
 from agent.engine.run import RunOptions
 from agent.report.build import Provenance, from_result
@@ -102,6 +102,17 @@ def test_a_host_listed_twice_with_two_passwords_names_neither(tmp_path) -> None:
     message = str(info.value)
     assert "db_password" in message
     assert "first-pw" not in message and "second-pw" not in message
+
+
+def test_a_deploy_error_raised_with_a_secret_in_it_is_masked(tmp_path) -> None:
+    inventory = _inventory(tmp_path, tmp_path)
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text("from pyinfra import host\nfrom pyinfra.api import DeployError\n"
+                      "raise DeployError('bad ' + host.data.app_secret)\n")
+    with pytest.raises(DeployError) as info:
+        run_deploy(inventory, [deploy], RunOptions())
+    assert str(info.value).startswith(f"{deploy}:3: bad {MASK}"), str(info.value)
+    assert CANARY not in repr(info.value)
 
 
 def test_masker_hides_url_encoded_forms_and_each_line_of_a_multi_line_secret() -> None:
