@@ -330,6 +330,34 @@ class StateConfig(_Section):
         return ONCE_STATE_DIR if once else DEFAULT_STATE_DIR
 
 
+class SSHConfig(_Section):
+    known_hosts: Path | None = None
+    """known_hosts file on the agent's machine with the keys of the hosts the deployments
+    reach over SSH (not the git server's: that is [source] known_hosts)."""
+    repo_known_hosts: str | None = None
+    """known_hosts file in the repository, relative to its root, read from the commit being
+    applied; a commit without it fails before any host is touched."""
+    accept_new_host_keys: bool = False
+    """Accept the key of a host seen for the first time and record it in "known_hosts" in the
+    state dir. With false, a host whose key is in none of the known_hosts files is refused
+    and reported unreachable. A changed key is refused either way."""
+
+    @field_validator("known_hosts")
+    @classmethod
+    def _file_exists(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _existing_file(value, info)
+
+    @field_validator("repo_known_hosts")
+    @classmethod
+    def _inside_repository(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = Path(value).parts
+        if not value.strip() or Path(value).is_absolute() or ".." in parts:
+            raise ValueError(f"{value!r} is not a path inside the repository, e.g. \"known_hosts\"")
+        return value
+
+
 class ShardConfig(_Section):
     index: int = Field(0, ge=0)
     """Which shard this agent is: an integer, a StatefulSet pod name such as "pullinfra-2"
@@ -397,6 +425,10 @@ class AgentConfig(_Section):
     are retried with backoff, in order, across restarts."""
     state: StateConfig = Field(default_factory=StateConfig)
     """Where the agent keeps its clone and history."""
+    ssh: SSHConfig = Field(default_factory=SSHConfig)
+    """Host keys of the hosts the deployments reach over SSH. Unknown keys are refused unless
+    accept_new_host_keys is true; a host's own data (ssh_strict_host_key_checking,
+    ssh_known_hosts_file) still wins."""
     shard: ShardConfig = Field(default_factory=ShardConfig)
     """Splitting one inventory between several agents."""
     log: LogConfig = Field(default_factory=LogConfig)

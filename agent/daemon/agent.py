@@ -317,7 +317,7 @@ class Agent:
             agent_info={"instance": self.instance, "version": __version__,
                         "shard": self._shard_label()},
             shard_index=config.shard.index, shard_count=config.shard.count,
-            cancel=self._cancel)
+            cancel=self._cancel, ssh=config.ssh, state_dir=self.state_dir)
 
     def _shard_label(self) -> str | None:
         shard = self.config.shard

@@ -21,6 +21,8 @@ from typing import Any
 
 from agent.compat import load_inventory, run_deploy
 from agent.config import DeploymentConfig, hosts_for_shard
+from agent.config.models import SSHConfig
+from agent.daemon.host_keys import host_key_policy
 from agent.daemon.outcomes import Ending
 from agent.engine.errors import UserError
 from agent.engine.events import (
@@ -76,6 +78,8 @@ class RunEnv:
     shard_index: int
     shard_count: int
     cancel: threading.Event
+    ssh: SSHConfig  # host keys (daemon/host_keys.py)
+    state_dir: Path
 
 
 def provenance(env: RunEnv, plan: RunPlan, run_id: int) -> Provenance:
@@ -125,7 +129,8 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
         env.metrics.set_hosts(deployment.name, (host.name for host in inventory.hosts))
         options = RunOptions(mode=plan.mode, parallel=deployment.parallel,
                              fail_percent=deployment.fail_percent, run_id=str(run_id),
-                             cancel=env.cancel, project_root=checkout, local_root=checkout)
+                             cancel=env.cancel, project_root=checkout, local_root=checkout,
+                             host_keys=host_key_policy(env.ssh, env.state_dir, checkout))
         result = run_deploy(inventory, [checkout / d for d in deployment.deploys], options,
                             events)
     except Exception as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.engine.connectors.base import ConnectError, Connector
+from agent.engine.connectors.host_keys import PYINFRA, HostKeyPolicy
 from agent.engine.connectors.key_files import KeyFiles
 from agent.engine.connectors.local import LocalConnector
 from agent.engine.connectors.ssh import SSHConnector
@@ -75,13 +76,18 @@ class RunOptions:
     # Owns the names user code imports that are not real modules (agent.compat's maps
     # `pyinfra...`); the engine alone maps none. Also used for the inventory, when a path.
     importer: Importer | None = None
+    # Host keys where a host's data says nothing: pyinfra's rules unless an unattended
+    # caller asks for stricter ones (connectors/host_keys.py).
+    host_keys: HostKeyPolicy = PYINFRA
 
 
-def default_connector(spec: InventoryHost, key_files: KeyFiles | None = None) -> Connector:
+def default_connector(
+    spec: InventoryHost, key_files: KeyFiles | None = None, host_keys: HostKeyPolicy = PYINFRA
+) -> Connector:
     """`key_files` lets a run's SSH connectors share the known_hosts and keys they read."""
     if spec.connector == "local":
         return LocalConnector()
-    return SSHConnector(spec.name, spec.data, key_files)
+    return SSHConnector(spec.name, spec.data, key_files, host_keys)
 
 
 class _Emitter:
@@ -165,7 +171,7 @@ class _Run:
         if self.fail_percent is None:
             self.fail_percent = self.context.config.FAIL_PERCENT
         factory = self.options.connector_factory or functools.partial(
-            default_connector, key_files=KeyFiles()
+            default_connector, key_files=KeyFiles(), host_keys=self.options.host_keys
         )
         self.hosts = [Host(spec, factory(spec), self.context) for spec in inventory.hosts]
         self.context.hosts = self.hosts

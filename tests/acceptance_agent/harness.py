@@ -79,8 +79,12 @@ def agent_config(*, url: str, port: int, state_dir: Path, instance: str = "accep
                  reconcile_mode: str = "apply", notify_url: str | None = None,
                  notify_on: Iterable[str] = ("all",), data: Mapping[str, Any] | None = None,
                  shard: tuple[int, int] | None = None, shutdown_grace: str | None = None,
-                 source: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """A complete agent config: one deployment "app" = inventory.py + deploy.py of the repo."""
+                 source: Mapping[str, Any] | None = None,
+                 ssh: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A complete agent config: one deployment "app" = inventory.py + deploy.py of the repo.
+
+    `ssh` is the [ssh] table (host keys); bed inventories name the bed's known_hosts in each
+    host's data, which wins over it."""
     config: dict[str, Any] = {
         "instance": instance,
         "source": {"url": url, "ref": "main", "poll_interval": poll_interval,
@@ -100,6 +104,8 @@ def agent_config(*, url: str, port: int, state_dir: Path, instance: str = "accep
         config["shutdown_grace"] = shutdown_grace
     if shard:
         config["shard"] = {"index": shard[0], "count": shard[1]}
+    if ssh is not None:
+        config["ssh"] = dict(ssh)
     return config
 
 

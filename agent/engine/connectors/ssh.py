@@ -37,6 +37,7 @@ from agent.engine.connectors.base import (
     make_unix_command,
     split_lines,
 )
+from agent.engine.connectors.host_keys import PYINFRA, HostKeyPolicy
 from agent.engine.connectors.key_files import KeyFiles
 from agent.engine.connectors.shell import (
     SHELL_COMMAND,
@@ -74,11 +75,15 @@ class SSHConnector(Connector):
     _sleep: Callable[[float], None] = staticmethod(time.sleep)
 
     def __init__(
-        self, name: str, data: Mapping[str, Any], key_files: KeyFiles | None = None
+        self,
+        name: str,
+        data: Mapping[str, Any],
+        key_files: KeyFiles | None = None,
+        host_keys: HostKeyPolicy = PYINFRA,
     ) -> None:
         self.name = name
         self.options = dataclasses.replace(
-            ConnectOptions.from_data(name, data), key_files=key_files
+            ConnectOptions.from_data(name, data, host_keys), key_files=key_files
         )
         # What the config name resolves to, known for sure once connected.
         self.hostname = self.options.config_name

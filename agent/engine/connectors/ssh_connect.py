@@ -8,7 +8,9 @@ hosts), logs in and turns paramiko's errors into `ConnectError`s, raising `Trans
 those worth another try, so the connector's retry loop knows what to do.
 
 Host keys follow OpenSSH's StrictHostKeyChecking: `yes` refuses unknown hosts, `accept-new`
-(the default) records unknown hosts and refuses changed keys, `no` accepts anything.
+records unknown hosts and refuses changed keys, `no` accepts anything. Where the host's data
+and the ssh_config say nothing, the run's `HostKeyPolicy` decides (host_keys.py): pyinfra's
+`accept-new` for `pullinfra apply`, `yes` for the daemon.
 
 The name a host is reached by goes through the ssh_config file (`ssh_config_file`, else
 ~/.ssh/config when it exists, as pyinfra does): HostName, User, Port, IdentityFile,
@@ -29,6 +31,14 @@ import paramiko
 from paramiko.agent import AgentClientProxy
 
 from agent.engine.connectors.base import ConnectError
+from agent.engine.connectors.host_keys import (
+    ACCEPT_ANY,
+    PYINFRA,
+    HostKeyPolicy,
+    UnknownHostKey,
+    missing_key_policy,
+    refusal_reason,
+)
 from agent.engine.connectors.key_files import KeyFiles, copy_host_entries
 from agent.engine.connectors.ssh_config import (
     Hop,
@@ -56,40 +66,6 @@ MAX_JUMP_DEPTH = 8
 
 class Transient(ConnectError):
     """A connect failure worth another try (refused, timed out, reset, banner not sent)."""
-
-
-class _UnknownHostKey(paramiko.SSHException):
-    """The host is not in known_hosts and the policy says refuse: trying again cannot help."""
-
-
-class _RefuseUnknownPolicy(paramiko.MissingHostKeyPolicy):
-    def __init__(self, known_hosts_file: Path) -> None:
-        self.known_hosts_file = known_hosts_file
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        raise _UnknownHostKey(
-            f"host key of {hostname} is not in {self.known_hosts_file}"
-            " (ssh_strict_host_key_checking is yes)"
-        )
-
-
-class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
-    """Record a host seen for the first time; a changed key is still refused by paramiko."""
-
-    def __init__(self, known_hosts_file: Path | None) -> None:
-        self.known_hosts_file = known_hosts_file
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: Any) -> None:
-        client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.known_hosts_file is None:
-            return
-        self.known_hosts_file.parent.mkdir(parents=True, exist_ok=True)
-        line = f"{hostname} {key.get_name()} {key.get_base64()}\n"
-        fd = os.open(self.known_hosts_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
 
 
 def _choice(value: Any, default: bool) -> bool:
@@ -128,11 +104,21 @@ class ConnectOptions:
     paramiko_kwargs: Mapping[str, Any]
     # Shared by the run's connectors (key_files.py); None reads the files for this host.
     key_files: KeyFiles | None = field(default=None, compare=False, repr=False)
+    # Where the data and the ssh_config say nothing (host_keys.py).
+    host_keys: HostKeyPolicy = PYINFRA
 
     @classmethod
-    def from_data(cls, name: str, data: Mapping[str, Any]) -> ConnectOptions:
+    def from_data(
+        cls, name: str, data: Mapping[str, Any], host_keys: HostKeyPolicy = PYINFRA
+    ) -> ConnectOptions:
         data_port = data.get("ssh_port")
         known_option = data.get("ssh_known_hosts_file")
+        if known_option:
+            known_file = Path(os.path.expanduser(known_option))
+        else:
+            known_file = host_keys.known_hosts_file or Path(
+                os.path.expanduser("~/.ssh/known_hosts")
+            )
         retry_min_delay = _number(data.get("ssh_connect_retry_min_delay"), DEFAULT_RETRY_MIN_DELAY)
         return cls(
             config_name=str(data.get("ssh_hostname") or name),
@@ -142,7 +128,7 @@ class ConnectOptions:
             key=data.get("ssh_key"),
             key_password=data.get("ssh_key_password"),
             strict=data.get("ssh_strict_host_key_checking"),
-            known_hosts_file=Path(os.path.expanduser(known_option or "~/.ssh/known_hosts")),
+            known_hosts_file=known_file,
             known_hosts_given=bool(known_option),
             connect_timeout=float(data.get("ssh_connect_timeout") or 10),
             allow_agent=data.get("ssh_allow_agent"),
@@ -156,6 +142,7 @@ class ConnectOptions:
                 _number(data.get("ssh_connect_retry_max_delay"), DEFAULT_RETRY_MAX_DELAY),
             ),
             paramiko_kwargs=dict(data.get("ssh_paramiko_connect_kwargs") or {}),
+            host_keys=host_keys,
         )
 
 
@@ -168,9 +155,10 @@ class Target:
     port: int
     user: str | None
     strict: str
-    known_hosts_files: tuple[Path, ...]
+    known_hosts_files: tuple[Path, ...]  # new keys are recorded in the first
     timeout: float
     settings: HostSettings
+    unknown_key_reason: str = ""  # why an unknown key is refused, when strict is yes
 
 
 def resolve_target(options: ConnectOptions) -> tuple[SSHConfigFile | None, Target]:
@@ -191,17 +179,27 @@ def resolve_target(options: ConnectOptions) -> tuple[SSHConfigFile | None, Targe
         known = tuple(Path(p) for p in settings.known_hosts_files)
     else:
         known = (options.known_hosts_file,)
+    policy = options.host_keys
+    known = _with_trusted(known, policy)
     target = Target(
         label=options.config_name,
         hostname=settings.hostname,
         port=port,
         user=options.user or settings.user,
-        strict=options.strict or settings.strict_host_key_checking or "accept-new",
+        strict=options.strict or settings.strict_host_key_checking or policy.strict,
         known_hosts_files=known,
         timeout=options.connect_timeout,
         settings=settings,
+        unknown_key_reason=refusal_reason(
+            bool(options.strict), bool(settings.strict_host_key_checking), policy, known
+        ),
     )
     return config, target
+
+
+def _with_trusted(known: tuple[Path, ...], policy: HostKeyPolicy) -> tuple[Path, ...]:
+    """The files of the host or config, then the policy's trusted ones (once each)."""
+    return known + tuple(path for path in policy.trusted_files if path not in known)
 
 
 def open_client(
@@ -281,31 +279,25 @@ def _forward_agent(channel: paramiko.Channel, proxies: list[AgentClientProxy]) -
     channel.request_forward_agent(handler)
 
 
-def _host_key_policy(target: Target) -> paramiko.MissingHostKeyPolicy:
-    first = target.known_hosts_files[0]
-    if target.strict == "yes":
-        return _RefuseUnknownPolicy(first)
-    if target.strict == "no":
-        return paramiko.AutoAddPolicy()
-    return _AcceptNewPolicy(first)
-
-
-def _hop_target(config: SSHConfigFile | None, hop: Hop, target: Target) -> Target:
+def _hop_target(
+    config: SSHConfigFile | None, hop: Hop, target: Target, policy: HostKeyPolicy
+) -> Target:
     """A jump host: its config entry, and the target's host key settings where it has none."""
     try:
         settings = config.settings(hop.host) if config else HostSettings(hop.host)
     except SSHConfigError as exc:
         raise ConnectError(str(exc)) from None
+    own = tuple(Path(p) for p in settings.known_hosts_files)
     return Target(
         label=hop.host,
         hostname=settings.hostname,
         port=hop.port or settings.port or 22,
         user=hop.user or settings.user,
         strict=settings.strict_host_key_checking or target.strict,
-        known_hosts_files=tuple(Path(p) for p in settings.known_hosts_files)
-        or target.known_hosts_files,
+        known_hosts_files=_with_trusted(own, policy) if own else target.known_hosts_files,
         timeout=settings.connect_timeout or target.timeout,
         settings=settings,
+        unknown_key_reason=target.unknown_key_reason,
     )
 
 
@@ -368,7 +360,10 @@ def _through_jumps(
             f"ProxyJump for {target.label} nests more than {MAX_JUMP_DEPTH} deep: a loop?"
             " (write `ProxyJump none` for the jump host itself)"
         )
-    hops = [_hop_target(config, hop, target) for hop in target.settings.proxy_jump]
+    hops = [
+        _hop_target(config, hop, target, options.host_keys)
+        for hop in target.settings.proxy_jump
+    ]
     sock: Any = None
     for index, hop in enumerate(hops):
         if sock is None:
@@ -410,7 +405,7 @@ def _login(
     """One SSH login over `sock`, with paramiko's errors said in the host's terms."""
     where = f"jump host {jump}: " if jump else ""
     client = paramiko.SSHClient()
-    if target.strict != "no":
+    if target.strict != ACCEPT_ANY:
         for known in target.known_hosts_files:
             if not known.is_file():
                 continue
@@ -419,7 +414,9 @@ def _login(
             except (OSError, paramiko.SSHException) as exc:
                 client.close()
                 raise ConnectError(f"{where}cannot read {known}: {exc}") from None
-    client.set_missing_host_key_policy(_host_key_policy(target))
+    client.set_missing_host_key_policy(
+        missing_key_policy(target.strict, target.known_hosts_files, target.unknown_key_reason)
+    )
     kwargs: dict[str, Any] = {
         "port": target.port,
         "username": target.user,
@@ -436,9 +433,10 @@ def _login(
         client.close()
         raise ConnectError(
             f"{where}host key for {exc.hostname} changed (got {exc.key.get_name()});"
-            f" if that is expected, remove its line from {target.known_hosts_files[0]}"
+            f" if that is expected, remove its line from"
+            f" {' or '.join(str(f) for f in target.known_hosts_files if f.is_file())}"
         ) from None
-    except _UnknownHostKey as exc:
+    except UnknownHostKey as exc:
         client.close()
         raise ConnectError(f"{where}{exc}") from None
     except paramiko.AuthenticationException:
