@@ -183,9 +183,10 @@ def _describe_one(err: Any, layers: _Layers, lines: dict[Loc, int],
     if err["type"] == "missing":
         return f"{where}: `{key}` is required but not set; add it"
     if err["type"] in _EXPECTED:
-        got = _TOML_TYPES.get(type(err.get("input")), type(err.get("input")).__name__)
-        shown = _shown_input(loc, err.get("input"), "")
-        return f"{where}: `{key}` must be {_EXPECTED[err['type']]}, got {got}{shown}"
+        value = err.get("input")
+        shown = _shown_input(loc, value, "")[len(" (got "):-1]  # secrets and tables: ""
+        got = shown or _TOML_TYPES.get(type(value), type(value).__name__)
+        return f"{where}: `{key}` must be {_EXPECTED[err['type']]}, got {got}"
     message = err["msg"].removeprefix("Value error, ")
     shown = _shown_input(loc, err.get("input"), message)
     return f"{where}: `{key}`: {message}{shown}" if key else f"{where}: {message}{shown}"
