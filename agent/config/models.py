@@ -282,7 +282,8 @@ class NotifyConfig(_Section):
     @classmethod
     def _http_url(cls, value: str) -> str:
         if not value.startswith(("https://", "http://")):
-            raise ValueError(f"{value!r} is not an http(s) URL")
+            raise ValueError("is not an http(s) URL (a webhook URL can hold a secret, so it "
+                             "is not shown)")
         return value
 
     @field_validator("name")

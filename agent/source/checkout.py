@@ -28,10 +28,10 @@ def export_tree(git: Git, git_dir: Path, revision: str, root: Path, timeout: flo
     if final.is_dir():
         os.utime(final)
         return final
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     token = uuid.uuid4().hex
     temp, index = root / f"{_TEMP_PREFIX}{token}", root / f"{_TEMP_PREFIX}{token}.index"
-    temp.mkdir()
+    temp.mkdir(mode=0o700)
     base = ["git", f"--git-dir={git_dir}", f"--work-tree={temp}"]
     env = {"GIT_INDEX_FILE": str(index)}
     try:
@@ -78,6 +78,9 @@ def remove_tree(path: Path) -> None:
 
 
 def _make_read_only(root: Path) -> None:
+    """No write bits anywhere, and the export's own directory the owner's alone (0500): a
+    commit may hold group_data secrets. The files inside keep git's read and execute bits,
+    which files.put(mode=True) copies to hosts; no one else can reach them."""
     no_write = ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
     for directory, dirs, files in os.walk(root, topdown=False):
         for name in files:
@@ -88,4 +91,4 @@ def _make_read_only(root: Path) -> None:
             path = os.path.join(directory, name)
             if not os.path.islink(path):
                 os.chmod(path, os.stat(path).st_mode & no_write)
-    os.chmod(root, os.stat(root).st_mode & no_write)
+    os.chmod(root, stat.S_IRUSR | stat.S_IXUSR)

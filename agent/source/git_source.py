@@ -171,8 +171,11 @@ class GitSource:
 
     def _ensure_repository(self) -> None:
         if not (self.git_dir / "HEAD").is_file():
-            self.root.mkdir(parents=True, exist_ok=True)
-            self._git_run("init", "--bare", "--quiet", str(self.git_dir), git_dir=False)
+            # The clone holds the whole deploy repository: the owner's alone, whatever the
+            # umask (git applies core.sharedRepository=0600 to every file it writes later).
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self._git_run("init", "--bare", "--quiet", "--shared=0600", str(self.git_dir),
+                          git_dir=False)
         current = self._resolve_config("remote.origin.url")
         if current != self.config.url:
             self._git_run("config", "remote.origin.url", self.config.url)

@@ -43,12 +43,23 @@ class Retention(Protocol):
     days: float | None
 
 
+def _owner_only(directory: Path) -> None:
+    """Create the state dir 0700 whatever the umask, and take group and other bits off one
+    made before: it holds every exported commit of the deploy repository (group_data
+    secrets included) and the hosts' known_hosts. A dir someone else owns (a volume's root
+    with fsGroup) is left as it is; its contents are owner-only anyway."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    found = directory.stat()
+    if found.st_uid == os.geteuid() and found.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
 class StateDB:
     """Open (creating or migrating) the SQLite file at `path`."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _owner_only(self.path.parent)
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
