@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import textwrap
 
+import pytest
+
 from tests.agent.receivers import Receiver
 from tests.daemon.helpers import pullinfra
 
@@ -70,3 +72,28 @@ def test_secrets_appear_in_no_log_report_state_or_show_output(fleet) -> None:
             assert _leaks(path.read_bytes().decode("latin-1")) == [], path
     finally:
         receiver.stop()
+
+
+def test_a_bad_notifier_url_is_refused_without_showing_it(tmp_path) -> None:
+    """A Slack webhook URL is the credential: a config error about it must not echo it."""
+    from agent.config.errors import ConfigError
+    from agent.config.loading import load_config
+
+    path = tmp_path / "agent.toml"
+    path.write_text(textwrap.dedent('''
+        instance = "x"
+        [source]
+        url = "file:///nowhere"
+        [[deployment]]
+        name = "app"
+        inventory = "inventory.py"
+        deploys = ["deploy.py"]
+        [[notify]]
+        type = "slack"
+        url = "hooks.slack.com/services/T0/B0/SLACK-SECRET-7f3a"
+    '''))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "notify[0].url" in message and "not an http(s) URL" in message
+    assert "SLACK-SECRET-7f3a" not in message
