@@ -9,7 +9,8 @@ a change to that file, the file is changed on the host and a reconcile corrects 
 commit with a command that echoes a secret on stderr fails. After that the canary is searched
 for in every output, the agent's log, every file and table under the state directory (the
 checkouts aside: the repository holds the secrets by design), the metrics, every API answer
-and every report the receiver got. It must be nowhere, while the host's file holds it.
+and every report the receiver got, after receivers refused reports and a webhook and an API
+call were refused. It must be nowhere, while the host's file holds it.
 """
 
 from __future__ import annotations
@@ -196,15 +197,32 @@ def test_a_canary_secret_is_found_in_no_output_file_or_table(
     wait_for(lambda: any(r.path.startswith("/services/") for r in receiver.received()), 60,
              "a Slack message", interval=0.5)
 
+    # Refusals leave error messages in the log and the outbox: every receiver refuses a
+    # report for good, the webhook gets a bad signature, the API a wrong token.
+    receiver.status = 404
+    status, _, body = http("POST", agent.url + "/api/trigger",
+                           body=json.dumps({"deployment": DEPLOYMENT}).encode(),
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"})
+    assert status == 202, body
+    agent.wait_for("report dropped", timeout=120, count=3)
+    status, _, _ = http("POST", agent.url + "/hooks/github", body=b'{"ref": "x"}',
+                        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=00",
+                                 "Content-Type": "application/json"})
+    assert status == 401
+    assert http("GET", agent.url + "/api/runs",
+                headers={"Authorization": f"Bearer {CANARY}-wrong"})[0] == 401
+
     # The search.
     outputs["metrics"] = agent.get("/metrics")[2].decode()
     outputs["/api/runs"] = _api(agent, token, f"/api/runs?deployment={DEPLOYMENT}&limit=1000"
                                 ).decode()
     for run in _runs(agent, token):
         outputs[f"/api/runs/{run['id']}"] = _api(agent, token, f"/api/runs/{run['id']}").decode()
-        shown = agent.cli("show", str(run["id"]))
-        outputs[f"show {run['id']}"] = shown.stdout + shown.stderr
-    for args in (("history", "--json"), ("show", str(drift["id"]), "--json")):
+    for run_id in (applied["id"], drift["id"], failed["id"]):
+        shown = agent.cli("show", str(run_id))
+        outputs[f"show {run_id}"] = shown.stdout + shown.stderr
+    for args in (("history", "--json"), ("show", str(failed["id"]), "--json")):
         done = agent.cli(*args)
         assert done.returncode == 0, done.stderr
         outputs[" ".join(args)] = done.stdout + done.stderr
