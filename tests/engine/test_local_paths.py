@@ -166,6 +166,16 @@ def test_a_file_like_source_names_no_file(repo: Path, tmp_path: Path) -> None:
     assert (target / "io").read_text() == "from io\n"
 
 
+def test_a_key_given_as_text_is_no_path(repo: Path) -> None:
+    """public_keys holds keys or key files; a key's base64 has slashes but never leaves."""
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIF/x+y/z+Kq/3w ops@laptop"
+    result = _run(repo, "from pyinfra.operations import server\n"
+                        f"server.user_authorized_keys(user='root', public_keys=[{key!r}])\n",
+                  mode="plan")
+    [op] = result.hosts[0].operations
+    assert "outside" not in (op.error or ""), op.error
+
+
 # -- what stays inside works --------------------------------------------------------------
 
 
