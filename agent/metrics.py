@@ -54,7 +54,10 @@ NOTIFICATION_RESULTS = ("success", "retry", "dropped")
 """`retry`: a retryable failure, the report stays queued; `dropped`: the receiver refused it
 for good (see agent/report/errors.py), the report leaves the queue."""
 WEBHOOK_PROVIDERS = ("github", "gitlab", "gitea")
-WEBHOOK_RESULTS = ("accepted", "ignored", "unauthorized", "bad_request")
+WEBHOOK_RESULTS = ("accepted", "ignored", "unauthorized", "bad_request", "replayed")
+"""`replayed`: verified, but its delivery id was seen lately; nothing was fetched."""
+RATE_LIMITED_ENDPOINTS = ("trigger", "webhook")
+"""`trigger`: POST /api/trigger; `webhook`: POST /hooks/PROVIDER."""
 
 # Fetches take from milliseconds (local file://) to minutes (a cold clone over SSH).
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -146,6 +149,9 @@ FAMILIES: tuple[_Family, ...] = (
             "Reports waiting in the outbox."),
     _Family("webhook_requests", Counter, "pullinfra_webhook_requests_total",
             "Push webhook requests, by provider and result.", ("provider", "result")),
+    _Family("http_rate_limited", Counter, "pullinfra_http_rate_limited_total",
+            "Requests answered 429 because their source address sent too many, by endpoint.",
+            ("endpoint",)),
 )
 
 
@@ -172,6 +178,7 @@ class Metrics:
     notifications: Counter
     notification_queue_depth: Gauge
     webhook_requests: Counter
+    http_rate_limited: Counter
 
     def __init__(self, version: str = __version__, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -188,6 +195,8 @@ class Metrics:
         # fetch series are created here because their label sets are closed.
         for result in FETCH_RESULTS:
             self.source_fetch.labels(result=result)
+        for endpoint in RATE_LIMITED_ENDPOINTS:
+            self.http_rate_limited.labels(endpoint=endpoint)
 
     # ---- initialisation to zero: alerts must never point at a missing series ----
 
@@ -387,6 +396,11 @@ class Metrics:
         _check("webhook provider", provider, WEBHOOK_PROVIDERS)
         _check("webhook result", result, WEBHOOK_RESULTS)
         self.webhook_requests.labels(provider=provider, result=result).inc()
+
+    def count_rate_limited(self, endpoint: str) -> None:
+        """Count one 429; by endpoint only, as a label per address would be unbounded."""
+        _check("rate-limited endpoint", endpoint, RATE_LIMITED_ENDPOINTS)
+        self.http_rate_limited.labels(endpoint=endpoint).inc()
 
     # ---- exposition ----
 

@@ -228,15 +228,29 @@ class HttpConfig(_Section):
     webhook_secrets: dict[WebhookProvider, SecretStr] = Field(default_factory=dict)
     """Per-provider secrets (github, gitlab, gitea), overriding webhook_secret for that
     provider."""
+    metrics_listen: str | None = None
+    """A second address serving only /metrics and /healthz, e.g. "0.0.0.0:9101", so that
+    Prometheus can scrape from another machine while `listen` (API and hooks) stays on
+    loopback. /metrics is still served on `listen` too. Unset, no second listener."""
+    rate_limit_per_minute: int = Field(120, ge=0)
+    """Requests per minute one source address may send to POST /api/trigger, and apart
+    from those to POST /hooks/*, once its burst is spent; beyond it the answer is 429 with
+    Retry-After. IPv6 addresses count per /64; behind a reverse proxy every request is the
+    proxy's. 0 turns the limit off."""
+    rate_limit_burst: int = Field(60, ge=1)
+    """Requests one source address may send at once before rate_limit_per_minute applies;
+    a forge sending several deliveries together stays well inside it."""
 
     def webhook_secret_for(self, provider: str) -> str | None:
         """The provider's own secret if set, else the shared one; None disables its hook."""
         secret = self.webhook_secrets.get(provider, self.webhook_secret)  # type: ignore[call-overload]
         return secret.get_secret_value() if secret is not None else None
 
-    @field_validator("listen")
+    @field_validator("listen", "metrics_listen")
     @classmethod
-    def _host_and_port(cls, value: str) -> str:
+    def _host_and_port(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ValueError(

@@ -8,7 +8,7 @@ from typing import Any
 
 from agent.backoff import Backoff
 from agent.config import AgentConfig
-from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent
+from agent.http import WEBHOOK_PROVIDERS, AgentHTTPServer, PushEvent, RateLimiter
 from agent.metrics import Metrics
 from agent.report.outbox import Notifier, Outbox
 from agent.report.senders import build_sender
@@ -37,13 +37,17 @@ def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
                trigger: Callable[[str | None], Any],
                push: Callable[[PushEvent], Any]) -> AgentHTTPServer:
     http = config.http
+    limiter = (RateLimiter(http.rate_limit_per_minute, http.rate_limit_burst)
+               if http.rate_limit_per_minute else None)
     try:
         return AgentHTTPServer(
             http.listen, metrics,
             token=http.token.get_secret_value() if http.token else None,
             webhook_secrets={p: http.webhook_secret_for(p) for p in WEBHOOK_PROVIDERS},
             ready=ready, problems=problems, runs=db, on_trigger=trigger, on_push=push,
+            limiter=limiter, metrics_listen=http.metrics_listen,
         )
     except OSError as exc:
-        raise AgentError(f"[http] listen = {http.listen!r}: cannot listen there: "
+        key = "listen" if exc.filename in (None, http.listen) else "metrics_listen"
+        raise AgentError(f"[http] {key} = {getattr(http, key)!r}: cannot listen there: "
                          f"{exc.strerror or exc}; pick a free address") from None

@@ -8,6 +8,7 @@ traceback.
 
 - server: `AgentHTTPServer`, the routing table and the refusal -> status table
 - webhooks: GitHub, GitLab and Gitea webhooks as pure functions (verify, parse)
+- ratelimit: a token bucket per source address; replays: delivery ids seen lately
 - hooks, api, probes: the endpoints; exchange: what an endpoint is given and returns
 
 Usage::
@@ -16,15 +17,17 @@ Usage::
         "127.0.0.1:9469", metrics,
         token="...", webhook_secrets={"github": "...", "gitlab": "...", "gitea": "..."},
         ready=lambda: (True, "ok"), runs=state_db, on_trigger=daemon.trigger,
-        on_push=daemon.push_received,
+        on_push=daemon.push_received, limiter=RateLimiter(per_minute=120, burst=60),
+        metrics_listen="0.0.0.0:9101",
     )
     server.start(); server.port; ...; server.stop()
 """
 
 from __future__ import annotations
 
+from agent.http.ratelimit import RateLimiter
 from agent.http.server import AgentHTTPServer
 from agent.http.webhooks import PushEvent
 from agent.metrics import WEBHOOK_PROVIDERS
 
-__all__ = ["WEBHOOK_PROVIDERS", "AgentHTTPServer", "PushEvent"]
+__all__ = ["WEBHOOK_PROVIDERS", "AgentHTTPServer", "PushEvent", "RateLimiter"]

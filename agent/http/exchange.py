@@ -8,11 +8,14 @@ never leave half an answer behind, and handlers can be called without a server.
 from __future__ import annotations
 
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
+from agent.http.ratelimit import RateLimiter
+from agent.http.replays import DeliveryLog
 from agent.http.webhooks import PushEvent
 
 if TYPE_CHECKING:
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
 MAX_BODY = 10 * 1024 * 1024
 """Push payloads of big pushes reach a few MiB; anything beyond this is refused with 413."""
 DEFAULT_RUNS_LIMIT = 50
+_DIGITS = re.compile(r"[0-9]+")
 
 T = TypeVar("T")
 
@@ -32,8 +36,8 @@ class RunsSource(Protocol):
                   ) -> list[Any]:
         """Newest first; dicts or dataclass rows."""
 
-    def get_run(self, run_id: int | str) -> Any:
-        """The run (a dict or a dataclass row) or None; numeric ids are passed as int."""
+    def get_run(self, run_id: int) -> Any:
+        """The run (a dict or a dataclass row) or None; ids are positive SQLite integers."""
 
 
 ReadyCheck = Callable[[], tuple[bool, str]]
@@ -55,6 +59,9 @@ class Backend:
     on_push: PushCallback | None = None
     token: str | None = None
     webhook_secrets: Mapping[str, str | None] = field(default_factory=dict)
+    limiter: RateLimiter | None = None
+    """None: no rate limit on the routes that start work."""
+    deliveries: DeliveryLog = field(default_factory=DeliveryLog)
 
 
 class HTTPError(Exception):
@@ -96,9 +103,11 @@ class Request:
     so a route that refuses early never waits on a slow upload."""
 
     def __init__(self, method: str, target: str, headers: Mapping[str, str],
-                 rfile: IO[bytes]) -> None:
+                 rfile: IO[bytes], client: str = "") -> None:
         split = urllib.parse.urlsplit(target)
         self.method = method
+        self.client = client
+        """The peer's address, what a rate limit counts by."""
         self.target = target
         self.path = split.path
         self.query = urllib.parse.parse_qs(split.query)
@@ -112,15 +121,23 @@ class Request:
             self._body = self._read_body()
         return self._body
 
+    def unread(self) -> bool:
+        """Whether a body was announced and never read: the connection must then close, or
+        its bytes would be parsed as the next request."""
+        if self._body is not None:
+            return False
+        return (self.headers.get("Content-Length", "0").strip("0") != ""
+                or self.headers.get("Transfer-Encoding") is not None)
+
     def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
         if length is None:
             if self.headers.get("Transfer-Encoding"):
                 raise HTTPError(411, "send a Content-Length", close=True)
             return b""
-        if not length.isdigit():
+        if not _DIGITS.fullmatch(length):  # str.isdigit() also takes "²", which int() refuses
             raise HTTPError(400, "bad Content-Length", close=True)
-        if int(length) > MAX_BODY:
+        if len(length.lstrip("0")) > len(str(MAX_BODY)) or int(length) > MAX_BODY:
             raise HTTPError(413, f"body larger than {MAX_BODY} bytes", close=True)
         return self._rfile.read(int(length))
 

@@ -2,7 +2,8 @@
 count the outcome on pullinfra_webhook_requests_total, and hand a push to the daemon.
 
 Every outcome a provider can cause is counted, so a misconfigured secret shows on a
-dashboard as `unauthorized` rather than as silence.
+dashboard as `unauthorized` rather than as silence. A verified push whose delivery id was
+seen lately (agent.http.replays) is answered but handed on no more: `replayed`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ def receive(backend: Backend, request: Request, provider: str) -> Reply:
         return Reply.json(200, {"status": "ignored", "event": event.event})
     if backend.on_push is None:
         raise HTTPError(503, "webhooks are not available")
+    if not backend.deliveries.first_time(provider, event.delivery):
+        backend.metrics.count_webhook(provider, "replayed")
+        return Reply.json(200, {"status": "ignored", "reason": "duplicate delivery"})
     backend.on_push(event)
     backend.metrics.count_webhook(provider, "accepted")
     return Reply.json(202, {"status": "accepted", "ref": event.ref, "revision": event.revision})

@@ -68,7 +68,8 @@ class _Dialect:
     verify: Verifier
     credential: str
     event_header: str
-    delivery_header: str
+    delivery_headers: tuple[str, ...]
+    """Where the delivery's id is, the first one present winning."""
     push_events: frozenset[str]
 
 
@@ -99,10 +100,13 @@ def _gitlab_token(headers: Headers, body: bytes, secret: str) -> bool:
 
 
 _GITHUB = _Dialect("github", _github_signed, "signature", "X-GitHub-Event",
-                   "X-GitHub-Delivery", frozenset({"push"}))
-_GITEA = _Dialect("gitea", _gitea_signed, "signature", "X-Gitea-Event", "X-Gitea-Delivery",
+                   ("X-GitHub-Delivery",), frozenset({"push"}))
+_GITEA = _Dialect("gitea", _gitea_signed, "signature", "X-Gitea-Event", ("X-Gitea-Delivery",),
                   frozenset({"push"}))
-_GITLAB = _Dialect("gitlab", _gitlab_token, "token", "X-Gitlab-Event", "X-Gitlab-Event-UUID",
+# GitLab's Idempotency-Key stays the same when a delivery is retried; older GitLabs send
+# only the event's UUID.
+_GITLAB = _Dialect("gitlab", _gitlab_token, "token", "X-Gitlab-Event",
+                   ("Idempotency-Key", "X-Gitlab-Event-UUID"),
                    frozenset({"Push Hook", "Tag Push Hook"}))
 
 
@@ -143,7 +147,8 @@ def _receive(dialect: _Dialect, headers: Headers, body: bytes, secret: str | Non
         ref=_str(payload.get("ref")),
         revision=_str(payload.get("after") or payload.get("checkout_sha")),
         repository=_repository(payload),
-        delivery=header(headers, dialect.delivery_header),
+        delivery=next(filter(None, (header(headers, name)
+                                    for name in dialect.delivery_headers)), None),
     )
 
 

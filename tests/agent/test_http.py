@@ -38,7 +38,7 @@ class Daemon:
     ready: tuple[bool, str] = (False, "waiting for the first fetch")
     triggers: list[str | None] = field(default_factory=list)
     pushes: list[PushEvent] = field(default_factory=list)
-    runs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     deployments: tuple[str, ...] = ("web", "db")
 
     def trigger(self, deployment: str | None) -> dict[str, Any]:
@@ -52,7 +52,7 @@ class Daemon:
                 if deployment is None or r["deployment"] == deployment]
         return rows[:limit]
 
-    def get_run(self, run_id: str) -> dict | None:
+    def get_run(self, run_id: int) -> dict | None:
         return self.runs.get(run_id)
 
 
@@ -60,8 +60,8 @@ class Daemon:
 def daemon() -> Daemon:
     d = Daemon()
     d.runs = {
-        "r1": {"id": "r1", "deployment": "web", "status": "changed"},
-        "r2": {"id": "r2", "deployment": "db", "status": "failed"},
+        1: {"id": 1, "deployment": "web", "status": "changed"},
+        2: {"id": 2, "deployment": "db", "status": "failed"},
     }
     return d
 
@@ -166,13 +166,13 @@ def test_runs_api_needs_the_token(server: AgentHTTPServer) -> None:
 def test_runs_list_filter_and_one(server: AgentHTTPServer) -> None:
     status, _, raw = http("GET", server.url + "/api/runs", headers=auth())
     assert status == 200
-    assert [r["id"] for r in body_json(raw)["runs"]] == ["r1", "r2"]
+    assert [r["id"] for r in body_json(raw)["runs"]] == [1, 2]
     _, _, raw = http("GET", server.url + "/api/runs?deployment=db&limit=5", headers=auth())
-    assert [r["id"] for r in body_json(raw)["runs"]] == ["r2"]
-    status, _, raw = http("GET", server.url + "/api/runs/r1", headers=auth())
+    assert [r["id"] for r in body_json(raw)["runs"]] == [2]
+    status, _, raw = http("GET", server.url + "/api/runs/1", headers=auth())
     assert (status, body_json(raw)["status"]) == (200, "changed")
-    status, _, raw = http("GET", server.url + "/api/runs/r9", headers=auth())
-    assert status == 404 and "r9" in body_json(raw)["error"]
+    status, _, raw = http("GET", server.url + "/api/runs/9", headers=auth())
+    assert status == 404 and "9" in body_json(raw)["error"]
     status, _, _ = http("GET", server.url + "/api/runs?limit=lots", headers=auth())
     assert status == 400
 

@@ -32,6 +32,7 @@ CONTRACT = {
 # Added beyond the contract (docs/architecture.md, "Metrics beyond the shared contract").
 EXTENSIONS = {
     "pullinfra_host_operations": ("gauge", {"deployment", "host", "status"}),
+    "pullinfra_http_rate_limited_total": ("counter", {"endpoint"}),
 }
 
 SHA_A = "a" * 40
