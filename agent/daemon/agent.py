@@ -195,6 +195,9 @@ class Agent:
             found.append("the HTTP server is not serving")
         if not self.delivery.alive:
             found.append("report delivery has stopped")
+        unwritable = self.db.write_problem()  # runs can be neither recorded nor started
+        if unwritable is not None:
+            found.append(unwritable)
         return found
 
     def status_line(self) -> str:

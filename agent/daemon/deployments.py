@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from agent.state import StateError
 from agent.vocab import Trigger
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,9 @@ class DeploymentSlot:
         while True:
             try:
                 self._work(self.name, request)
+            except StateError as exc:  # a full state dir: no traceback, the error says it all
+                log.error("deployment not run: its state cannot be written",
+                          extra={"deployment": self.name, "error": str(exc)})
             except Exception:  # a bug in one run must not wedge the deployment for good
                 log.exception("run worker failed", extra={"deployment": self.name})
             with self._mu:

@@ -6,18 +6,24 @@ The endings (docs/architecture.md, "run lifecycle"): finished by the engine, fai
 any host was touched (a deploy that does not load, a checkout that fails), refused (a
 force-pushed or unverified head), interrupted (shutdown), recovered after a crash (the
 row a dead process left `running`), and superseded (a commit overtaken before it ran).
+
+While the state DB cannot be written (a full disk), an ending's steps wait, in order, and
+are done once it can (`retry_held`, at every look at a deployment): a run that finished is
+then recorded and reported, rather than left `running` with its report lost.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from agent.config import RetentionConfig
 from agent.metrics import Metrics
 from agent.report.model import ChangeReport
-from agent.state import RunRow, StateDB
+from agent.state import RunRow, StateDB, StateError
 from agent.vocab import FAILED_STATUSES, TROUBLE_STATUSES, Mode, RunStatus, Trigger
 
 log = logging.getLogger(__name__)
@@ -56,15 +62,48 @@ class Outcomes:
         self.metrics = metrics
         self.enqueue = enqueue
         self.retention = retention
+        self._lock = threading.Lock()
+        self._held: list[Callable[[], None]] = []
 
     def finish(self, ending: Ending) -> None:
-        self._record_state(ending)
-        self._observe(ending)
-        self._log(ending)
+        steps = [partial(self._record_state, ending), partial(self._observe, ending),
+                 partial(self._log, ending)]
         if ending.report is not None:
-            self.enqueue(ending.report)
+            steps.append(partial(self.enqueue, ending.report))
         if not ending.recorded:  # a row written elsewhere is pruned with the run around it
-            self._prune()
+            steps.append(self._prune)
+        with self._lock:
+            self._held += steps
+            error = self._do_held()
+        if error is not None:
+            log.error("run ended but not recorded yet: the state DB cannot be written; it is "
+                      "recorded once it can", extra={"run_id": ending.run_id,
+                                                    "deployment": ending.deployment,
+                                                    "status": ending.status, "error": error})
+
+    def retry_held(self) -> bool:
+        """Record the endings that waited for the state DB, if it takes writes again; False
+        while some still wait."""
+        with self._lock:
+            if not self._held:
+                return True
+            if self._do_held() is not None:
+                return False
+        log.info("the state DB takes writes again: the run endings that waited are recorded")
+        return True
+
+    def _do_held(self) -> str | None:
+        """Do the waiting steps in order; the error that stopped them, if one did."""
+        while self._held:
+            try:
+                self._held[0]()
+            except StateError as exc:
+                return str(exc)
+            except Exception:
+                self._held.pop(0)  # a bug, not the disk: raised as before, not retried
+                raise
+            self._held.pop(0)
+        return None
 
     def recover_crashed(self) -> list[RunRow]:
         """The runs a dead agent process left `running`: ended as interrupted, returned so

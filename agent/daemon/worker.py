@@ -45,6 +45,8 @@ class Worker:
 
     def work(self, name: str, request: Request) -> Ending | None:
         """Look at one deployment; the ending of the run it made, if it made one."""
+        if not self.outcomes.retry_held():
+            return None  # the decision would read a state that lacks runs that ended
         deployment = self._config().deployment_named(name)
         if deployment is None:
             return None

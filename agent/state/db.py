@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +30,7 @@ from agent.vocab import RunStatus
 
 DB_FILENAME = "state.db"
 _DAY = 86400.0
+_DISK_ERRORS = (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 
 
 class StateError(Exception):
@@ -63,6 +64,8 @@ class StateDB:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._lock = threading.RLock()
+        self.write_error: str | None = None
+        """Why the last write failed (a full disk), until a write succeeds again."""
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=30.0)
@@ -313,6 +316,14 @@ class StateDB:
             db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
 
+    def write_problem(self) -> str | None:
+        """Why writes fail, while they still do. After a failed write this tries a small one,
+        so the answer (the agent's /healthz) clears once space is freed, not at the next run."""
+        if self.write_error is not None:
+            with suppress(StateError):
+                self.meta_set("write_probe", str(time.time()))
+        return self.write_error
+
     # retention
 
     def prune(self, retention: Retention, now: float | None = None) -> int:
@@ -351,14 +362,27 @@ class StateDB:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write. A full disk ends it as a StateError that says so; the connection stays
+        usable, so writes work again once space is freed."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    # A failed COMMIT leaves the transaction open (unless SQLite rolled it
+                    # back itself): every later BEGIN would fail.
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode & 0xFF not in _DISK_ERRORS:
+                    raise
+                self.write_error = f"cannot write the state DB {self.path}: {exc}"
+                raise StateError(f"{self.write_error}; free space in {self.path.parent}"
+                                 ) from exc
+            self.write_error = None
 
     def _run(self, db: sqlite3.Connection, run_id: int) -> RunRow | None:
         row = db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
