@@ -234,6 +234,22 @@ files.sync(name="sync", src="files/tree", dest="{target}")
     assert all(SECRET not in p.read_text() for p in target.iterdir() if not p.is_symlink())
 
 
+def test_files_get_never_writes_through_a_link_beside_its_destination(
+    repo: Path, outside: Path, tmp_path: Path
+) -> None:
+    """files.get writes a partial file beside the destination first; a committed link of
+    that name must not carry the write outside."""
+    (repo / "fetched").mkdir()
+    (repo / "fetched" / ".out.txt.pullinfra-partial").symlink_to(outside / "secret.txt")
+    (tmp_path / "remote.txt").write_text("fetched\n")
+    result = _run(repo, f"""from pyinfra.operations import files
+files.get(name="get", src="{tmp_path / 'remote.txt'}", dest="fetched/out.txt")
+""")
+    assert not result.has_failures, result.hosts
+    assert (outside / "secret.txt").read_text() == SECRET
+    assert (repo / "fetched" / "out.txt").read_text() == "fetched\n"
+
+
 # -- the user's own files -----------------------------------------------------------------
 
 

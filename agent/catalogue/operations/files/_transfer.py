@@ -233,7 +233,12 @@ def _fetch_to_local(src: str, dest: str, create_local_dir: bool) -> None:
     if create_local_dir:
         local.parent.mkdir(parents=True, exist_ok=True)
     partial = local.with_name(f".{local.name}.pullinfra-partial")
-    partial.write_bytes(data)
+    # A fresh file, never through whatever has that name already (a committed symlink
+    # would carry the write outside the root: agent/engine/local_paths.py).
+    partial.unlink(missing_ok=True)
+    handle = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
     os.replace(partial, local)
 
 
