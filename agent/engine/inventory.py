@@ -31,8 +31,10 @@ from agent.engine.user_text import read_user_text
 
 STRICT_HOST_KEY_CHOICES = ("yes", "accept-new", "no")
 SECRET_DATA_KEYS = frozenset({"ssh_password", "ssh_key_password"})
-# `_key` also matches `ssh_key`, a path: masking a path costs little, missing an API key a lot.
 SECRET_KEY_SUFFIXES = ("_password", "_secret", "_token", "_key")
+# Names the suffixes match whose values are not secret: `ssh_key` is the key file's path, and
+# a masked path would make "cannot load ssh_key ***" errors useless.
+NOT_SECRET_DATA_KEYS = frozenset({"ssh_key"})
 SSH_INT_KEYS = ("ssh_port", "ssh_connect_timeout")
 SSH_BOOL_KEYS = ("ssh_forward_agent", "ssh_allow_agent", "ssh_look_for_keys")
 SSH_DELAY_KEYS = ("ssh_connect_retry_min_delay", "ssh_connect_retry_max_delay")
@@ -75,7 +77,9 @@ class Inventory:
 
 def is_secret_key(key: str, data: Mapping[str, Any]) -> bool:
     marked = data.get("secret_keys") or ()
-    return key in SECRET_DATA_KEYS or key.endswith(SECRET_KEY_SUFFIXES) or key in marked
+    if key in marked or key in SECRET_DATA_KEYS:
+        return True
+    return key.endswith(SECRET_KEY_SUFFIXES) and key not in NOT_SECRET_DATA_KEYS
 
 
 def secret_values(data: Mapping[str, Any]) -> frozenset[str]:

@@ -36,7 +36,7 @@ GROUP_DATA = textwrap.dedent(f'''
 def _inventory(tmp_path, root) -> str:
     (tmp_path / "group_data").mkdir()
     (tmp_path / "group_data" / "all.py").write_text(GROUP_DATA)
-    data = {**VALUES, "root": str(root)}
+    data = {**VALUES, "root": str(root), "ssh_key": "/keys/id_deploy"}
     path = tmp_path / "inventory.py"
     path.write_text(f"hosts = [('@local', {data!r})]\n")
     return str(path)
@@ -48,6 +48,7 @@ def test_secret_values_are_found_by_key_wrapper_and_nesting(tmp_path) -> None:
     assert set(VALUES.values()) <= secrets
     assert {f"{CANARY}-wrapped", f"{CANARY}-nested"} <= secrets
     assert "visible-user" not in secrets and "ab" not in secrets  # too short to mask
+    assert "/keys/id_deploy" not in secrets  # ssh_key is a path
     # The wrapped value is a plain string for deploy code.
     license = inventory.hosts[0].data["license"]
     assert license == f"{CANARY}-wrapped" and f"{license}!" == f"{CANARY}-wrapped!"
