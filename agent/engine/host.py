@@ -254,7 +254,13 @@ class RunInventory:
 
 
 class Host:
-    def __init__(self, spec: InventoryHost, connector: Connector, run: RunContext) -> None:
+    def __init__(
+        self,
+        spec: InventoryHost,
+        connector: Connector,
+        run: RunContext,
+        mask: Masker | None = None,
+    ) -> None:
         self.name = spec.name
         self.groups = list(spec.groups)
         self.data = HostData(spec.data, self._deploy_data)
@@ -262,7 +268,7 @@ class Host:
         self.connector = connector
         self.pipeline = HostPipeline(connector)
         self.run = run
-        self.mask = Masker(spec.secrets)
+        self.mask = mask if mask is not None else Masker(spec.secrets)
         self.identities = IdentityTracker()
         self.queued: list[QueuedOp] = []
         self._following: dict[int, QueuedOp | None] | None = None  # queued_after's answers

@@ -48,6 +48,7 @@ from agent.engine.imports import Importer
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
 from agent.engine.loader import DeployCode, DeployFile, compile_deploy_files
 from agent.engine.local_paths import default_root
+from agent.engine.masking import Masker
 from agent.engine.operation import QueuedOp
 from agent.engine.prepare import PlannedOp, plan_operations, prepare_host
 from agent.engine.result import HostResult, OperationSummary, OpHostResult, RunResult
@@ -173,7 +174,10 @@ class _Run:
         factory = self.options.connector_factory or functools.partial(
             default_connector, key_files=KeyFiles(), host_keys=self.options.host_keys
         )
-        self.hosts = [Host(spec, factory(spec), self.context) for spec in inventory.hosts]
+        # One masker for all hosts: deploy code for one host may use another's secrets
+        # (`inventory.get_host("db").data.db_password` in the web server's config).
+        mask = Masker(frozenset().union(*(spec.secrets for spec in inventory.hosts)))
+        self.hosts = [Host(spec, factory(spec), self.context, mask) for spec in inventory.hosts]
         self.context.hosts = self.hosts
         self.host_results = {h.name: HostResult(h.name) for h in self.hosts}
         self.result.hosts = list(self.host_results.values())

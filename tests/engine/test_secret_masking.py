@@ -116,6 +116,30 @@ def test_a_deploy_error_raised_with_a_secret_in_it_is_masked(tmp_path) -> None:
     assert CANARY not in repr(info.value)
 
 
+def test_a_secret_of_another_host_is_masked_too(tmp_path) -> None:
+    """Deploy code for one host may render another host's secret (a web server's config
+    holding the database's password): the run masks every host's secrets everywhere."""
+    db = {"ssh_hostname": "127.0.0.1", "ssh_port": 1, "ssh_connect_retries": 0,
+          "db_password": f"{CANARY}-db"}
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(f"hosts = [('@local', {{'root': {str(tmp_path)!r}}}), ('db', {db!r})]\n")
+    deploy = tmp_path / "deploy.py"
+    deploy.write_text(textwrap.dedent('''
+        from pyinfra import host, inventory
+        from pyinfra.operations import server
+
+        if host.name == "@local":
+            password = inventory.get_host("db").data.db_password
+            server.shell(name="uses the db password", commands=[f"echo {password} >&2; false"])
+    '''))
+
+    result = run_deploy(str(inventory), [deploy], RunOptions())
+
+    [op] = result.host("@local").operations
+    assert op.status == "failed" and op.stderr_tail.strip() == MASK, op
+    assert CANARY not in from_result(result, Provenance(run_id=1)).to_json()
+
+
 def test_masker_hides_url_encoded_forms_and_each_line_of_a_multi_line_secret() -> None:
     key = "-----BEGIN KEY-----\nAAAAsecretline1\nBBBBsecretline2\n-----END KEY-----\n"
     odd = "p@ss word/7"
