@@ -26,6 +26,7 @@ from agent.daemon.agent import Agent, AgentError
 from agent.daemon.logging import setup_logging
 from agent.daemon.sdnotify import SystemdNotifier
 from agent.state import DB_FILENAME, RunRow, StateDB, StateError
+from agent.state.rows import run_id_from
 from agent.vocab import OpStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -291,14 +292,15 @@ def cmd_show(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    if not args.run_id.isdigit():
+    run_id = run_id_from(args.run_id)
+    if run_id is None:
         _err(f"{args.run_id!r} is not a run id; see `pullinfra history` for ids")
         return EXIT_USAGE
     db = _open_db(config, create=False)
     if db is None:
         return EXIT_USAGE
     with db:
-        run = db.get_run(int(args.run_id))
+        run = db.get_run(run_id)
     if run is None:
         _err(f"no run {args.run_id} in the history; see `pullinfra history`")
         return EXIT_USAGE

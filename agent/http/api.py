@@ -10,17 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import json
-import re
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
 from agent.http.exchange import DEFAULT_RUNS_LIMIT, Backend, HTTPError, Reply, Request, RunsSource
+from agent.state.rows import MAX_RUN_ID, run_id_from
 
 MAX_RUNS_LIMIT = 1000
-MAX_RUN_ID = 2**63 - 1
-"""SQLite's largest integer: a bigger id cannot even be asked for."""
-_DIGITS = re.compile(r"[0-9]{1,19}")
 
 
 def authorise(token: str | None, authorization: str | None) -> None:
@@ -39,17 +36,20 @@ def list_runs(backend: Backend, request: Request) -> Reply:
     runs = _history(backend, request)
     deployment = request.query.get("deployment", [None])[0]
     raw_limit = request.query.get("limit", [str(DEFAULT_RUNS_LIMIT)])[0]
-    limit = _whole(raw_limit, MAX_RUNS_LIMIT, f"limit must be an integer from 1 to "
-                                               f"{MAX_RUNS_LIMIT}")
-    rows = runs.list_runs(deployment, limit)
+    # isascii(): str.isdigit() also takes "²", which int() refuses.
+    if not (raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 4
+            and 0 < int(raw_limit) <= MAX_RUNS_LIMIT):
+        raise HTTPError(400, f"limit must be an integer from 1 to {MAX_RUNS_LIMIT}")
+    rows = runs.list_runs(deployment, int(raw_limit))
     return Reply.json(200, {"runs": [_plain(row) for row in rows]})
 
 
 def get_run(backend: Backend, request: Request, run_id: str) -> Reply:
     """GET /api/runs/ID: one run with its report; the state DB's ids are integers."""
     runs = _history(backend, request)
-    number = _whole(urllib.parse.unquote(run_id), MAX_RUN_ID,
-                    f"a run id is an integer from 1 to {MAX_RUN_ID}")
+    number = run_id_from(urllib.parse.unquote(run_id))
+    if number is None:
+        raise HTTPError(400, f"a run id is an integer from 1 to {MAX_RUN_ID}")
     run = runs.get_run(number)
     if run is None:
         raise HTTPError(404, f"no run {number}")
@@ -72,14 +72,6 @@ def trigger(backend: Backend, request: Request) -> Reply:
     if isinstance(result, Mapping):
         answer.update(result)
     return Reply.json(202, answer)
-
-
-def _whole(text: str, highest: int, message: str) -> int:
-    """The positive integer `text` spells in ASCII digits, up to `highest`, else a 400:
-    str.isdigit() takes "²", which int() refuses, and SQLite overflows past 2**63 - 1."""
-    if not _DIGITS.fullmatch(text) or not 0 < int(text) <= highest:
-        raise HTTPError(400, message)
-    return int(text)
 
 
 def _history(backend: Backend, request: Request) -> RunsSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,17 @@ from agent.vocab import RunStatus, Trigger
 
 TRIGGERS = frozenset(Trigger)
 RUN_STATUSES = frozenset(RunStatus)
+MAX_RUN_ID = 2**63 - 1
+"""SQLite's largest integer: a bigger id cannot even be looked up (it overflows)."""
+_RUN_ID = re.compile(r"[0-9]{1,19}")
+
+
+def run_id_from(text: str) -> int | None:
+    """The run id `text` spells, or None. ASCII digits only: str.isdigit() also takes "²",
+    which int() refuses."""
+    if not _RUN_ID.fullmatch(text) or not 0 < int(text) <= MAX_RUN_ID:
+        return None
+    return int(text)
 
 
 @dataclass(frozen=True)

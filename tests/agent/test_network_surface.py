@@ -477,3 +477,17 @@ def test_a_garbage_state_db_is_a_clear_message(tmp_path: Path, remote: Remote) -
     assert code != 0
     assert "state.db" in output and "not a database" in output, output
     assert "Traceback" not in output
+
+
+def test_show_refuses_a_run_id_sqlite_cannot_hold(tmp_path: Path) -> None:
+    """The CLI's door to the history reads ids as the API does (agent.state.rows)."""
+    from agent.state import StateDB
+
+    StateDB(tmp_path / "state" / "state.db").close()
+    config = tmp_path / "agent.toml"
+    config.write_text(f'[source]\nurl = "{tmp_path}"\n[state]\ndir = "state"\n')
+    for odd in ("99999999999999999999999", "\u00b2", "0"):
+        done = subprocess.run([str(PULLINFRA), "show", odd, "--config", str(config)],
+                              env=clean_env(), capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, (odd, done.stderr)
+        assert "is not a run id" in done.stderr and "Traceback" not in done.stderr
