@@ -491,3 +491,24 @@ def test_show_refuses_a_run_id_sqlite_cannot_hold(tmp_path: Path) -> None:
                               env=clean_env(), capture_output=True, text=True, timeout=60)
         assert done.returncode == 2, (odd, done.stderr)
         assert "is not a run id" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_taken_metrics_port_names_metrics_listen_and_frees_the_main_port(tmp_path: Path
+                                                                          ) -> None:
+    from agent.config import AgentConfig
+    from agent.daemon.parts import AgentError, build_http
+    from agent.state import StateDB
+
+    main, taken = free_port(), socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    config = AgentConfig.model_validate({
+        "source": {"url": str(tmp_path)},
+        "http": {"listen": f"127.0.0.1:{main}",
+                 "metrics_listen": f"127.0.0.1:{taken.getsockname()[1]}"}})
+    with taken, StateDB(tmp_path / "state.db") as db:
+        with pytest.raises(AgentError, match=r"\[http\] metrics_listen = .*cannot listen"):
+            build_http(config, Metrics(), db, ready=lambda: (True, ""), problems=list,
+                       trigger=lambda name: None, push=lambda event: None)
+        with socket.socket() as again:  # the main listener was closed on the way out
+            again.bind(("127.0.0.1", main))
