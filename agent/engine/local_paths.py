@@ -43,10 +43,6 @@ class EscapingPathError(OperationError):
         )
 
 
-def real_root(root: StrPath) -> str:
-    return os.path.realpath(root)
-
-
 def is_inside(real: str, root: str) -> bool:
     """Both real paths: `root` itself counts as inside."""
     return real == root or real.startswith(root.rstrip("/") + "/")
@@ -60,7 +56,7 @@ def confine(path: StrPath, root: StrPath) -> Path:
     search directories) stay the ones the deploy wrote; what it opens is what was checked.
     """
     real = os.path.realpath(path)
-    base = real_root(root)
+    base = os.path.realpath(root)
     if not is_inside(real, base):
         raise EscapingPathError(path, real, base)
     return Path(path)
