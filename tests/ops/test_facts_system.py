@@ -39,9 +39,8 @@ def test_path_and_tmpdir_follow_the_environment(tmp_path: Path) -> None:
     assert run_fact(TmpDir, env=env) == ""
     assert run_fact(TmpDir, env={**env, "TMP": str(tmp_path)}) == str(tmp_path)
     # Not a directory: the next variable counts.
-    assert run_fact(TmpDir, env={**env, "TMPDIR": "/nonexistent", "TEMP": str(tmp_path)}) == (
-        str(tmp_path)
-    )
+    absent = str(tmp_path / "absent")
+    assert run_fact(TmpDir, env={**env, "TMPDIR": absent, "TEMP": str(tmp_path)}) == str(tmp_path)
 
 
 def test_os_version_is_the_kernel_release() -> None:
