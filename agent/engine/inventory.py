@@ -302,7 +302,7 @@ def _check_ssh_data(
     for key in SSH_INT_KEYS:
         value = data.get(key)
         if value is not None and not (_is_number(value) and value > 0):
-            raise fail(f"{key} must be a positive number, got {value!r}")
+            raise fail(f"{key} must be a positive number, got {value!r}", key=key)
     for key in SSH_TEXT_KEYS:
         value = data.get(key)
         if value is not None and not isinstance(value, str | os.PathLike):

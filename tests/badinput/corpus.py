@@ -11,7 +11,7 @@ expected.toml keys:
 - xfail: a reason; the case is marked xfail(strict=True) with it.
 
 Files ending in `.in` are templates: `{{HOSTS}}` becomes the bed hosts' inventory entries,
-`{{H1}}` the first one's; the `.in` is dropped from the committed name.
+`{{H1}}` the first one's and `{{N1}}` its name; the `.in` is dropped from the committed name.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def entry(host: Any) -> str:
 
 def render(text: str, hosts: Sequence[Any]) -> str:
     if hosts:
-        text = text.replace("{{H1}}", entry(hosts[0]))
+        text = text.replace("{{H1}}", entry(hosts[0])).replace("{{N1}}", hosts[0].name)
     return text.replace("{{HOSTS}}", ", ".join(entry(h) for h in hosts))
 
 
