@@ -83,6 +83,27 @@ class OpStatus(StrEnum):
     FAILED = "failed"
 
 
+class WaveStatus(StrEnum):
+    """How one wave of a rollout ended (the report's `rollout.waves[].status`)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    """Too many of its hosts failed, or one of its gates failed: the rollout halted here."""
+    ROLLED_BACK = "rolled_back"
+    """Failed, and its hosts were put back on the last applied commit."""
+    HALTED = "halted"
+    """Never ran: an earlier wave halted the rollout."""
+    SKIPPED = "skipped"
+    """Never ran: no host was left for it."""
+
+
+class GateStatus(StrEnum):
+    """How one health gate ended after a wave."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+
+
 STAGES: tuple[Stage, ...] = tuple(Stage)
 TRIGGERS: tuple[Trigger, ...] = tuple(Trigger)
 # What a ChangeReport may say: every RunStatus but the two that only run rows carry.
