@@ -65,13 +65,15 @@ class Section:
     is_list: bool
     description: str
     keys: tuple[Key, ...]
+    variant: str = ""  # `type = "http"` for one kind of a list of several kinds of table
 
     @property
     def heading(self) -> str:
         if not self.path:
             return "Top level"
         name = ".".join(self.path)
-        return f"[[{name}]]" if self.is_list else f"[{name}]"
+        heading = f"[[{name}]]" if self.is_list else f"[{name}]"
+        return f"{heading} {self.variant}" if self.variant else heading
 
 
 # -- reading the models ------------------------------------------------------------------------
@@ -179,6 +181,22 @@ def _submodel(annotation: Any) -> tuple[type[BaseModel], bool] | None:
     return None
 
 
+def _variants(annotation: Any) -> list[tuple[type[BaseModel], str]]:
+    """The models of a list of tables told apart by a `type` key (`[[...gates]]`), each with
+    its `type = "..."` line; empty for any other field."""
+    annotation, _ = _strip_optional(_unannotated(annotation))
+    if typing.get_origin(annotation) is not list:
+        return []
+    inner = _unannotated(typing.get_args(annotation)[0])
+    if typing.get_origin(inner) not in (typing.Union, types.UnionType):
+        return []
+    variants = []
+    for model in typing.get_args(inner):
+        tag = model.model_fields["type"].annotation
+        variants.append((model, f'type = "{typing.get_args(tag)[0]}"'))
+    return variants
+
+
 def _env_name(path: Sequence[str]) -> str:
     return ENV_PREFIX + ENV_NESTED_DELIMITER.join(
         part if part == "<i>" else part.upper() for part in path
@@ -191,6 +209,7 @@ def sections(
     env_path: tuple[str, ...] = (),
     is_list: bool = False,
     description: str = "",
+    variant: str = "",
 ) -> Iterator[Section]:
     """The top level, then every section in model order, each followed by its subsections."""
     keys, nested = [], []
@@ -199,7 +218,14 @@ def sections(
         if sub is not None:
             sub_model, sub_list = sub
             sub_env = (*env_path, name, "<i>") if sub_list else (*env_path, name)
-            nested.append((sub_model, (*path, name), sub_env, sub_list, field.description or ""))
+            nested.append((sub_model, (*path, name), sub_env, sub_list, field.description or "",
+                           ""))
+            continue
+        variants = _variants(field.annotation)
+        for sub_model, variant in variants:
+            nested.append((sub_model, (*path, name), (*env_path, name, "<i>"), True,
+                           field.description or "", variant))
+        if variants:
             continue
         keys.append(Key(
             name=name,
@@ -209,9 +235,10 @@ def sections(
             env=_env_name((*env_path, name)),
             description=field.description or "",
         ))
-    yield Section(path, is_list, description, tuple(keys))
-    for sub_model, sub_path, sub_env, sub_list, sub_description in nested:
-        yield from sections(sub_model, sub_path, sub_env, sub_list, sub_description)
+    yield Section(path, is_list, description, tuple(keys), variant)
+    for sub_model, sub_path, sub_env, sub_list, sub_description, sub_variant in nested:
+        yield from sections(sub_model, sub_path, sub_env, sub_list, sub_description,
+                            sub_variant)
 
 
 def undescribed(model: type[BaseModel] = AgentConfig, prefix: str = "") -> list[str]:
@@ -223,6 +250,8 @@ def undescribed(model: type[BaseModel] = AgentConfig, prefix: str = "") -> list[
         sub = _submodel(field.annotation)
         if sub is not None:
             missing += undescribed(sub[0], f"{prefix}{name}.")
+        for sub_model, _ in _variants(field.annotation):
+            missing += undescribed(sub_model, f"{prefix}{name}.")
     return missing
 
 

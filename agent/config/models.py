@@ -201,6 +201,101 @@ class DeploymentConfig(_Section):
         return value
 
 
+def _gate_http_url(value: str) -> str:
+    """Gate URLs are read by the agent itself; only http(s) is ever fetched."""
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("is not an http(s) URL (it may hold a secret, so it is not shown)")
+    return value
+
+
+class _GateBase(_Section):
+    name: str | None = None
+    """Shown in reports and history for this gate; unset, its kind and what it checks, e.g.
+    "http: https://app.example.com/health"."""
+
+
+class _RetryingGate(_GateBase):
+    timeout: Duration = 10.0
+    """Time limit for one request."""
+    retries: int = Field(0, ge=0)
+    """Further attempts after a failed one; the gate fails when the last attempt fails."""
+    interval: Duration = 5.0
+    """Wait between attempts."""
+
+    @field_validator("url", check_fields=False)
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _gate_http_url(value)
+
+
+class CommandGateConfig(_GateBase):
+    type: Literal["command"]
+    """A shell command run on every host of the wave, over the hosts' own connections."""
+    command: str = Field(min_length=1)
+    """The command; it passes on a host when it exits 0 there, e.g.
+    "systemctl is-active app"."""
+    timeout: Duration = 60.0
+    """Time limit for the command on each host; a host that runs over it fails."""
+    max_failed_hosts: int = Field(0, ge=0)
+    """Hosts on which the command may fail (or that cannot be reached) with the gate still
+    passing."""
+
+
+class HttpGateConfig(_RetryingGate):
+    type: Literal["http"]
+    """An HTTP request the agent sends itself."""
+    url: str
+    """Where to send it. "{host}" is replaced by each wave host's address (its ssh_hostname,
+    else its name) and "{name}" by its inventory name; with either, every host of the wave
+    must pass."""
+    method: Literal["GET", "HEAD", "POST"] = "GET"
+    """Request method; a POST has an empty body."""
+    expect_status: list[int] = Field(default_factory=list)
+    """Answers that pass, e.g. [200, 204]; empty, any 2xx status."""
+    expect_body: str | None = None
+    """Text the answer's body must contain; unset, the body is not read."""
+
+
+class PromqlGateConfig(_RetryingGate):
+    type: Literal["promql"]
+    """An instant query to Prometheus' HTTP API (/api/v1/query)."""
+    url: str
+    """Prometheus' base URL, e.g. "http://prometheus:9090"."""
+    query: str = Field(min_length=1)
+    """The PromQL expression. "{hosts}" is replaced by a regular expression matching the wave's
+    host names, for use inside double quotes: up{job="node", host=~"{hosts}"} == 0."""
+    expect: Literal["nonzero", "empty"] = "nonzero"
+    """"nonzero": the query is the good condition and passes when it returns at least one
+    sample and no sample is 0. "empty": the query is the bad condition (as in an alert rule)
+    and passes when it returns nothing."""
+
+
+class SoakGateConfig(_GateBase):
+    type: Literal["soak"]
+    """A wait during which no host of the rollout may newly fail."""
+    duration: Duration
+    """How long to wait."""
+    interval: Duration = 30.0
+    """How often the wave's other gates are checked again during the wait (with
+    recheck = true)."""
+    recheck: bool = False
+    """Check the wave's other gates every interval too; the soak fails as soon as one does."""
+
+    @field_validator("interval")
+    @classmethod
+    def _positive_interval(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0 seconds")
+        return value
+
+
+GateConfig = Annotated[
+    CommandGateConfig | HttpGateConfig | PromqlGateConfig | SoakGateConfig,
+    Field(discriminator="type"),
+]
+"""One health gate, told apart by its `type`; agent/daemon/gates.py checks it."""
+
+
 class ReconcileConfig(_Section):
     interval: Duration = 900.0
     """How often the applied commit is re-run to find drift; 0 turns drift checks off."""
