@@ -22,6 +22,8 @@ if [ "${PULLINFRA_WANT_TEST_TOOLS:-0}" = 1 ]; then
     command -v gpg >/dev/null 2>&1 || need_pkgs+=(gnupg)
     command -v crontab >/dev/null 2>&1 || need_pkgs+=(cron)
     command -v rsync >/dev/null 2>&1 || need_pkgs+=(rsync)
+    # The clock fault test builds a small preload library (tests/faults/clockshift.c).
+    command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc libc6-dev)
     # The container image test builds a Debian base with mmdebstrap and runs it with podman
     # under runc (crun refuses this machine's hybrid cgroups).
     command -v mmdebstrap >/dev/null 2>&1 || need_pkgs+=(mmdebstrap)

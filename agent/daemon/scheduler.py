@@ -3,6 +3,8 @@
 Jobs only fetch and hand requests to the deployment slots, so a long run never delays the
 next poll, and a slow poll never overlaps itself (max_instances=1, missed ticks coalesce).
 Jitter spreads a fleet of agents so they do not hit the git server or their hosts in step.
+apscheduler 3 keeps its jobs' times in wall-clock time; `_SteadyScheduler` moves them with
+any step of the wall clock, so an interval keeps its length in real time (tests/faults).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -26,6 +29,37 @@ POLL_JITTER_FRACTION = 0.05
 HEARTBEAT_SECONDS = 5.0
 """How often the scheduler proves it still fires jobs; three missed beats mean it does not."""
 HEARTBEAT_JOB = "heartbeat"
+
+CLOCK_STEP_SECONDS = 2.0
+"""A wall clock that moved this much more (or less) than the monotonic clock has stepped."""
+CLOCK_CHECK_SECONDS = 1.0
+"""The scheduler wakes at least this often, to see a step while it waits for a far job."""
+
+
+def _clock_skew() -> float:
+    return time.time() - time.monotonic()
+
+
+class _SteadyScheduler(BackgroundScheduler):
+    """A clock set back an hour would hold every job (polls, the heartbeat) for that hour,
+    and one set forward would fire them all at once; so when the wall clock steps, every
+    job's next run moves with it. Slow adjustments (NTP slewing) stay under the threshold."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._skew = _clock_skew()
+
+    def _process_jobs(self) -> float:
+        skew = _clock_skew()
+        step, self._skew = skew - self._skew, skew
+        if abs(step) >= CLOCK_STEP_SECONDS:
+            log.warning("the wall clock stepped; timers move with it",
+                        extra={"seconds": round(step, 1)})
+            for job in self.get_jobs():
+                if job.next_run_time is not None:
+                    job.modify(next_run_time=job.next_run_time + timedelta(seconds=step))
+        wait = super()._process_jobs()
+        return CLOCK_CHECK_SECONDS if wait is None else min(wait, CLOCK_CHECK_SECONDS)
 
 
 def _poll_trigger(config: AgentConfig) -> IntervalTrigger:
@@ -47,7 +81,7 @@ class Jobs:
         self._poll = poll
         self._reconcile = reconcile
         self._beat = time.monotonic()
-        self._scheduler = BackgroundScheduler(
+        self._scheduler = _SteadyScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )

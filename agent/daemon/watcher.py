@@ -55,7 +55,7 @@ class SourceWatcher:
             self.head = None
 
     def backing_off(self) -> bool:
-        return time.time() < self._not_before
+        return time.monotonic() < self._not_before  # a wall clock set back stretches no wait
 
     def fetch(self, trigger: Trigger) -> RefusedHead | None:
         """Fetch; a good head becomes `head`, a failure keeps the last one. Returns the
@@ -67,7 +67,7 @@ class SourceWatcher:
         except FetchError as exc:
             self._failed("failure", started)
             wait = self._backoff.failure()
-            self._not_before = time.time() + wait
+            self._not_before = time.monotonic() + wait
             log.warning("fetch failed; backing off", extra={
                 "source": source.display_url, "error": exc.message,
                 "failures": self._backoff.failures, "retry_in_seconds": round(wait, 1),

@@ -146,6 +146,8 @@ class Outbox:
         seen: set[int] = set()
         while True:
             rows = self.store.outbox_due(math.inf if last else now, name)
+            if not rows and not last:
+                rows = self._set_back(name, now)
             if not rows:
                 return delivered
             row = min(rows, key=lambda r: int(_field(r, "id")))
@@ -161,6 +163,13 @@ class Outbox:
                 self._held.pop(name, None)
             elif self._held.get(name, (None,))[0] == row_id:
                 return delivered
+
+    def _set_back(self, name: str, now: float) -> list[Any]:
+        """The head, if its retry is further off than the longest backoff: the wall clock was
+        set back since it was scheduled, and it is tried now rather than hours later (the
+        rule agent/daemon/policy.py has for failed commits)."""
+        return [row for row in self.store.outbox_due(math.inf, name)
+                if (_field(row, "next_at") or 0) > now + self.backoff.cap]
 
     def _send(self, name: str, sender: Sender, row: Any, row_id: int, now: float) -> bool:
         """Try one row; True when it left the queue delivered."""
