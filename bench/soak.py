@@ -8,11 +8,11 @@ repository over file:// that holds the acceptance tests' small files deploy
 (tests/acceptance_agent/fleet.py) for N plain bed hosts, reconciles every --interval seconds
 with nothing to change, and posts its reports to a real receiver. After every --every
 finished runs (counted from the agent's log) the agent's RSS, threads and open fds
-(/proc/PID) and the size of its state dir and database are sampled. The verdict compares the
-first 10% of the cycles with the last 10%: a leak shows as growth between them, noise does not.
-The run history is capped (--retention-runs) so that the database reaches its steady size
-within the first window; with the agent's default cap (1000 runs) it would grow for all 500
-cycles by design.
+(/proc/PID) and the size of its state dir and database are sampled, while no run is going.
+The verdict compares the 10% of the cycles after a warm-up (the first 10%) with the last 10%:
+a leak shows as growth between them, noise does not. In the warm-up the run history fills up
+to its cap (--retention-runs) and SQLite's write-ahead log to its checkpoint size; with the
+agent's default cap (1000 runs) the database would grow for all 500 cycles by design.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -45,8 +46,8 @@ STALL = 300.0  # seconds without a finished run before the soak gives up
 TOLERANCE = {"rss_kib": (0.05, 4096), "state_dir_bytes": (0.05, 512 * 1024),
              "db_bytes": (0.05, 256 * 1024), "threads": (0.0, 0), "fds": (0.0, 0)}
 # How a window is summed up: sizes by their median; threads and fds by their least value,
-# because a sample taken as the next run starts catches its short-lived connection threads
-# and sockets, while a leak raises the floor that every sample stands on.
+# because a connection still closing as a sample is taken shows in that one sample, while a
+# leak raises the floor that every sample stands on.
 SUMMARY = {"rss_kib": statistics.median, "state_dir_bytes": statistics.median,
            "db_bytes": statistics.median, "threads": min, "fds": min}
 UNITS = {"rss_kib": ("MiB", 1024), "state_dir_bytes": ("KiB", 1024),
@@ -73,18 +74,21 @@ def soak(workdir: Path, bed: Bed, hosts: int, cycles: int, every: int, interval:
     try:
         agent.wait_ready(timeout=120)
         # run 1 applies the commit; the cycles are the reconcile runs after it
-        target, progress_at, done = 1, time.monotonic(), 0
+        target, progress_at, done, busy = 1, time.monotonic(), 0, 0
         while target <= cycles + 1:
             if not agent.running():
                 raise BenchError(f"the agent exited\n{agent.log_tail()}")
             finished = counter.finished()
             if finished > done:
                 done, progress_at = finished, time.monotonic()
-            if done >= target:
+            if done >= target and counter.idle():
                 sample = {"cycle": done - 1, "t_s": round(time.monotonic() - started, 2),
                           **figures(agent.pid, state_dir).as_dict()}
+                if not counter.idle() or counter.count != done:
+                    busy += 1  # the next run began while /proc was read: at its next end
+                    continue
                 samples.append(sample)
-                if sample["cycle"] % (every * 10) == 0:
+                if len(samples) % 10 == 1:
                     print(f"  cycle {sample['cycle']:4d}  {sample['t_s']:7.1f}s  "
                           f"rss {sample['rss_kib'] / 1024:6.1f} MiB  threads "
                           f"{sample['threads']:3d}  fds {sample['fds']:3d}  state "
@@ -107,25 +111,33 @@ def soak(workdir: Path, bed: Bed, hosts: int, cycles: int, every: int, interval:
     first = history[0] if history else {}
     return {"base": base, "samples": samples, "elapsed_s": round(time.monotonic() - started, 1),
             "runs_finished": counter.finished(), "history_kept": len(history),
+            "samples_dropped_busy": busy,
             "history_statuses": statuses, "first_kept_run": first.get("id"),
             "reports_received": len(receiver.received())}
 
 
+def windows(samples: Sequence[dict], cycles: int, every: int
+            ) -> tuple[list[dict], list[dict], list[dict]]:
+    """The samples of the first 10% of cycles (the warm-up: the history fills up to its cap
+    and SQLite's write-ahead log to its checkpoint size), of the next 10%, and of the last."""
+    w = max(every, cycles // 10)
+    return ([s for s in samples if 0 < s["cycle"] <= w],
+            [s for s in samples if w < s["cycle"] <= 2 * w],
+            [s for s in samples if s["cycle"] > cycles - w])
+
+
 def verdict(samples: Sequence[dict], cycles: int, every: int) -> list[dict]:
-    """Per figure: the first and the last 10% of cycles (at least one sample each) summed up
-    by SUMMARY, and whether the growth between them stays within TOLERANCE."""
-    window = max(every, cycles // 10)
-    first = [s for s in samples if 0 < s["cycle"] <= window]
-    last = [s for s in samples if s["cycle"] > cycles - window]
+    """Per figure: each window summed up by SUMMARY; flat when the growth from the window
+    after the warm-up to the last stays within TOLERANCE (growth from the first window is
+    shown too)."""
+    first, steady, last = windows(samples, cycles, every)
     rows = []
     for key, (share, floor) in TOLERANCE.items():
-        a = SUMMARY[key]([s[key] for s in first])
-        b = SUMMARY[key]([s[key] for s in last])
-        allowed = max(a * share, floor)
-        rows.append({"figure": key, "first": a, "last": b, "growth": b - a,
-                     "allowed": allowed, "flat": b - a <= allowed,
-                     "first_max": max(s[key] for s in first),
-                     "last_max": max(s[key] for s in last)})
+        a, b, c = (SUMMARY[key]([s[key] for s in window]) for window in (first, steady, last))
+        allowed = max(b * share, floor)
+        rows.append({"figure": key, "first": a, "steady": b, "last": c,
+                     "growth_from_first": c - a, "growth": c - b, "allowed": allowed,
+                     "flat": c - b <= allowed})
     return rows
 
 
@@ -143,13 +155,14 @@ def markdown(facts: dict, result: dict, rows: Sequence[dict], cycles: int, every
              f"cycles in {result['elapsed_s'] / 60:.1f} minutes on {facts['nproc']} cores "
              f"(load average {facts['loadavg_start'][0]:.1f} at the start, "
              f"{facts['loadavg_end'][0]:.1f} at the end).", "",
-             f"| figure | first {window} cycles | last {window} cycles "
-             "| growth | allowed | verdict |", "|---|---:|---:|---:|---:|---|"]
+             f"| figure | cycles 1-{window} (warm-up) | cycles {window + 1}-{2 * window} "
+             f"| last {window} cycles | growth from warm-up | growth after warm-up | allowed "
+             "| verdict |", "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        lines.append(f"| {r['figure']} | {_show(r['figure'], r['first'])} | "
-                     f"{_show(r['figure'], r['last'])} | {_show(r['figure'], r['growth'])} | "
-                     f"{_show(r['figure'], r['allowed'])} | "
-                     f"{'flat' if r['flat'] else 'GROWS'} |")
+        shown = [_show(r["figure"], r[k]) for k in ("first", "steady", "last",
+                                                   "growth_from_first", "growth", "allowed")]
+        lines.append(f"| {r['figure']} | " + " | ".join(shown)
+                     + f" | {'flat' if r['flat'] else 'GROWS'} |")
     lines += ["", "| cycle | time (s) | RSS (MiB) | threads | fds | state dir (KiB) "
               "| state.db (KiB) |", "|---:|---:|---:|---:|---:|---:|---:|"]
     step = max(1, len(result["samples"]) // 20)
@@ -158,8 +171,10 @@ def markdown(facts: dict, result: dict, rows: Sequence[dict], cycles: int, every
                      f"{s['threads']} | {s['fds']} | {s['state_dir_bytes'] / 1024:.0f} | "
                      f"{s['db_bytes'] / 1024:.0f} |")
     lines += ["", "Windows are summed up by their median (RSS, state dir, state.db) or their "
-              "least value (threads, fds: a leak raises the floor; a sample taken as the next "
-              "run starts catches its short-lived threads)."]
+              "least value (threads, fds: a leak raises the floor; a connection still closing "
+              "shows in one sample only). Samples are taken only while no "
+              f"run is going ({result['samples_dropped_busy']} dropped because the next run "
+              "began while /proc was read)."]
     lines += ["", f"History kept at the end: {result['history_kept']} runs "
               f"({result['history_statuses']}); reports received: "
               f"{result['reports_received']}.", ""]
@@ -218,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"machine": facts, "verdict": rows, **result}, indent=1) + "\n")
         (out / f"{name}.md").write_text(text)
         print(f"wrote {out / name}.json, .md")
+    shutil.rmtree(work, ignore_errors=True)
     return 0 if all(r["flat"] for r in rows) else 2
 
 

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 FINISHED_LINE = 'msg="run finished"'  # the agent's log line at the end of every run
+STARTED_LINE = 'msg="run started"'  # ... and at the start of every run that runs
+SUPERSEDED_FIELD = "status=superseded"  # on the same line for a commit that never ran
 DB_FILENAME = "state.db"  # the state database inside the state dir (agent/state/db.py)
 
 
@@ -64,17 +66,23 @@ def figures(pid: int, state_dir: Path) -> Figures:
 
 
 class LogCounter:
-    """Counts the agent's finished runs in its log, reading only what was appended since the
-    last call (the log of a long soak is too large to read again every poll)."""
+    """Counts the agent's started and finished runs in its log, reading only what was appended
+    since the last call (the log of a long soak is too large to read again every poll)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.offset = 0
         self.count = 0
+        self.started = 0
         self._partial = b""
 
+    def idle(self) -> bool:
+        """No run going: as many finished as started (read anew)."""
+        return self.finished() == self.started
+
     def finished(self) -> int:
-        """Runs finished so far (every `run finished` line since the log began)."""
+        """Runs finished so far: every `run finished` line since the log began, but a
+        superseded commit's, which is logged the same way though it never ran."""
         try:
             with open(self.path, "rb") as log:
                 log.seek(self.offset)
@@ -84,5 +92,7 @@ class LogCounter:
         self.offset += len(data)
         lines = (self._partial + data).split(b"\n")
         self._partial = lines.pop()
-        self.count += sum(FINISHED_LINE.encode() in line for line in lines)
+        self.count += sum(FINISHED_LINE.encode() in line
+                          and SUPERSEDED_FIELD.encode() not in line for line in lines)
+        self.started += sum(STARTED_LINE.encode() in line for line in lines)
         return self.count
