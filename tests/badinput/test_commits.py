@@ -17,7 +17,7 @@ import pytest
 
 from tests.acceptance_agent.harness import DEPLOYMENT, clean_env
 from tests.agent.process import PULLINFRA
-from tests.badinput.conftest import Watched
+from tests.badinput.agents import Watched
 from tests.badinput.corpus import GOOD_FILE, Case, assert_clear, params
 from tests.badinput.repository import BLOB, binary_blob, case_tree, push_tree, write_tree
 

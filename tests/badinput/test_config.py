@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.acceptance_agent.harness import Agent, agent_config, clean_env
+from tests.acceptance_agent.harness import Agent, clean_env
 from tests.agent.gitfixtures import Remote
 from tests.agent.process import PULLINFRA
-from tests.agent.receivers import free_port
+from tests.badinput.agents import agent_applying
 from tests.badinput.corpus import Case, assert_clear, params
 
 REFUSED = "reload refused"
@@ -29,17 +29,8 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
     remote = Remote(tmp / "git")
     head = remote.commit_and_push({"inventory.py": 'hosts = ["@local"]\n',
                                    "deploy.py": "# nothing to change\n"}, "nothing")
-    workdir = tmp / "agent"
-    workdir.mkdir()
-    agent = Agent(workdir, agent_config(url=remote.url, port=free_port(),
-                                        state_dir=workdir / "state"))
-    agent.start()
-    try:
-        agent.wait_ready()
-        agent.wait_finished(head)
+    with agent_applying(tmp, remote, head) as agent:
         yield agent
-    finally:
-        agent.cleanup()
 
 
 @pytest.mark.parametrize("case", params("config"))
