@@ -19,7 +19,7 @@ from agent import __version__
 from agent.vocab import Mode
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CHANGES_PENDING = 0, 1, 2, 3
-COMMAND_MODULES = ("agent.daemon.cli",)
+COMMAND_MODULES = ("agent.daemon.cli", "agent.preview.cli")
 
 
 def _positive_int(text: str) -> int:

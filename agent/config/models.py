@@ -494,6 +494,37 @@ class ShardConfig(_Section):
         return self
 
 
+class PreviewConfig(_Section):
+    enabled: bool = False
+    """Preview pull / merge requests: plan their head against the live hosts (plan mode only,
+    nothing is changed) and post the result as a commit status and one comment per request
+    (docs/previews.md)."""
+    provider: Literal["github", "gitlab", "gitea"] = "github"
+    """The forge that hosts the repository: where pull-request refs live and where the status
+    and comment go."""
+    api_url: str | None = None
+    """The forge's API; unset, https://api.github.com or https://gitlab.com/api/v4. Gitea has
+    no default: give its /api/v1 URL, e.g. "https://gitea.example.com/api/v1"."""
+    token: SecretStr | None = None
+    """API token allowed to read pull requests and to write statuses and comments."""
+    repository: str | None = None
+    """"owner/name" (GitHub, Gitea) or the GitLab project's id or "group/name"; unset, read
+    from [source] url."""
+    allow_forks: bool = False
+    """Preview requests whose head is in a fork. Off: such a request gets a commit status
+    saying it was refused, and none of its code runs (docs/previews.md says why)."""
+    deployment: str | None = None
+    """Which [[deployment]]'s inventory and deploys to preview; unset, the first."""
+
+    @model_validator(mode="after")
+    def _usable(self) -> PreviewConfig:
+        if self.enabled and self.token is None:
+            raise ValueError("[preview] enabled needs a token to post statuses and comments")
+        if self.enabled and self.provider == "gitea" and not self.api_url:
+            raise ValueError('[preview] provider = "gitea" needs api_url (its /api/v1 URL)')
+        return self
+
+
 class LogConfig(_Section):
     format: Literal["text", "json"] = "text"
     """"text" for people, "json" for log collectors."""
@@ -543,11 +574,16 @@ class AgentConfig(_Section):
     """Splitting one inventory between several agents."""
     log: LogConfig = Field(default_factory=LogConfig)
     """Log output."""
+    preview: PreviewConfig = Field(default_factory=PreviewConfig)
+    """Plan previews of pull / merge requests (off by default)."""
 
     @model_validator(mode="after")
     def _unique_names(self) -> AgentConfig:
         _require_unique([d.name for d in self.deployment], "deployment name", "name")
         _require_unique([n.notifier for n in self.notify], "notifier", "name")
+        wanted = self.preview.deployment
+        if self.preview.enabled and wanted and self.deployment_named(wanted) is None:
+            raise ValueError(f"[preview] deployment = {wanted!r} is no [[deployment]] name")
         return self
 
     @field_validator("shutdown_grace")

@@ -24,7 +24,8 @@ from agent import __version__
 from agent.backoff import Backoff
 from agent.config import AgentConfig
 from agent.daemon.delivery import ReportDelivery
-from agent.daemon.deployments import Request, Slots, SubmitResult
+from agent.daemon.deployments import DeploymentSlot, Request, Slots, SubmitResult
+from agent.daemon.host_keys import host_key_policy
 from agent.daemon.outcomes import Ending, Outcomes
 from agent.daemon.parts import AgentError, build_http, build_outbox
 from agent.daemon.runner import RunEnv
@@ -32,7 +33,9 @@ from agent.daemon.scheduler import Jobs
 from agent.daemon.watcher import SourceWatcher
 from agent.daemon.worker import Worker
 from agent.http import AgentHTTPServer, PushEvent
+from agent.http.webhooks import PreviewEvent
 from agent.metrics import Metrics
+from agent.preview.service import Previews
 from agent.refusals import DeploymentSuspended, ShuttingDown, UnknownDeployment
 from agent.report.outbox import Outbox
 from agent.source import GitSource
@@ -80,6 +83,15 @@ class Agent:
             outcomes=self.outcomes, once=once, clock=time.time,
             retry_backoff=retry_backoff or Backoff(base=max(5.0, 2 * poll),
                                                    cap=max(1800.0, 2 * poll), jitter=0.0))
+        # Previews (docs/previews.md) take a slot of their own: one at a time, plan mode only,
+        # never a run of a deployment, so they neither wait for runs nor hold them up.
+        self.previews = Previews(
+            config=lambda: self.config, source=lambda: self.source,
+            branch_head=lambda: self.watcher.head.revision if self.watcher.head else None,
+            db=self.db, state_dir=self.state_dir, cancel=self._cancel,
+            host_keys=lambda: lambda checkout: host_key_policy(self.config.ssh,
+                                                               self.state_dir, checkout))
+        self._preview_slot = DeploymentSlot("preview", lambda _name, _request: self._preview())
         self._jobs = Jobs(self.poll, self.reconcile)
         self._init_deployments(config)
 
@@ -142,11 +154,13 @@ class Agent:
         self._stopping.set()
         self._jobs.stop()
         running = self._slots.close()
+        self._preview_slot.close()
         self._cancel.set()
         if running:
             log.info("stopping: waiting for runs to finish their operation",
                      extra={"deployments": running, "grace_seconds": grace})
         clean = self._slots.wait_stopped(grace)
+        self._preview_slot.wait_idle(grace)
         if not clean:
             self.outcomes.interrupt_running("the agent stopped: shutdown_grace ran out mid-run")
         self.delivery.stop(grace)
@@ -227,6 +241,8 @@ class Agent:
             return
         self._fetch(kind)
         self._submit_all(Request(kind))
+        if self.config.preview.enabled:
+            self._preview_slot.submit(Request(kind))
 
     def reconcile(self) -> None:
         if self.stopping:
@@ -252,13 +268,23 @@ class Agent:
                          daemon=True).start()
         return {"deployments": names}
 
-    def push_received(self, event: PushEvent) -> None:
-        """A verified push webhook: fetch at once (on its own thread, not the request's)."""
+    def push_received(self, event: PushEvent | PreviewEvent) -> bool:
+        """A verified push webhook: fetch at once (on its own thread, not the request's). A
+        request webhook goes to the previews; False when they are off."""
+        if isinstance(event, PreviewEvent):
+            log.info("request webhook received", extra={
+                "provider": event.provider, "request": event.number,
+                "revision": event.head[:12], "fork": event.fork})
+            taken = not self.stopping and self.previews.received(event)
+            if taken:
+                self._preview_slot.submit(Request(Trigger.WEBHOOK))
+            return taken
         log.info("push webhook received", extra={
             "provider": event.provider, "ref": event.ref or "-",
             "revision": (event.revision or "-")[:12], "delivery": event.delivery or "-"})
         threading.Thread(target=self.poll, args=(Trigger.WEBHOOK,), name="pullinfra-webhook",
                          daemon=True).start()
+        return True
 
     def submit(self, name: str, request: Request) -> SubmitResult:
         return self._slots.submit(name, request)
@@ -303,6 +329,10 @@ class Agent:
             log.info("re-running a run the last agent process did not finish",
                      extra={"deployment": name, "revision": (revision or "-")[:12]})
             self.submit(name, Request(Trigger.RETRY, revision))
+
+    def _preview(self) -> None:
+        if not self.stopping:
+            self.previews.work()
 
     def _work(self, name: str, request: Request) -> None:
         """A slot's worker: decide, then run (one at a time per deployment)."""

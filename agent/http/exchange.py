@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 from agent.http.ratelimit import RateLimiter
 from agent.http.replays import DeliveryLog
-from agent.http.webhooks import PushEvent
+from agent.http.webhooks import PreviewEvent, PushEvent
 
 if TYPE_CHECKING:
     from agent.metrics import Metrics
@@ -43,7 +43,7 @@ class RunsSource(Protocol):
 ReadyCheck = Callable[[], tuple[bool, str]]
 ProblemsCheck = Callable[[], list[str]]
 TriggerCallback = Callable[[str | None], Any]
-PushCallback = Callable[[PushEvent], Any]
+PushCallback = Callable[[PushEvent | PreviewEvent], Any]
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The /hooks/PROVIDER endpoints: read the body, let agent.http.webhooks decide what it is,
-count the outcome on pullinfra_webhook_requests_total, and hand a push to the daemon.
+count the outcome on pullinfra_webhook_requests_total, and hand a push (or a pull / merge
+request to preview) to the daemon.
 
 Every outcome a provider can cause is counted, so a misconfigured secret shows on a
 dashboard as `unauthorized` rather than as silence. A verified push whose delivery id was
@@ -33,7 +34,14 @@ def receive(backend: Backend, request: Request, provider: str) -> Reply:
     if not backend.deliveries.first_time(provider, event.delivery):
         backend.metrics.count_webhook(provider, "replayed")
         return Reply.json(200, {"status": "ignored", "reason": "duplicate delivery"})
-    backend.on_push(event)
+    taken = backend.on_push(event)
+    if isinstance(event, webhooks.PreviewEvent):
+        if taken is False:  # the agent has no [preview] enabled
+            backend.metrics.count_webhook(provider, "ignored")
+            return Reply.json(200, {"status": "ignored", "reason": "previews are not enabled"})
+        backend.metrics.count_webhook(provider, "accepted")
+        return Reply.json(202, {"status": "accepted", "request": event.number,
+                                "revision": event.head})
     backend.metrics.count_webhook(provider, "accepted")
     return Reply.json(202, {"status": "accepted", "ref": event.ref, "revision": event.revision})
 
@@ -45,7 +53,7 @@ def unknown(backend: Backend, request: Request) -> Reply:
 
 
 def _read(backend: Backend, request: Request, provider: str
-          ) -> webhooks.PushEvent | webhooks.Ignored:
+          ) -> webhooks.Event:
     try:
         body = request.body()
     except HTTPError:

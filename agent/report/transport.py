@@ -41,12 +41,19 @@ def _retry_after(value: str | None) -> float | None:
 
 def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
     """POST `body`; return the 2xx status or raise RetryableError / PermanentError."""
+    return call("POST", url, body, headers, timeout)[0]
+
+
+def call(method: str, url: str, body: bytes | None, headers: Mapping[str, str],
+         timeout: float) -> tuple[int, bytes]:
+    """Any method (forge APIs also GET, PATCH and PUT); the 2xx status and the answer's
+    body, or RetryableError / PermanentError as for `post`."""
     all_headers = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers}
-    request = urllib.request.Request(url, data=body, headers=all_headers, method="POST")
+    request = urllib.request.Request(url, data=body, headers=all_headers, method=method)
     target = where(url)
     try:
         with _OPENER.open(request, timeout=timeout) as response:
-            response.read()
+            answer = response.read()
             status = response.status
     except urllib.error.HTTPError as e:
         status = e.code
@@ -65,4 +72,4 @@ def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> i
         raise RetryableError(f"connection to {target} failed: {type(e).__name__}") from None
     if not 200 <= status < 300:
         raise PermanentError(f"unexpected HTTP {status} from {target}", status)
-    return status
+    return status, answer

@@ -32,6 +32,8 @@ from agent.source.history import Commit, commit_info, overtaken, touched_paths
 from agent.source.verify import SignatureVerifier
 
 _FULL_SHA_LENGTH = 40
+PULL_NAMESPACE = "refs/pullinfra/pulls/"
+"""Where fetched pull / merge request heads are kept in the clone, apart from the branch."""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,25 @@ class GitSource:
         if not self.git_dir.is_dir():
             return None
         return self._resolve(self._accepted_ref)
+
+    def fetch_pull_heads(self, pattern: str) -> dict[int, str]:
+        """Fetch the forge's pull / merge request heads (`pattern`, e.g. refs/pull/*/head)
+        into a namespace of their own; {request number: head SHA}. They are never applied:
+        previews read them (agent/preview/service.py), and requests that are gone are pruned.
+        """
+        with self._lock:
+            self._ensure_repository()
+            self._git_remote("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--prune",
+                             "origin", f"+{pattern}:{PULL_NAMESPACE}*")
+            listed = self._git_run("for-each-ref", "--format=%(refname) %(objectname)",
+                                   PULL_NAMESPACE)
+        heads = {}
+        for line in listed.splitlines():
+            ref, _, sha = line.partition(" ")
+            number = ref.removeprefix(PULL_NAMESPACE)
+            if number.isdigit():
+                heads[int(number)] = sha
+        return heads
 
     def checkout(self, revision: str) -> Path:
         """A read-only directory holding exactly the tree of `revision` (a full SHA)."""
