@@ -66,10 +66,8 @@ class Outcomes:
         self._held: list[Callable[[], None]] = []
 
     def finish(self, ending: Ending) -> None:
-        steps = [partial(self._record_state, ending), partial(self._observe, ending),
+        steps = [partial(self._record, ending), partial(self._observe, ending),
                  partial(self._log, ending)]
-        if ending.report is not None:
-            steps.append(partial(self.enqueue, ending.report))
         if not ending.recorded:  # a row written elsewhere is pruned with the run around it
             steps.append(self._prune)
         with self._lock:
@@ -127,6 +125,14 @@ class Outcomes:
             self.db.prune(self.retention())
         except Exception:
             log.exception("pruning the run history failed")
+
+    def _record(self, e: Ending) -> None:
+        """The run's row, what its commit is now and its queued report, in one transaction:
+        an agent killed in between would lose the report, or run a finished commit again."""
+        with self.db.atomically():
+            self._record_state(e)
+            if e.report is not None:
+                self.enqueue(e.report)
 
     def _record_state(self, e: Ending) -> None:
         if not e.recorded:

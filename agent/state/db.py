@@ -66,6 +66,7 @@ class StateDB:
         self._lock = threading.RLock()
         self.write_error: str | None = None
         """Why the last write failed (a full disk), until a write succeeds again."""
+        self._joined = False  # inside `atomically`: writes join its transaction
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
                                        timeout=30.0)
@@ -361,10 +362,24 @@ class StateDB:
             return int(cursor.lastrowid or 0)
 
     @contextmanager
+    def atomically(self) -> Iterator[None]:
+        """The writes made inside, on this thread, as one transaction: a crash keeps all of
+        them or none (a finished run's row, what it applied, its queued reports)."""
+        with self._transaction():
+            self._joined = True
+            try:
+                yield
+            finally:
+                self._joined = False
+
+    @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write. A full disk ends it as a StateError that says so; the connection stays
         usable, so writes work again once space is freed."""
         with self._lock:
+            if self._joined:  # the lock is ours: the transaction is `atomically`'s
+                yield self._db
+                return
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:

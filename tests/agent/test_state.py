@@ -219,3 +219,25 @@ def test_not_a_database_is_a_state_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StateError, match="cannot open"):
         StateDB(path)
+
+
+def test_atomically_keeps_a_finished_run_and_its_report_together_or_neither(
+        tmp_path: Path) -> None:
+    revision = "a" * 40
+    with StateDB(tmp_path / "state.db") as db:
+        run_id = db.start_run("web", "poll", "apply", revision)
+        with pytest.raises(RuntimeError), db.atomically():
+            db.finish_run(run_id, "changed", REPORT)
+            db.set_applied("web", revision)
+            db.outbox_put("hook", REPORT)
+            raise RuntimeError("killed in between")
+        assert db.get_run(run_id).status == "running"
+        assert db.last_applied("web") is None and db.outbox_depth() == 0
+        with db.atomically():
+            db.finish_run(run_id, "changed", REPORT)
+            db.set_applied("web", revision)
+            db.outbox_put("hook", REPORT)
+        assert db.get_run(run_id).status == "changed"
+        assert db.last_applied("web") == revision and db.outbox_depth() == 1
+        db.meta_set("after", "1")  # writes outside it are their own transactions again
+        assert db.meta_get("after") == "1"
