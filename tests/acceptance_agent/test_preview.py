@@ -5,14 +5,35 @@ hosts as they were: it plans, it never applies."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.acceptance_agent.fleet import APP, app_state, expected_state
-from tests.acceptance_agent.harness import clean_env
-from tests.acceptance_agent.previews import SECRET, base_tree, head_tree
+from tests.acceptance_agent.harness import WEBHOOK_SECRET, Agent, agent_config, clean_env
+from tests.acceptance_agent.previews import (
+    SECRET,
+    Forge,
+    base_tree,
+    github_pull,
+    gitlab_mr,
+    head_tree,
+)
 from tests.agent.gitfixtures import git
 from tests.agent.process import PULLINFRA
+from tests.agent.receivers import free_port
+from tests.polling import wait_for
+
+TOKEN = "forge-api-token-for-previews"
+REFUSED = ("preview refused: head is from a fork; set [preview] allow_forks = true "
+           "to allow")
+PREVIEW_TIMEOUT = 180  # two plans (head and base) against a bed host on a busy machine
 
 
 def _pullinfra(*args: str, cwd) -> subprocess.CompletedProcess[str]:
@@ -74,3 +95,169 @@ def test_cli_preview_refuses_bad_input_with_exit_2(remote, tmp_path):
                          "deploy.py", "--repo", str(tmp_path), cwd=remote.work)
     assert outside.returncode == 2
     assert "is not in a git repository" in outside.stderr
+
+
+# ---- the agent ----
+
+@pytest.fixture
+def forges() -> Iterator[Callable[[str], Forge]]:
+    started: list[Forge] = []
+
+    def start(kind: str) -> Forge:
+        forge = Forge(kind).start()
+        started.append(forge)
+        return forge
+
+    yield start
+    for forge in started:
+        forge.stop()
+
+
+@pytest.fixture
+def preview_agent(tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    """preview_agent(url, forge, name=..., **[preview] keys) -> a started, ready agent."""
+    made: list[Agent] = []
+
+    def make(url: str, forge: Forge, name: str = "agent", **preview: Any) -> Agent:
+        workdir = tmp_path / name
+        workdir.mkdir()
+        config = agent_config(url=url, port=free_port(), state_dir=workdir / "state",
+                              instance=name)
+        config["preview"] = {"enabled": True, "provider": forge.kind, "api_url": forge.api,
+                             "token": TOKEN,
+                             "repository": "42" if forge.kind == "gitlab" else "acme/infra",
+                             **preview}
+        agent = Agent(workdir, config, name=name)
+        made.append(agent)
+        agent.start()
+        agent.wait_ready()
+        return agent
+
+    yield make
+    for agent in made:
+        agent.cleanup()
+
+
+def _push_request(remote, ref: str, files: dict[str, str], message: str) -> str:
+    """A commit on the work clone pushed only to a request ref (never to the branch)."""
+    sha = remote.commit(files, message)
+    git("push", "--quiet", "--force", "origin", f"HEAD:{ref}", cwd=remote.work)
+    return sha
+
+
+def _comments_with(forge: Forge, text: str) -> list[dict[str, Any]]:
+    return [c for c in forge.all_comments() if text in c["body"]]
+
+
+def _no_secret_anywhere(forge: Forge, agent: Agent) -> None:
+    bodies = json.dumps([c.body for c in forge.calls])
+    assert SECRET not in bodies
+    assert SECRET not in agent.log()
+
+
+@pytest.mark.parametrize("kind", ["github", "gitlab"])
+def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
+        kind, remote, bed_host, forges, preview_agent):
+    forge = forges(kind)
+    hosts = [bed_host]
+    base = remote.commit_and_push(base_tree(hosts), "base")
+    agent = preview_agent(remote.url, forge)
+    agent.wait_finished(base)  # the branch is applied as always
+    ref = "refs/pull/1/head" if kind == "github" else "refs/merge-requests/1/head"
+    lookup = github_pull if kind == "github" else gitlab_mr
+
+    head = _push_request(remote, ref, head_tree(hosts), "a.conf v2 and an env file")
+    forge.pulls[1] = lookup(1, head)
+    [first] = wait_for(lambda: _comments_with(forge, head[:12]), PREVIEW_TIMEOUT,
+                       "the preview comment", describe=agent.log_tail)
+    assert first["number"] == 1 and first["edits"] == 0
+    body = first["body"]
+    assert "<!-- pullinfra-preview:app -->" in body
+    assert "1 host would change (of 1)" in body
+    assert "+version = 2" in body and "APP_TOKEN=***" in body
+    assert "`put a.conf`: no_change at the base, changed at the head" in body
+    [status] = wait_for(lambda: forge.statuses(head), 30, "the head's status")
+    context = "context" if kind == "github" else "name"
+    assert status == {"state": "success", context: "pullinfra/preview/app",
+                      "description": "1 host would change (of 1)"}
+
+    second = _push_request(remote, ref, head_tree(hosts, version="3"), "a.conf v3")
+    forge.pulls[1] = lookup(1, second)
+    wait_for(lambda: _comments_with(forge, second[:12]), PREVIEW_TIMEOUT,
+             "the comment edited for the second push", describe=agent.log_tail)
+    [edited] = forge.all_comments()  # still one comment: edited in place
+    assert edited["id"] == first["id"] and edited["edits"] == 1
+    assert "+version = 3" in edited["body"] and "+version = 2" not in edited["body"]
+    assert wait_for(lambda: forge.statuses(second), 30, "the second head's status")
+    edit = "PATCH" if kind == "github" else "PUT"
+    assert [c.method for c in forge.calls if c.body and "body" in c.body] == ["POST", edit]
+
+    _no_secret_anywhere(forge, agent)
+    assert app_state(bed_host) == expected_state()  # the base's apply, nothing more
+    assert bed_host.read_text(f"{APP}/app.env") is None
+    assert [r["revision"] for r in agent.runs()] == [base]  # a preview is no run
+
+
+def _github_hook(agent: Agent, number: int, head: str, fork: bool) -> int:
+    payload = {"action": "synchronize", "number": number, "pull_request": {
+        "number": number,
+        "head": {"sha": head, "repo": {"full_name": "mallory/infra" if fork else "acme/infra"}},
+        "base": {"sha": "0" * 40, "repo": {"full_name": "acme/infra"}}}}
+    body = json.dumps(payload).encode()
+    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    status, _, _ = agent.post("/hooks/github", body, {
+        "X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature,
+        "X-GitHub-Delivery": f"delivery-{number}-{head[:8]}",
+        "Content-Type": "application/json"})
+    return status
+
+
+def test_a_fork_is_refused_by_default_and_none_of_its_code_runs(
+        remote, bed_host, forges, preview_agent, tmp_path):
+    forge = forges("github")
+    hosts = [bed_host]
+    marker = tmp_path / "fork-code-ran"
+    base = remote.commit_and_push(base_tree(hosts), "base")
+    agent = preview_agent(remote.url, forge)
+    agent.wait_finished(base)
+
+    # Found by fetching: the forge says the head is in a fork.
+    fetched = _push_request(remote, "refs/pull/2/head", head_tree(hosts, marker=marker),
+                            "from a fork")
+    forge.pulls[2] = github_pull(2, fetched, fork=True)
+    [status] = wait_for(lambda: forge.statuses(fetched), PREVIEW_TIMEOUT,
+                        "the refusal status", describe=agent.log_tail)
+    assert status == {"state": "failure", "context": "pullinfra/preview/app",
+                      "description": REFUSED}
+
+    # Told by a webhook (the forge's API knows nothing of request 3): refused just the same.
+    hooked = _push_request(remote, "refs/pull/3/head",
+                           head_tree(hosts, version="4", marker=marker), "fork, by webhook")
+    assert _github_hook(agent, 3, hooked, fork=True) == 202
+    [status] = wait_for(lambda: forge.statuses(hooked), PREVIEW_TIMEOUT,
+                        "the webhook's refusal status", describe=agent.log_tail)
+    assert status["state"] == "failure" and status["description"] == REFUSED
+
+    assert not marker.exists()  # neither inventory nor deploy of a fork was loaded
+    assert forge.all_comments() == []
+    assert app_state(bed_host) == expected_state()
+
+
+def test_a_fork_is_previewed_when_allow_forks_is_set(
+        remote, bed_host, forges, preview_agent, tmp_path):
+    forge = forges("github")
+    hosts = [bed_host]
+    marker = tmp_path / "fork-code-ran"
+    base = remote.commit_and_push(base_tree(hosts), "base")
+    agent = preview_agent(remote.url, forge, allow_forks=True)
+    agent.wait_finished(base)
+    head = _push_request(remote, "refs/pull/2/head", head_tree(hosts, marker=marker),
+                         "from a trusted fork")
+    forge.pulls[2] = github_pull(2, head, fork=True)
+    [comment] = wait_for(lambda: _comments_with(forge, head[:12]), PREVIEW_TIMEOUT,
+                         "the fork's preview comment", describe=agent.log_tail)
+    assert "1 host would change (of 1)" in comment["body"]
+    assert marker.exists()  # its deploy code ran, on the agent's machine: as configured
+    assert forge.statuses(head)[0]["state"] == "success"
+    _no_secret_anywhere(forge, agent)
+    assert bed_host.read_text(f"{APP}/app.env") is None
