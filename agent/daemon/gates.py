@@ -7,7 +7,7 @@ can act on. Every text a gate returns is short and masked with the secrets of ev
 the run's inventory, as the run's own output is (docs/architecture.md, secrets paragraph);
 URLs are shown without their query string and user info, where tokens usually sit.
 The clock and sleep come from the caller, so soak gates and retries are tested without
-waiting (docs/rollout.md, "Gates").
+waiting (docs/gates.md).
 """
 
 from __future__ import annotations
@@ -171,6 +171,8 @@ def _host_url(url: str, name: str, inventory: Inventory) -> str:
     except KeyError:
         data = {}
     address = str(data.get("ssh_hostname") or name)
+    if ":" in address and not address.startswith("["):
+        address = f"[{address}]"  # an IPv6 address in a URL
     quote = urllib.parse.quote
     return url.replace("{host}", quote(address, safe=":[]")).replace("{name}", quote(name))
 

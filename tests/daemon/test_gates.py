@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import threading
 import time
+import tomllib
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -432,3 +434,16 @@ def test_soak_rechecks_the_waves_other_gates(health: HealthServer) -> None:
     assert not flaky.passed
     assert flaky.detail == (f"http: {health.url}/health failed after 60s: "
                             f"{health.url}/health: HTTP 503, expected 2xx")
+
+
+# -- the documented examples -------------------------------------------------------------------
+
+
+def test_every_example_in_docs_gates_md_is_a_valid_gate() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "gates.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    kinds = []
+    for block in blocks:
+        keys = "\n".join(line for line in block.splitlines() if not line.startswith("[["))
+        kinds.append(gate(**tomllib.loads(keys)).type)
+    assert kinds == ["command", "http", "promql", "soak"]
