@@ -39,11 +39,15 @@ def head_tree(hosts: Sequence[Host], version: str = "2", marker: Path | None = N
     return files
 
 
+_API_PREFIX = {"gitlab": "/api/v4", "gitea": "/api/v1"}
+
+
 @dataclass
 class Call:
     method: str
     path: str
     body: Any
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Forge:
     `pulls` is {number: API answer} for GET .../pulls/N or .../merge_requests/N.
     """
 
-    kind: str  # "github" | "gitlab"
+    kind: str  # "github" | "gitlab" | "gitea"
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
@@ -66,7 +70,7 @@ class Forge:
 
     @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.port}" + ("/api/v4" if self.kind == "gitlab" else "")
+        return f"http://127.0.0.1:{self.port}" + _API_PREFIX.get(self.kind, "")
 
     def start(self) -> Forge:
         forge = self
@@ -79,7 +83,8 @@ class Forge:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 status, body = forge.handle(self.command, self.path,
-                                            json.loads(raw) if raw else None)
+                                            json.loads(raw) if raw else None,
+                                            dict(self.headers.items()))
                 data = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -102,12 +107,13 @@ class Forge:
             self._server.server_close()
             self._server = None
 
-    def handle(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def handle(self, method: str, path: str, body: Any, headers: dict[str, str]
+               ) -> tuple[int, Any]:
         with self._lock:
-            self.calls.append(Call(method, path, body))
+            self.calls.append(Call(method, path, body, headers))
             parts = path.strip("/").split("/")
-            if self.kind == "gitlab":
-                parts = parts[2:]  # api/v4
+            if self.kind in _API_PREFIX:
+                parts = parts[2:]  # api/v4, api/v1
             if method == "GET" and len(parts) in (4, 5) and parts[-2] in (
                     "pulls", "merge_requests"):
                 pull = self.pulls.get(int(parts[-1]))

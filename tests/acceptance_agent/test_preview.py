@@ -181,6 +181,9 @@ def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
     assert status == {"state": "success", context: "pullinfra/preview/app",
                       "description": "1 host would change (of 1)"}
 
+    assert agent.terminate() == 0  # the comment is found again from the state DB
+    agent.start()
+    agent.wait_ready()
     second = _push_request(remote, ref, head_tree(hosts, version="3"), "a.conf v3")
     forge.pulls[1] = lookup(1, second)
     wait_for(lambda: _comments_with(forge, second[:12]), PREVIEW_TIMEOUT,
@@ -191,6 +194,7 @@ def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
     assert wait_for(lambda: forge.statuses(second), 30, "the second head's status")
     edit = "PATCH" if kind == "github" else "PUT"
     assert [c.method for c in forge.calls if c.body and "body" in c.body] == ["POST", edit]
+    assert len(forge.statuses(head)) == 1  # the restart did not preview the first head again
 
     _no_secret_anywhere(forge, agent)
     assert app_state(bed_host) == expected_state()  # the base's apply, nothing more
