@@ -166,7 +166,8 @@ def markdown(facts: dict, result: dict, rows: Sequence[dict], cycles: int, every
     lines += ["", "| cycle | time (s) | RSS (MiB) | threads | fds | state dir (KiB) "
               "| state.db (KiB) |", "|---:|---:|---:|---:|---:|---:|---:|"]
     step = max(1, len(result["samples"]) // 20)
-    for s in result["samples"][::step] + result["samples"][-1:]:
+    shown = result["samples"][::step]
+    for s in shown + [s for s in result["samples"][-1:] if s is not shown[-1]]:
         lines.append(f"| {s['cycle']} | {s['t_s']:.0f} | {s['rss_kib'] / 1024:.1f} | "
                      f"{s['threads']} | {s['fds']} | {s['state_dir_bytes'] / 1024:.0f} | "
                      f"{s['db_bytes'] / 1024:.0f} |")

@@ -30,7 +30,7 @@ from tests.agent.receivers import Receiver
 from tests.load.observe import LogCounter, process_figures
 from tests.polling import wait_for
 
-pytestmark = pytest.mark.xdist_group("load")  # 100 hosts: its own worker, alone
+pytestmark = pytest.mark.xdist_group("load")  # its own group: the 100 hosts in one bed
 
 HOSTS = 100
 BURSTS, PER_BURST = 10, 3
