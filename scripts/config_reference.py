@@ -235,6 +235,8 @@ def sections(
             env=_env_name((*env_path, name)),
             description=field.description or "",
         ))
+    if variant:  # the `type` line first: it says which kind of table the rest belongs to
+        keys.sort(key=lambda key: key.name != "type")
     yield Section(path, is_list, description, tuple(keys), variant)
     for sub_model, sub_path, sub_env, sub_list, sub_description, sub_variant in nested:
         yield from sections(sub_model, sub_path, sub_env, sub_list, sub_description,
