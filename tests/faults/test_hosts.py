@@ -90,7 +90,7 @@ def test_sshd_dying_mid_operation_fails_the_host_and_next_run_applies(
 
 
 @pytest.mark.xdist_group("faults-link")
-def test_link_cut_30s_marks_the_host_unreachable_others_apply_then_it_catches_up(
+def test_link_cut_30s_mid_run_marks_the_host_failed_others_apply_then_it_catches_up(
         remote, receiver, bed_hosts, make_agent):
     cut_host, healthy = bed_hosts(2)
     agent = make_agent(url=remote.url, notify_url=f"{receiver.url}/reports")
@@ -98,19 +98,32 @@ def test_link_cut_30s_marks_the_host_unreachable_others_apply_then_it_catches_up
     agent.start()
     assert agent.wait_finished(base)["status"] == "changed", agent.describe()
 
+    # The link goes down in the middle of a run's slow step; the runs that follow while it
+    # is down cannot connect at all.
+    commit = remote.commit_and_push(
+        tree([cut_host, healthy], {"b": "2"}, deploy=SLOW_DEPLOY), "while cut")
+    agent.wait_run("the slow run in progress",
+                   lambda r: r["revision"] == commit and r["status"] == "running",
+                   interval=0.1)
+    wait_for(lambda: cut_host.exists(f"{APP}/b.conf") and "version = 2" in (
+        cut_host.read_text(f"{APP}/b.conf") or ""), 30, "the uploads before the slow step",
+        interval=0.05, describe=agent.describe)
     cut_host.cut_link()
     cut_at = time.monotonic()
     try:
-        commit = remote.commit_and_push(tree([cut_host, healthy], {"b": "2"}), "while cut")
         run = agent.wait_finished(commit, timeout=90)
-        took = run["finished_at"] - run["started_at"]
+        took = time.monotonic() - cut_at
         assert run["status"] == "partial", agent.describe()
         entry = host_entry(run, cut_host.name)
-        assert entry["status"] == "unreachable", entry
+        assert entry["status"] in FAILED_HOST, entry
         assert entry["error"], entry
         assert host_entry(run, healthy.name)["status"] == "changed"
         assert app_state(healthy) == expected_state({"b": "2"})
+        assert healthy.read_text(f"{APP}/after") == "done\n"
         assert agent.healthz() == 200
+        retried = agent.wait_run("a run that cannot reach the cut host", lambda r: r["id"] >
+                                 run["id"] and r["status"] in FINISHED, timeout=60)
+        assert host_entry(retried, cut_host.name)["status"] == "unreachable", retried
         assert agent.scrape().value("pullinfra_host_up", deployment="app",
                                     host=cut_host.name) == 0
         time.sleep(max(0.0, LINK_CUT_SECONDS - (time.monotonic() - cut_at)))
@@ -126,6 +139,7 @@ def test_link_cut_30s_marks_the_host_unreachable_others_apply_then_it_catches_up
         and host_entry(r, cut_host.name)["status"] == "changed", timeout=90)
     assert caught_up["revision"] == commit
     assert app_state(cut_host) == expected_state({"b": "2"})
+    assert cut_host.read_text(f"{APP}/after") == "done\n"
     assert agent.scrape().value("pullinfra_host_up", deployment="app", host=cut_host.name) == 1
 
     runs = all_final(agent)
@@ -134,5 +148,6 @@ def test_link_cut_30s_marks_the_host_unreachable_others_apply_then_it_catches_up
     wait_for(lambda: len(receiver.received()) >= len(runs), 60, "every report",
              describe=agent.describe)
     assert assert_each_report_once(runs, receiver) == len(runs)
-    print(f"link down {down_for:.1f}s; the first run took {took:.1f}s "
-          f"({entry['error']}); runs while cut: {len(during)}")
+    print(f"link down {down_for:.1f}s; the cut run ended {took:.1f}s after the cut "
+          f"({entry['status']}: {entry['error']}); then {retried['status']} runs: "
+          f"{host_entry(retried, cut_host.name)['error']}; runs while cut: {len(during)}")
