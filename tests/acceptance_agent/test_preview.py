@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from tests.acceptance_agent.fleet import APP, app_state, expected_state
-from tests.acceptance_agent.harness import WEBHOOK_SECRET, Agent, agent_config, clean_env
+from tests.acceptance_agent.harness import (
+    WEBHOOK_SECRET,
+    Agent,
+    agent_config,
+    clean_env,
+    to_toml,
+)
 from tests.acceptance_agent.previews import (
     SECRET,
     Forge,
@@ -76,6 +82,16 @@ def test_cli_preview_shows_changes_diffs_and_the_base_comparison_and_touches_not
     assert "put a.conf: no_change at the base, changed at the head" in text.stdout
     assert "1 host would change (of 1)" in text.stdout
     assert SECRET not in text.stdout + text.stderr
+
+    # The same through an agent config's deployment ("app": inventory.py + deploy.py).
+    config = remote.work.parent / "agent.toml"
+    config.write_text(to_toml(agent_config(url=remote.url, port=free_port(),
+                                           state_dir=remote.work.parent / "state")))
+    configured = _pullinfra("preview", "--base", base, "--head", head, "--config", str(config),
+                            "--deployment", "app", "--json", cwd=remote.work)
+    assert configured.returncode == 0, configured.stderr
+    assert json.loads(configured.stdout)["deployment"] == "app"
+    assert json.loads(configured.stdout)["compared_with_base"] == result["compared_with_base"]
 
     # Plan mode only: the host is as the base's apply left it.
     assert app_state(bed_host) == expected_state()

@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 import pytest
 
 from agent.engine.result import HostResult, OpHostResult, RunResult
+from agent.http import AgentHTTPServer
 from agent.http.webhooks import BadRequest, Ignored, PreviewEvent, Unauthorized, gitea, github
 from agent.http.webhooks import gitlab as gitlab_hook
+from agent.metrics import Metrics
 from agent.preview import render
 from agent.preview.compare import preview
 from agent.preview.forges import FORGES
@@ -20,6 +22,7 @@ from agent.preview.plan import RevisionPlan
 from agent.report.build import Provenance, from_result
 from agent.vocab import HostStatus, Mode, OpStatus
 from tests.acceptance_agent.previews import Forge, github_pull, gitlab_mr
+from tests.agent.receivers import http
 from tests.agent.test_webhooks import SECRET, headers
 
 HEAD, BASE = "a" * 40, "b" * 40
@@ -176,3 +179,32 @@ def test_a_head_that_does_not_load_is_a_failure_with_its_error() -> None:
     assert result.has_failures and result.compared == {}
     assert "NameError" in render.comment(result)
     assert render.status_line(result).startswith("preview failed")
+
+
+# ---- /hooks/PROVIDER with a request event ----
+
+@pytest.mark.parametrize("previews_on", [True, False])
+def test_a_request_webhook_reaches_the_agent_or_is_ignored_when_previews_are_off(
+        previews_on: bool) -> None:
+    received: list[object] = []
+
+    def on_push(event: object) -> bool:
+        received.append(event)
+        return previews_on
+
+    metrics = Metrics(version="test")
+    body = _pull_body("synchronize")
+    with AgentHTTPServer("127.0.0.1:0", metrics, webhook_secrets={"github": SECRET},
+                         on_push=on_push) as server:
+        status, _, raw = http("POST", f"{server.url}/hooks/github", body=body,
+                              headers=headers("github", body, "pull_request"))
+    [event] = received
+    assert isinstance(event, PreviewEvent) and event.number == 7
+    if previews_on:
+        assert status == 202
+        assert json.loads(raw) == {"status": "accepted", "request": 7, "revision": HEAD}
+    else:
+        assert status == 200
+        assert json.loads(raw) == {"status": "ignored", "reason": "previews are not enabled"}
+    result = "accepted" if previews_on else "ignored"
+    assert metrics.webhook_requests.labels(provider="github", result=result)._value.get() == 1
