@@ -36,9 +36,10 @@ def receive(backend: Backend, request: Request, provider: str) -> Reply:
         return Reply.json(200, {"status": "ignored", "reason": "duplicate delivery"})
     taken = backend.on_push(event)
     if isinstance(event, webhooks.PreviewEvent):
-        if taken is False:  # the agent has no [preview] enabled
+        if taken is False:  # no [preview] enabled for this provider
             backend.metrics.count_webhook(provider, "ignored")
-            return Reply.json(200, {"status": "ignored", "reason": "previews are not enabled"})
+            return Reply.json(200, {"status": "ignored",
+                                    "reason": f"previews of {provider} requests are off"})
         backend.metrics.count_webhook(provider, "accepted")
         return Reply.json(202, {"status": "accepted", "request": event.number,
                                 "revision": event.head})

@@ -129,7 +129,8 @@ class Previews:
             fork, base_hint = event.fork, event.base
         else:
             pull = forge.pull_request(number)
-            if not pull.open:
+            if not pull.open:  # a closed request's ref stays: ask about it once per head
+                self._db.meta_set(key, json.dumps({**record, "head": head}))
                 return
             fork, base_hint = pull.fork, None
         if fork and not self.settings.allow_forks:

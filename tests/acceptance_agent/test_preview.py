@@ -241,6 +241,11 @@ def test_a_fork_is_refused_by_default_and_none_of_its_code_runs(
     agent = preview_agent(remote.url, forge)
     agent.wait_finished(base)
 
+    # A closed request's ref stays in the remote: the forge is asked about its head once.
+    closed = _push_request(remote, "refs/pull/4/head", head_tree(hosts, "9", marker),
+                           "closed long ago")
+    forge.pulls[4] = {**github_pull(4, closed), "state": "closed"}
+
     # Found by fetching: the forge says the head is in a fork.
     fetched = _push_request(remote, "refs/pull/2/head", head_tree(hosts, marker=marker),
                             "from a fork")
@@ -259,6 +264,8 @@ def test_a_fork_is_refused_by_default_and_none_of_its_code_runs(
     assert status["state"] == "failure" and status["description"] == REFUSED
 
     assert not marker.exists()  # neither inventory nor deploy of a fork was loaded
+    asked = [c for c in forge.calls if c.method == "GET" and c.path.endswith("/pulls/4")]
+    assert len(asked) == 1 and forge.statuses(closed) == []
     assert forge.all_comments() == []
     assert app_state(bed_host) == expected_state()
 

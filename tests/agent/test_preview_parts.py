@@ -205,6 +205,7 @@ def test_a_request_webhook_reaches_the_agent_or_is_ignored_when_previews_are_off
         assert json.loads(raw) == {"status": "accepted", "request": 7, "revision": HEAD}
     else:
         assert status == 200
-        assert json.loads(raw) == {"status": "ignored", "reason": "previews are not enabled"}
+        assert json.loads(raw) == {"status": "ignored",
+                                    "reason": "previews of github requests are off"}
     result = "accepted" if previews_on else "ignored"
     assert metrics.webhook_requests.labels(provider="github", result=result)._value.get() == 1
