@@ -171,7 +171,7 @@ def _no_secret_anywhere(forge: Forge, agent: Agent) -> None:
     assert SECRET not in agent.log()
 
 
-@pytest.mark.parametrize("kind", ["github", "gitlab"])
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
 def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
         kind, remote, bed_host, forges, preview_agent):
     forge = forges(kind)
@@ -179,8 +179,8 @@ def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
     base = remote.commit_and_push(base_tree(hosts), "base")
     agent = preview_agent(remote.url, forge)
     agent.wait_finished(base)  # the branch is applied as always
-    ref = "refs/pull/1/head" if kind == "github" else "refs/merge-requests/1/head"
-    lookup = github_pull if kind == "github" else gitlab_mr
+    ref = "refs/merge-requests/1/head" if kind == "gitlab" else "refs/pull/1/head"
+    lookup = gitlab_mr if kind == "gitlab" else github_pull
 
     head = _push_request(remote, ref, head_tree(hosts), "a.conf v2 and an env file")
     forge.pulls[1] = lookup(1, head)
@@ -193,7 +193,7 @@ def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
     assert "+version = 2" in body and "APP_TOKEN=***" in body
     assert "`put a.conf`: no_change at the base, changed at the head" in body
     [status] = wait_for(lambda: forge.statuses(head), 30, "the head's status")
-    context = "context" if kind == "github" else "name"
+    context = "name" if kind == "gitlab" else "context"
     assert status == {"state": "success", context: "pullinfra/preview/app",
                       "description": "1 host would change (of 1)"}
 
@@ -208,7 +208,7 @@ def test_agent_posts_a_preview_and_edits_the_same_comment_on_a_second_push(
     assert edited["id"] == first["id"] and edited["edits"] == 1
     assert "+version = 3" in edited["body"] and "+version = 2" not in edited["body"]
     assert wait_for(lambda: forge.statuses(second), 30, "the second head's status")
-    edit = "PATCH" if kind == "github" else "PUT"
+    edit = "PUT" if kind == "gitlab" else "PATCH"
     assert [c.method for c in forge.calls if c.body and "body" in c.body] == ["POST", edit]
     assert len(forge.statuses(head)) == 1  # the restart did not preview the first head again
 
