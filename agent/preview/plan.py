@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,7 +60,7 @@ HostKeys = Callable[[Path], HostKeyPolicy]
 
 def plan_revision(checkout: Path, revision: str, target: Target, *,
                   host_keys: HostKeys | None = None, on_event: EventCallback | None = None,
-                  cancel: Any = None) -> RevisionPlan:
+                  cancel: threading.Event | None = None) -> RevisionPlan:
     """Plan `target` in the export of `revision` at `checkout`."""
     try:
         inventory = load_inventory(checkout / target.inventory, target.data, target.limit,

@@ -3,7 +3,8 @@ each head once, post a commit status and edit the request's one comment in place
 
 Requests are found two ways, both drained by `work()`: the forge's request refs fetched into
 the agent's clone at each poll (the forge is then asked whether the request is open and
-whether its head is a fork), and request webhooks (which say so themselves). A fork's head is
+whether its head is a fork), and request webhooks (which say so themselves; a webhook is
+believed only for the head the request's ref points at). A fork's head is
 refused before anything of it is exported, loaded or run: its inventory and deploy code are
 Python that would run with the agent's rights (docs/previews.md). What was previewed is kept
 in the state DB's meta table (request -> head SHA, comment id), so a restart neither previews
@@ -109,6 +110,14 @@ class Previews:
             if self._cancel.is_set():
                 return
             event = events.get(number)
+            if event is not None and heads.get(number) != event.head:
+                # The forge's own ref says which commit request N is; a webhook naming
+                # another (stale, or not fetched yet) is left to the lookup of a later poll.
+                log.info("preview: the webhook's head is not the request's ref", extra={
+                    "request": number, "head": event.head[:12]})
+                event = None
+                if number not in heads:
+                    continue
             head = event.head if event else heads[number]
             try:
                 self._one(forge, repo, target, number, head, event)

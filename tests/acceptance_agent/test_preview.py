@@ -263,6 +263,12 @@ def test_a_fork_is_refused_by_default_and_none_of_its_code_runs(
                         "the webhook's refusal status", describe=agent.log_tail)
     assert status["state"] == "failure" and status["description"] == REFUSED
 
+    # A webhook that calls the fork's commit request 5, and no fork, is not believed: no ref
+    # of the forge's says that commit is request 5.
+    assert _github_hook(agent, 5, fetched, fork=False) == 202
+    wait_for(lambda: "the webhook's head is not the request's ref" in agent.log(),
+             PREVIEW_TIMEOUT, "the webhook set aside", describe=agent.log_tail)
+
     assert not marker.exists()  # neither inventory nor deploy of a fork was loaded
     asked = [c for c in forge.calls if c.method == "GET" and c.path.endswith("/pulls/4")]
     assert len(asked) == 1 and forge.statuses(closed) == []
