@@ -130,6 +130,9 @@ FAMILIES: tuple[_Family, ...] = (
             "1 while a run of the deployment is going on.", ("deployment",)),
     _Family("deployment_suspended", Gauge, "pullinfra_deployment_suspended",
             "1 while the deployment is suspended.", ("deployment",)),
+    _Family("deployment_window_open", Gauge, "pullinfra_deployment_window_open",
+            "1 while the deployment's sync windows let new commits apply (always, without "
+            "windows); 0 while a new commit would wait.", ("deployment",)),
     _Family("operations", Counter, "pullinfra_operations_total",
             "Operation results on hosts, by deployment and status.", ("deployment", "status")),
     _Family("host_up", Gauge, "pullinfra_host_up",
@@ -170,6 +173,7 @@ class Metrics:
     applied_revision: Gauge
     run_in_progress_gauge: Gauge
     deployment_suspended: Gauge
+    deployment_window_open: Gauge
     operations: Counter
     host_up: Gauge
     host_drift_operations: Gauge
@@ -219,6 +223,7 @@ class Metrics:
         self.last_run_success.labels(deployment=name)
         self.run_in_progress_gauge.labels(deployment=name).set(0)
         self.deployment_suspended.labels(deployment=name)
+        self.deployment_window_open.labels(deployment=name).set(1)
 
     def init_host(self, deployment: str, host: str) -> None:
         """Create a known host's series at 0, before the host is first reached."""
@@ -293,6 +298,9 @@ class Metrics:
 
     def set_suspended(self, deployment: str, suspended: bool) -> None:
         self.deployment_suspended.labels(deployment=deployment).set(1 if suspended else 0)
+
+    def set_window_open(self, deployment: str, is_open: bool) -> None:
+        self.deployment_window_open.labels(deployment=deployment).set(1 if is_open else 0)
 
     def set_applied_revision(self, deployment: str, sha: str) -> None:
         """Mark `sha` as applied; the deployment's previous revision series disappears."""

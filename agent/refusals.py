@@ -25,3 +25,11 @@ class UnknownDeployment(Refusal):
 
 class DeploymentSuspended(Refusal):
     """The deployment is suspended; `pullinfra resume` lifts it."""
+
+
+class WindowClosed(Refusal):
+    """The deployment's sync windows are closed; a manual run needs an override with a reason."""
+
+
+class RollbackRefused(Refusal):
+    """The rollback names no commit the agent may go back to (or none is left)."""

@@ -36,6 +36,7 @@ class Trigger(StrEnum):
     MANUAL = "manual"
     RECONCILE = "reconcile"
     RETRY = "retry"
+    ROLLBACK = "rollback"
 
 
 class Mode(StrEnum):
@@ -111,6 +112,9 @@ REPORT_STATUSES: tuple[RunStatus, ...] = tuple(
     s for s in RunStatus if s not in (RunStatus.SUPERSEDED, RunStatus.RUNNING))
 # Runs that did not bring the hosts to the commit: the commit is retried with backoff.
 FAILED_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.FAILED, RunStatus.PARTIAL})
+# Runs that brought every host to their commit: what `pullinfra rollback` may go back to.
+APPLIED_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.CHANGED, RunStatus.UNCHANGED,
+                                                     RunStatus.DRIFT_CORRECTED})
 # Runs that did not finish: the commit is neither applied nor counted as an attempt.
 UNFINISHED_STATUSES: frozenset[RunStatus] = frozenset({RunStatus.INTERRUPTED,
                                                         RunStatus.RUNNING})

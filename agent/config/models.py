@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from agent.config.cron import cron_trigger
 from agent.config.durations import Duration
 from agent.config.shard import ordinal_from_pod_name
 from agent.vocab import NotifyOn
@@ -168,6 +170,43 @@ class SourceConfig(_Section):
         return "ssh" if _SCP_LIKE_URL.match(self.url) else "path"
 
 
+class WindowConfig(_Section):
+    kind: Literal["allow", "deny"]
+    """"allow": with any allow window, new commits apply only while one is open. "deny": no
+    new commit applies while it is open (deny wins over allow)."""
+    schedule: str
+    """When the window opens: a five-field cron schedule (minute hour day-of-month month
+    day-of-week), e.g. "0 22 * * 1-5" for 22:00 Monday to Friday."""
+    duration: Duration
+    """How long the window stays open after each time the schedule fires, e.g. "2h"."""
+    timezone: str = "UTC"
+    """The IANA time zone the schedule is read in, e.g. "Europe/Berlin" (daylight saving
+    time included)."""
+
+    @field_validator("duration")
+    @classmethod
+    def _positive_duration(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("must be greater than 0 seconds")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not a known time zone; use an IANA name such "
+                             "as \"UTC\" or \"Europe/Berlin\"") from None
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _valid_schedule(cls, value: str) -> str:
+        cron_trigger(value, ZoneInfo("UTC"))  # the syntax; the time zone does not change it
+        return value
+
+
 class DeploymentConfig(_Section):
     name: str
     """Unique name; used in metrics labels, URLs and `pullinfra trigger NAME`."""
@@ -189,6 +228,9 @@ class DeploymentConfig(_Section):
     deployment ("**" spans directories); empty, every change triggers it."""
     mode: Literal["apply", "plan"] = "apply"
     """"apply" makes changes; "plan" only computes and reports them."""
+    windows: list[WindowConfig] = Field(default_factory=list)
+    """Sync windows: when new commits may be applied (docs/operator-guide.md, "Sync
+    windows"); empty, at any time."""
 
     @field_validator("name")
     @classmethod

@@ -16,18 +16,20 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from agent import __version__
 from agent.backoff import Backoff
 from agent.config import AgentConfig
+from agent.daemon import windows
 from agent.daemon.delivery import ReportDelivery
 from agent.daemon.deployments import DeploymentSlot, Request, Slots, SubmitResult
 from agent.daemon.host_keys import host_key_policy
 from agent.daemon.outcomes import Ending, Outcomes
 from agent.daemon.parts import AgentError, build_http, build_outbox
+from agent.daemon.rollback import rollback_target
 from agent.daemon.runner import RunEnv
 from agent.daemon.scheduler import Jobs
 from agent.daemon.watcher import SourceWatcher
@@ -36,7 +38,7 @@ from agent.http import AgentHTTPServer, PushEvent
 from agent.http.webhooks import PreviewEvent
 from agent.metrics import Metrics
 from agent.preview.service import Previews
-from agent.refusals import DeploymentSuspended, ShuttingDown, UnknownDeployment
+from agent.refusals import DeploymentSuspended, ShuttingDown, UnknownDeployment, WindowClosed
 from agent.report.outbox import Outbox
 from agent.source import GitSource
 from agent.state import StateDB
@@ -53,7 +55,8 @@ class Agent:
     def __init__(self, config: AgentConfig, *, once: bool = False,
                  retry_backoff: Backoff | None = None,
                  fetch_backoff: Backoff | None = None,
-                 outbox_interval: float = 1.0) -> None:
+                 outbox_interval: float = 1.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.once = once
         self.state_dir = Path(config.state.resolved_dir(once)).resolve()
@@ -80,7 +83,7 @@ class Agent:
                                  retention=lambda: self.config.state.retention)
         self.worker = Worker(
             config=lambda: self.config, head=lambda: self.watcher.head, env=self._env,
-            outcomes=self.outcomes, once=once, clock=time.time,
+            outcomes=self.outcomes, once=once, clock=clock,
             retry_backoff=retry_backoff or Backoff(base=max(5.0, 2 * poll),
                                                    cap=max(1800.0, 2 * poll), jitter=0.0))
         # Previews (docs/previews.md) take a slot of their own: one at a time, plan mode only,
@@ -250,23 +253,35 @@ class Agent:
         self._refresh_suspended()
         self._submit_all(Request(Trigger.RECONCILE))
 
-    def trigger(self, deployment: str | None) -> Mapping[str, Any]:
-        """`POST /api/trigger` and `pullinfra trigger`: fetch now, then run (again)."""
-        if self.stopping:
-            raise ShuttingDown("the agent is shutting down")
+    def trigger(self, deployment: str | None, override_window: str | None = None
+                ) -> Mapping[str, Any]:
+        """`POST /api/trigger` and `pullinfra trigger`: fetch now, then run (again). Outside
+        its sync windows a named deployment is refused unless `override_window` gives the
+        operator's reason (recorded on the run)."""
         names = [d.name for d in self.config.deployment]
-        if deployment is not None:
-            if deployment not in names:
-                raise UnknownDeployment(f"no deployment {deployment!r}; configured: "
-                                        f"{', '.join(names) or 'none'}")
-            if self.db.is_suspended(deployment):
-                raise DeploymentSuspended(f"deployment {deployment!r} is suspended; run "
-                                          f"`pullinfra resume {deployment}` first")
+        if deployment is None:
+            if self.stopping:
+                raise ShuttingDown("the agent is shutting down")
+        else:
+            self._runnable(deployment)
+            self._window_check(deployment, override_window)
             names = [deployment]
         log.info("trigger received", extra={"deployments": names})
-        threading.Thread(target=self._manual, args=(names,), name="pullinfra-trigger",
-                         daemon=True).start()
+        threading.Thread(target=self._manual, args=(names, override_window),
+                         name="pullinfra-trigger", daemon=True).start()
         return {"deployments": names}
+
+    def rollback(self, deployment: str, to: str | None = None) -> Mapping[str, Any]:
+        """`POST /api/rollback` and `pullinfra rollback`: apply the last good commit (or
+        `to`) as a run with trigger `rollback`, whatever the sync windows say, and keep the
+        deployment there until a new commit (agent/daemon/rollback.py)."""
+        self._runnable(deployment)
+        head = self.watcher.head.revision if self.watcher.head else self.source.accepted
+        target = rollback_target(self.db, self.source, deployment, to, head)
+        log.info("rollback requested", extra={"deployment": deployment,
+                                               "revision": target[:12]})
+        self.submit(deployment, Request(Trigger.ROLLBACK, target))
+        return {"deployments": [deployment], "revision": target}
 
     def push_received(self, event: PushEvent | PreviewEvent) -> bool:
         """A verified push webhook: fetch at once (on its own thread, not the request's). A
@@ -285,6 +300,31 @@ class Agent:
         threading.Thread(target=self.poll, args=(Trigger.WEBHOOK,), name="pullinfra-webhook",
                          daemon=True).start()
         return True
+
+    def _runnable(self, deployment: str) -> None:
+        """Refuse a request for a deployment that cannot run now (agent.refusals)."""
+        if self.stopping:
+            raise ShuttingDown("the agent is shutting down")
+        names = [d.name for d in self.config.deployment]
+        if deployment not in names:
+            raise UnknownDeployment(f"no deployment {deployment!r}; configured: "
+                                    f"{', '.join(names) or 'none'}")
+        if self.db.is_suspended(deployment):
+            raise DeploymentSuspended(f"deployment {deployment!r} is suspended; run "
+                                      f"`pullinfra resume {deployment}` first")
+
+    def _window_check(self, deployment: str, override_window: str | None) -> None:
+        config = self.config.deployment_named(deployment)
+        closed = windows.check(config.windows if config else [], self.worker.now())
+        if closed is None:
+            return
+        if override_window is None:
+            raise WindowClosed(
+                f"deployment {deployment!r} is outside its sync windows ({closed.reason}); "
+                "to run it now, give a reason: `pullinfra trigger "
+                f"{deployment} --override-window --reason TEXT`")
+        log.warning("sync windows overridden by a manual trigger", extra={
+            "deployment": deployment, "reason": override_window, "window": closed.reason})
 
     def submit(self, name: str, request: Request) -> SubmitResult:
         return self._slots.submit(name, request)
@@ -318,10 +358,10 @@ class Agent:
         for deployment in self.config.deployment:
             self.submit(deployment.name, request)
 
-    def _manual(self, names: list[str]) -> None:
+    def _manual(self, names: list[str], override_window: str | None = None) -> None:
         self._fetch(Trigger.MANUAL)
         for name in names:
-            self.submit(name, Request(Trigger.MANUAL))
+            self.submit(name, Request(Trigger.MANUAL, override_window=override_window))
 
     def _rerun_interrupted(self, rerun: Mapping[str, str | None]) -> None:
         self._fetch(Trigger.POLL)
@@ -341,7 +381,8 @@ class Agent:
 
     def _http(self, config: AgentConfig) -> AgentHTTPServer:
         return build_http(config, self.metrics, self.db, ready=self.ready,
-                          problems=self.problems, trigger=self.trigger, push=self.push_received)
+                          problems=self.problems, trigger=self.trigger, push=self.push_received,
+                          rollback=self.rollback)
 
     def _env(self) -> RunEnv:
         config = self.config

@@ -1,4 +1,5 @@
-"""`pullinfra agent | trigger | suspend | resume | history | show` (registered by agent/cli.py).
+"""`pullinfra agent | trigger | rollback | suspend | resume | history | show` (registered by
+agent/cli.py).
 
 Only the argument parsers live here. What the commands do is in agent/daemon/commands.py,
 imported when one of them runs: it pulls in the config models (pydantic), the daemon
@@ -43,8 +44,20 @@ def register(subparsers: Any) -> None:
     trigger = subparsers.add_parser("trigger", help="ask the running agent to fetch and run now")
     trigger.add_argument("deployment", metavar="DEPLOYMENT", nargs="?",
                          help="only this deployment (default: all)")
+    trigger.add_argument("--override-window", action="store_true",
+                         help="run DEPLOYMENT now even outside its sync windows (needs --reason)")
+    trigger.add_argument("--reason", default="",
+                         help="why the sync windows are overridden (recorded on the run)")
     _config_arg(trigger)
     trigger.set_defaults(handler=_handler("cmd_trigger"))
+
+    rollback = subparsers.add_parser(
+        "rollback", help="ask the running agent to apply the last good commit (or --to REV)")
+    rollback.add_argument("deployment", metavar="DEPLOYMENT", help="the deployment")
+    rollback.add_argument("--to", metavar="REV",
+                          help="this commit (SHA) instead: on the branch, or applied before")
+    _config_arg(rollback)
+    rollback.set_defaults(handler=_handler("cmd_rollback"))
 
     for name, helptext in (("suspend", "stop runs of a deployment (persists across restarts)"),
                            ("resume", "let a suspended deployment run again")):

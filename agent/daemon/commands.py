@@ -1,5 +1,5 @@
-"""What `pullinfra agent | trigger | suspend | resume | history | show` do (agent/daemon/cli.py
-registers them and imports this module only when one of them runs).
+"""What `pullinfra agent | trigger | rollback | suspend | resume | history | show` do
+(agent/daemon/cli.py registers them and imports this module only when one of them runs).
 
 Exit codes (docs/architecture.md): 0 ok, 1 something failed (a host, a fetch, the agent not
 answering), 2 bad usage or input (config errors, unknown deployment or run).
@@ -133,10 +133,38 @@ def _reload(agent: Agent, config_path: str) -> None:
     setup_logging(sys.stdout, config.log.format, config.log.level)
 
 
-# ---- trigger ----
+# ---- trigger / rollback: requests to the running agent's API ----
 
 def cmd_trigger(args: argparse.Namespace) -> int:
-    config = _load_for(args, args.deployment)
+    body: dict[str, Any] = {"deployment": args.deployment} if args.deployment else {}
+    if args.override_window:
+        if not args.deployment or not args.reason.strip():
+            _err("--override-window needs a DEPLOYMENT and a --reason (it is recorded)")
+            return EXIT_USAGE
+        body.update(override_window=True, reason=args.reason.strip())
+    answer = _ask_agent(args, args.deployment, "trigger", body)
+    if isinstance(answer, int):
+        return answer
+    names = answer.get("deployments") or [args.deployment or "all"]
+    print(f"triggered: {', '.join(names)} (the agent fetches now; see `pullinfra history`)")
+    return EXIT_OK
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    body = {"deployment": args.deployment, **({"to": args.to} if args.to else {})}
+    answer = _ask_agent(args, args.deployment, "rollback", body)
+    if isinstance(answer, int):
+        return answer
+    print(f"rolling back {args.deployment} to {answer.get('revision') or '?'} (trigger "
+          "rollback; it stays there until a new commit; see `pullinfra history`)")
+    return EXIT_OK
+
+
+def _ask_agent(args: argparse.Namespace, deployment: str | None, action: str,
+               body: dict[str, Any]) -> dict[str, Any] | int:
+    """POST /api/ACTION to the agent this config describes: its answer, or the exit code
+    (the reason already printed)."""
+    config = _load_for(args, deployment)
     if config is None:
         return EXIT_USAGE
     if config.http.token is None:
@@ -146,26 +174,23 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     host = config.http.host
     if host in ("", "0.0.0.0", "::"):
         host = "127.0.0.1"
-    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.http.port}/api/trigger"
-    body = json.dumps({"deployment": args.deployment} if args.deployment else {}).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={
+    url = f"http://{'[' + host + ']' if ':' in host else host}:{config.http.port}/api/{action}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={
         "Authorization": f"Bearer {config.http.token.get_secret_value()}",
         "Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read() or b"{}")
+            return dict(json.loads(response.read() or b"{}"))
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)
-        _err(f"the agent at {url} refused the trigger ({exc.code}): {detail}")
+        _err(f"the agent at {url} refused the {action} ({exc.code}): {detail}")
         return EXIT_USAGE if exc.code in (400, 404) else EXIT_FAILED
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         _err(f"no agent answered at {url} ({reason}); is `pullinfra agent --config "
              f"{args.config}` running?")
         return EXIT_FAILED
-    names = answer.get("deployments") or [args.deployment or "all"]
-    print(f"triggered: {', '.join(names)} (the agent fetches now; see `pullinfra history`)")
-    return EXIT_OK
 
 
 def _error_detail(exc: urllib.error.HTTPError) -> str:

@@ -23,8 +23,9 @@ log = logging.getLogger(__name__)
 
 RequestKind = Trigger
 # When triggers fold into one follow-up, the most specific one names it.
+# A rollback names its commit and is never folded away; a manual override keeps its reason.
 _PRIORITY: dict[Trigger, int] = {Trigger.RECONCILE: 0, Trigger.POLL: 1, Trigger.RETRY: 2,
-                                 Trigger.WEBHOOK: 3, Trigger.MANUAL: 4}
+                                 Trigger.WEBHOOK: 3, Trigger.MANUAL: 4, Trigger.ROLLBACK: 5}
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,17 @@ class Request:
 
     kind: RequestKind
     revision: str | None = None
-    """For `retry` after a crash: the commit the interrupted run was on."""
+    """For `retry` after a crash: the commit the interrupted run was on; for `rollback`: the
+    commit to go back to."""
+    override_window: str | None = None
+    """A manual run outside the deployment's sync windows: the operator's reason."""
 
     def merged(self, other: Request) -> Request:
-        return other if _PRIORITY[other.kind] > _PRIORITY[self.kind] else self
+        if _PRIORITY[other.kind] != _PRIORITY[self.kind]:
+            return other if _PRIORITY[other.kind] > _PRIORITY[self.kind] else self
+        # The same kind: the newer rollback's commit, and an override's reason, win.
+        newer = other.kind == Trigger.ROLLBACK or other.override_window is not None
+        return other if newer else self
 
 
 SubmitResult = Literal["started", "queued", "refused"]

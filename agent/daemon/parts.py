@@ -34,8 +34,8 @@ def build_outbox(config: AgentConfig, db: StateDB, metrics: Metrics) -> Outbox:
 
 def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
                ready: Callable[[], tuple[bool, str]], problems: Callable[[], list[str]],
-               trigger: Callable[[str | None], Any],
-               push: Callable[[PushEvent], Any]) -> AgentHTTPServer:
+               trigger: Callable[..., Any], push: Callable[[PushEvent], Any],
+               rollback: Callable[[str, str | None], Any] | None = None) -> AgentHTTPServer:
     http = config.http
     limiter = (RateLimiter(http.rate_limit_per_minute, http.rate_limit_burst)
                if http.rate_limit_per_minute else None)
@@ -45,6 +45,7 @@ def build_http(config: AgentConfig, metrics: Metrics, db: StateDB, *,
             token=http.token.get_secret_value() if http.token else None,
             webhook_secrets={p: http.webhook_secret_for(p) for p in WEBHOOK_PROVIDERS},
             ready=ready, problems=problems, runs=db, on_trigger=trigger, on_push=push,
+            on_rollback=rollback,
             limiter=limiter, metrics_listen=http.metrics_listen,
         )
     except OSError as exc:

@@ -10,16 +10,27 @@ The policy, in order:
 | situation | decision |
 |---|---|
 | the deployment is suspended | skip |
+| rollback | run the requested commit (sync windows do not apply: an operator's act) |
 | reconcile, nothing applied yet | skip |
 | reconcile while a newer failed commit awaits its retry | skip (do not undo it) |
 | reconcile | run the applied commit: apply if both reconcile and deployment apply, else plan |
 | manual or retry with no head known yet | run the requested (or applied) commit, else skip |
 | poll or webhook with no head known yet | skip |
 | poll or webhook, head already applied | skip |
+| poll or webhook, head is the one a rollback left behind | skip (pinned until a new commit) |
+| manual or crash re-run, head is the one a rollback left behind | run the rolled-back-to commit |
 | poll or webhook, `paths` set, head touches none of them | advance: applied = head, no run |
 | poll or webhook, head is the failed commit, its backoff not over | retry at the due time |
 | poll or webhook, head is the failed commit, backoff over | run, trigger `retry` |
 | otherwise | run the head, superseding the commits between applied and head that never ran |
+
+Then the sync windows (agent/daemon/windows.py), when they are closed at `now`:
+
+| the run decided above | decision |
+|---|---|
+| rollback, or manual with `override_window` | run (the override's reason is recorded) |
+| reconcile | run as a plan: drift is reported, not corrected |
+| poll, webhook, retry, manual | wait: nothing recorded; the first look once open runs it |
 
 Retries are not delayed under `--once` (each invocation is itself the retry). A clock that
 went backwards never pushes a retry further out than one backoff from now.
@@ -28,8 +39,9 @@ went backwards never pushes a retry further out than one backoff from now.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from agent.daemon.windows import Closed
 from agent.source import paths_match
 from agent.vocab import Mode, Trigger
 
@@ -46,6 +58,8 @@ class DeploymentFacts:
     attempted: str | None = None
     attempts: int = 0
     last_attempt_at: float | None = None
+    pinned_head: str | None = None
+    """The branch head when a rollback moved the deployment back; polls leave that head be."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,12 @@ class Situation:
     head: HeadFacts | None
     now: float
     requested: str | None = None
-    """For a retry after a crash: the commit the interrupted run was on."""
+    """For a retry after a crash: the commit the interrupted run was on; for a rollback: the
+    commit to go back to."""
+    window: Closed | None = None
+    """The deployment's sync windows are closed now (None: changes may apply)."""
+    override_window: str | None = None
+    """A manual trigger's reason to run outside the sync windows."""
     reconcile_applies: bool = True
     """[reconcile] mode = "apply" (else "detect": reconciles only plan)."""
     once: bool = False
@@ -101,6 +120,8 @@ class Run:
     previous: str | None
     supersede: tuple[str, ...] = ()
     """Commits to record as superseded by this run, oldest first."""
+    window_override: str | None = None
+    """It runs while the sync windows are closed, for this reason an operator gave."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +145,15 @@ class RetryAt:
 
 
 @dataclass(frozen=True)
+class Wait:
+    """The sync windows are closed: leave the commit pending, look again at `until` (None:
+    no opening within a year)."""
+
+    reason: str
+    until: float | None
+
+
+@dataclass(frozen=True)
 class Refuse:
     """Record the refused head as a failed run of this deployment, and report it."""
 
@@ -131,13 +161,30 @@ class Refuse:
     message: str
 
 
-Decision = Run | Skip | Advance | RetryAt
+Decision = Run | Skip | Advance | RetryAt | Wait
 
 
 def decide(s: Situation) -> Decision:
+    decision = _decide(s)
+    if s.window is None or not isinstance(decision, Run):
+        return decision
+    if decision.trigger == Trigger.ROLLBACK:
+        return decision
+    if s.override_window and decision.trigger == Trigger.MANUAL:
+        return replace(decision, window_override=s.override_window)
+    if decision.trigger == Trigger.RECONCILE:
+        return replace(decision, mode=Mode.PLAN)
+    return Wait(s.window.reason, s.window.until)
+
+
+def _decide(s: Situation) -> Decision:
     d = s.deployment
     if d.suspended:
         return Skip("suspended")
+    if s.trigger == Trigger.ROLLBACK:
+        if s.requested is None:
+            return Skip("no commit to roll back to")
+        return Run(Trigger.ROLLBACK, d.mode, s.requested, d.applied)
     if s.trigger == Trigger.RECONCILE:
         return _reconcile(s)
     if s.head is None:
@@ -150,6 +197,8 @@ def decide(s: Situation) -> Decision:
     if trigger in (Trigger.POLL, Trigger.WEBHOOK):
         if head.revision == d.applied:
             return Skip("already applied")
+        if head.revision == d.pinned_head:
+            return Skip("rolled back: waits for a new commit")
         if d.paths and d.applied and not paths_match(d.paths, head.changed_paths):
             return Advance(head.revision)
         if d.attempts and d.attempted == head.revision:
@@ -157,6 +206,8 @@ def decide(s: Situation) -> Decision:
             if due is not None:
                 return RetryAt(head.revision, due)
             trigger = Trigger.RETRY
+    elif head.revision == d.pinned_head and (target := s.requested or d.applied):
+        return Run(trigger, d.mode, target, d.applied)  # not the head a rollback left
     return Run(trigger, d.mode, head.revision, d.applied, _superseded(d, head.overtaken))
 
 

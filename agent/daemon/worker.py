@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from agent.backoff import Backoff
 from agent.config import AgentConfig, DeploymentConfig
-from agent.daemon import policy
+from agent.daemon import policy, windows
 from agent.daemon.deployments import Request
 from agent.daemon.outcomes import Ending, Outcomes
 from agent.daemon.runner import RunEnv, RunPlan, execute_run, provenance, start
@@ -42,6 +42,11 @@ class Worker:
         self._clock = clock
         self._lock = threading.Lock()
         self._in_flight: Counter[str] = Counter()  # revisions whose checkout a run reads
+        self._waiting: dict[str, str] = {}  # deployment -> the commit said to wait, once
+
+    def now(self) -> float:
+        """The worker's clock (tests give the agent one they move)."""
+        return self._clock()
 
     def work(self, name: str, request: Request) -> Ending | None:
         """Look at one deployment; the ending of the run it made, if it made one."""
@@ -57,12 +62,16 @@ class Worker:
         facts = self._facts(env, deployment)
         env.metrics.set_suspended(name, facts.suspended)
         between = self._between(env, facts, moved_to)
+        now = self._clock()
+        closed = windows.check(deployment.windows, now)
+        env.metrics.set_window_open(name, closed is None)
         situation = policy.Situation(
             deployment=facts, trigger=Trigger(request.kind),
-            head=self._head_facts(env, facts, moved_to, between), now=self._clock(),
+            head=self._head_facts(env, facts, moved_to, between), now=now,
             requested=request.revision,
             reconcile_applies=self._config().reconcile.mode == "apply", once=self._once,
-            retry_delay=self._retry_backoff.delay)
+            retry_delay=self._retry_backoff.delay, window=closed,
+            override_window=request.override_window)
         return self._carry_out(env, deployment, policy.decide(situation), head,
                                {c.revision: c for c in between})
 
@@ -78,13 +87,15 @@ class Worker:
 
     def _facts(self, env: RunEnv, deployment: DeploymentConfig) -> policy.DeploymentFacts:
         row = env.db.applied_state(deployment.name)
+        pin = env.db.pinned(deployment.name)
         return policy.DeploymentFacts(
             name=deployment.name, mode=Mode(deployment.mode), paths=tuple(deployment.paths),
             suspended=env.db.is_suspended(deployment.name),
             applied=row.revision if row else None,
             attempted=row.attempted_revision if row else None,
             attempts=row.attempts if row else 0,
-            last_attempt_at=row.last_attempt_at if row else None)
+            last_attempt_at=row.last_attempt_at if row else None,
+            pinned_head=pin.head if pin else None)
 
     def _between(self, env: RunEnv, facts: policy.DeploymentFacts, head: FetchResult | None
                  ) -> list[Commit]:
@@ -118,6 +129,10 @@ class Worker:
 
     def _carry_out(self, env: RunEnv, deployment: DeploymentConfig, decision: policy.Decision,
                    head: FetchResult | None, between: dict[str, Commit]) -> Ending | None:
+        if isinstance(decision, policy.Wait):
+            self._wait(deployment.name, decision, head)
+            return None
+        self._waiting.pop(deployment.name, None)
         if isinstance(decision, policy.Skip | policy.RetryAt):
             log.debug("nothing to run", extra={"deployment": deployment.name,
                                                "reason": _why(decision)})
@@ -128,9 +143,40 @@ class Worker:
             log.info("new commit changes nothing under this deployment's paths",
                      extra={"deployment": deployment.name, "revision": decision.revision[:12]})
             return None
+        self._keep_pin(env, deployment.name, decision, head)
         for revision in decision.supersede:
             self._supersede(env, deployment, decision, between[revision])
         return self._run(env, self._plan(env, deployment, decision, head))
+
+    def _wait(self, name: str, wait: policy.Wait, head: FetchResult | None) -> None:
+        """Log once per commit that it waits for the sync windows; it is not a run, so
+        nothing is recorded, and a look after `until` (the next poll) runs it."""
+        revision = head.revision if head is not None else "-"
+        if self._waiting.get(name) == revision:
+            return
+        self._waiting[name] = revision
+        until = (datetime.fromtimestamp(wait.until, UTC).isoformat(timespec="seconds")
+                 if wait.until is not None else "no opening within a year")
+        log.info("change waits for the sync window", extra={
+            "deployment": name, "revision": revision[:12], "reason": wait.reason,
+            "until": until})
+
+    def _keep_pin(self, env: RunEnv, name: str, run: policy.Run,
+                  head: FetchResult | None) -> None:
+        """A rollback pins the deployment to its commit while the head stays where it is;
+        the first run of another head lifts the pin."""
+        if run.trigger == Trigger.ROLLBACK:
+            pinned_head = head.revision if head is not None else None
+            env.db.pin(name, run.revision, pinned_head)
+            log.info("rollback: polls leave the deployment on this commit until a new commit",
+                     extra={"deployment": name, "revision": run.revision[:12],
+                            "head": (pinned_head or "-")[:12]})
+            return
+        pin = env.db.pinned(name)
+        if pin is not None and head is not None and run.revision == head.revision != pin.head:
+            env.db.unpin(name)
+            log.info("a new commit ends the rollback's pin", extra={
+                "deployment": name, "revision": run.revision[:12]})
 
     def _run(self, env: RunEnv, plan: RunPlan) -> Ending:
         """Run one plan, then drop checkouts nothing needs, so the state dir does not grow by
@@ -159,7 +205,7 @@ class Worker:
             author, message = commit.author, commit.message
             verified = self._config().source.verify != "off"
         return RunPlan(deployment, run.trigger, run.mode, run.revision, run.previous, author,
-                       message, verified)
+                       message, verified, window_override=run.window_override)
 
     def _supersede(self, env: RunEnv, deployment: DeploymentConfig, run: policy.Run,
                    commit: Commit) -> None:

@@ -1,4 +1,5 @@
-"""The operator's API: /api/runs, /api/runs/ID and /api/trigger, behind one bearer token.
+"""The operator's API: /api/runs, /api/runs/ID, /api/trigger and /api/rollback, behind one
+bearer token.
 
 The API is off until a token is configured: a forgotten token must not leave triggers open
 to anyone who can reach the port. A trigger only enqueues; the daemon answers with what it
@@ -58,16 +59,45 @@ def get_run(backend: Backend, request: Request, run_id: str) -> Reply:
 
 def trigger(backend: Backend, request: Request) -> Reply:
     """POST /api/trigger with {"deployment": NAME} or an empty body for all: 202 once queued.
+    Outside the deployment's sync windows, {"deployment": NAME, "override_window": true,
+    "reason": TEXT} runs it anyway, and the reason is recorded.
 
     The body is read before the token is checked, so a refused caller's body never lingers
     on a kept-alive connection.
     """
     body = request.body()
     authorise(backend.token, request.headers.get("Authorization"))
-    deployment = _deployment(body)
+    data = _object(body)
+    deployment = _text(data, "deployment")
     if backend.on_trigger is None:
         raise HTTPError(503, "triggers are not available")
-    result = backend.on_trigger(deployment)
+    if data.get("override_window", False) not in (True, False):
+        raise HTTPError(400, "override_window must be true or false")
+    if data.get("override_window"):
+        reason = _text(data, "reason")
+        if deployment is None or reason is None:
+            raise HTTPError(400, "override_window needs a deployment and a reason")
+        result = backend.on_trigger(deployment, override_window=reason)
+    else:
+        result = backend.on_trigger(deployment)
+    return _queued(deployment, result)
+
+
+def rollback(backend: Backend, request: Request) -> Reply:
+    """POST /api/rollback with {"deployment": NAME} (the last good commit) or {"deployment":
+    NAME, "to": SHA}: 202 once queued, with the commit it goes back to."""
+    body = request.body()
+    authorise(backend.token, request.headers.get("Authorization"))
+    data = _object(body)
+    deployment = _text(data, "deployment")
+    if deployment is None:
+        raise HTTPError(400, 'a rollback names its deployment: {"deployment": "web"}')
+    if backend.on_rollback is None:
+        raise HTTPError(503, "rollbacks are not available")
+    return _queued(deployment, backend.on_rollback(deployment, _text(data, "to")))
+
+
+def _queued(deployment: str | None, result: Any) -> Reply:
     answer: dict[str, Any] = {"status": "queued", "deployment": deployment}
     if isinstance(result, Mapping):
         answer.update(result)
@@ -81,17 +111,24 @@ def _history(backend: Backend, request: Request) -> RunsSource:
     return backend.runs
 
 
-def _deployment(body: bytes) -> str | None:
+def _object(body: bytes) -> dict[str, Any]:
     if not body.strip():
-        return None
+        return {}
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise HTTPError(400, 'body must be JSON, e.g. {"deployment": "web"}, or empty'
                         ) from None
-    if not isinstance(data, dict) or not isinstance(data.get("deployment", ""), str):
+    if not isinstance(data, dict):
         raise HTTPError(400, 'body must be an object like {"deployment": "web"}')
-    return data.get("deployment") or None
+    return data
+
+
+def _text(data: Mapping[str, Any], key: str) -> str | None:
+    """A string field of the body; empty or missing is None."""
+    if not isinstance(data.get(key, ""), str):
+        raise HTTPError(400, f'"{key}" must be a string, e.g. {{"deployment": "web"}}')
+    return data.get(key) or None
 
 
 def _plain(row: Any) -> Any:

@@ -42,7 +42,10 @@ class RunsSource(Protocol):
 
 ReadyCheck = Callable[[], tuple[bool, str]]
 ProblemsCheck = Callable[[], list[str]]
-TriggerCallback = Callable[[str | None], Any]
+TriggerCallback = Callable[..., Any]
+"""on_trigger(deployment or None[, override_window=reason])."""
+RollbackCallback = Callable[[str, str | None], Any]
+"""on_rollback(deployment, commit or None for the last good one)."""
 PushCallback = Callable[[PushEvent | PreviewEvent], Any]
 
 
@@ -57,6 +60,7 @@ class Backend:
     runs: RunsSource | None = None
     on_trigger: TriggerCallback | None = None
     on_push: PushCallback | None = None
+    on_rollback: RollbackCallback | None = None
     token: str | None = None
     webhook_secrets: Mapping[str, str | None] = field(default_factory=dict)
     limiter: RateLimiter | None = None

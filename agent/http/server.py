@@ -32,6 +32,7 @@ from agent.http.exchange import (
     ReadyCheck,
     Reply,
     Request,
+    RollbackCallback,
     RunsSource,
     TriggerCallback,
     by_class,
@@ -39,7 +40,13 @@ from agent.http.exchange import (
 from agent.http.ratelimit import RateLimiter
 from agent.http.webhooks import PARSERS
 from agent.metrics import WEBHOOK_PROVIDERS, Metrics
-from agent.refusals import DeploymentSuspended, Refusal, ShuttingDown, UnknownDeployment
+from agent.refusals import (
+    DeploymentSuspended,
+    Refusal,
+    RollbackRefused,
+    ShuttingDown,
+    UnknownDeployment,
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +76,7 @@ ROUTES: tuple[Route, ...] = (
     _route("GET", r"api/runs", api.list_runs),
     _route("GET", r"api/runs/(?P<run_id>[^/]+)", api.get_run),
     _route("POST", r"api/trigger", api.trigger, limit="trigger"),
+    _route("POST", r"api/rollback", api.rollback, limit="trigger"),
     _route("POST", rf"hooks/(?P<provider>{'|'.join(map(re.escape, PARSERS))})", hooks.receive,
            limit="webhook"),
     _route("POST", r"hooks(/.*)?", hooks.unknown),
@@ -80,7 +88,8 @@ SCRAPE_ROUTES: tuple[Route, ...] = tuple(
 """What the metrics listener serves: nothing that reads history or starts work."""
 
 REFUSAL_STATUS: Mapping[type[BaseException], int] = MappingProxyType({
-    ShuttingDown: 503, UnknownDeployment: 404, DeploymentSuspended: 409, Refusal: 409})
+    ShuttingDown: 503, UnknownDeployment: 404, DeploymentSuspended: 409,
+    RollbackRefused: 400, Refusal: 409})
 """The status of each refusal the daemon raises; a new kind is a 409 until it has a row."""
 
 
@@ -133,6 +142,7 @@ class AgentHTTPServer:
         runs: RunsSource | None = None,
         on_trigger: TriggerCallback | None = None,
         on_push: PushCallback | None = None,
+        on_rollback: RollbackCallback | None = None,
         limiter: RateLimiter | None = None,
         metrics_listen: str | None = None,
     ) -> None:
@@ -140,7 +150,8 @@ class AgentHTTPServer:
             metrics.init_webhook_provider(provider)
         backend = Backend(
             metrics=metrics, ready=ready or _not_ready, problems=problems, runs=runs,
-            on_trigger=on_trigger, on_push=on_push, token=token or None,
+            on_trigger=on_trigger, on_push=on_push, on_rollback=on_rollback,
+            token=token or None,
             webhook_secrets=dict(webhook_secrets or {}), limiter=limiter,
         )
         self._httpd = _Server(listen, backend, ROUTES)

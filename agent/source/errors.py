@@ -36,8 +36,9 @@ class NonFastForward(SourceError):
     def __init__(self, ref: str, previous: str, new: str) -> None:
         super().__init__(
             f"refusing {ref} at {new[:12]}: it does not descend from the last accepted commit "
-            f"{previous[:12]} (force-push or rewritten history); set "
-            "source.allow_non_fast_forward = true to accept it"
+            f"{previous[:12]} (force-push or rewritten history). To go back to an earlier "
+            "commit, run `pullinfra rollback DEPLOYMENT [--to REV]` instead of force-pushing; "
+            "to accept this head, set source.allow_non_fast_forward = true"
         )
         self.ref = ref
         self.previous = previous

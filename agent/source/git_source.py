@@ -8,6 +8,7 @@ protection survives restarts without the state DB.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterable
@@ -32,6 +33,7 @@ from agent.source.history import Commit, commit_info, overtaken, touched_paths
 from agent.source.verify import SignatureVerifier
 
 _FULL_SHA_LENGTH = 40
+_REVISION = re.compile(r"[0-9a-fA-F]{4,40}")
 PULL_NAMESPACE = "refs/pullinfra/pulls/"
 """Where fetched pull / merge request heads are kept in the clone, apart from the branch."""
 
@@ -139,6 +141,18 @@ class GitSource:
             if number.isdigit():
                 heads[int(number)] = sha
         return heads
+
+    def resolve_commit(self, revision: str) -> str | None:
+        """The full SHA of `revision` (a SHA, short or full) when the clone has that commit."""
+        if not _REVISION.fullmatch(revision):
+            return None  # never an option or a revision expression handed to git
+        with self._lock:
+            return self._resolve(f"{revision}^{{commit}}")
+
+    def is_ancestor(self, ancestor: str, of: str) -> bool:
+        """Whether `ancestor` is `of` or in its history (both full SHAs in the clone)."""
+        with self._lock:
+            return self._descends(of, ancestor)
 
     def checkout(self, revision: str) -> Path:
         """A read-only directory holding exactly the tree of `revision` (a full SHA)."""

@@ -23,6 +23,7 @@ from agent.state.rows import (
     AppliedRow,
     HostRow,
     OutboxItem,
+    PinRow,
     RunRow,
 )
 from agent.state.schema import MIGRATIONS, SCHEMA_VERSION
@@ -97,12 +98,13 @@ class StateDB:
 
     def start_run(self, deployment: str, trigger: str, mode: str, revision: str | None,
                   previous_revision: str | None = None, author: str | None = None,
-                  message: str | None = None, started_at: float | None = None) -> int:
+                  message: str | None = None, started_at: float | None = None,
+                  window_override: str | None = None) -> int:
         """Record a run as `running` before it touches any host; returns its id."""
         return self._insert_run(
             deployment=deployment, trigger=trigger, mode=mode, status=RunStatus.RUNNING,
             revision=revision, previous_revision=previous_revision, author=author,
-            message=message, started_at=_now(started_at))
+            message=message, started_at=_now(started_at), window_override=window_override)
 
     def finish_run(self, run_id: int, status: str, report: Any = None,
                    stages: Mapping[str, float] | None = None, error: str | None = None,
@@ -224,6 +226,30 @@ class StateDB:
             row = db.execute("SELECT attempts FROM applied WHERE deployment = ?",
                              (deployment,)).fetchone()
             return int(row["attempts"])
+
+    # rollback pins
+
+    def pin(self, deployment: str, revision: str, head: str | None,
+            now: float | None = None) -> None:
+        """A rollback to `revision` while the branch head was `head`: polls leave it there
+        until the head moves."""
+        with self._transaction() as db:
+            db.execute("INSERT INTO pins (deployment, revision, head, since) VALUES (?, ?, ?, ?) "
+                       "ON CONFLICT (deployment) DO UPDATE SET revision = excluded.revision, "
+                       "head = excluded.head, since = excluded.since",
+                       (deployment, revision, head, _now(now)))
+
+    def unpin(self, deployment: str) -> bool:
+        """True when the deployment was pinned."""
+        with self._transaction() as db:
+            return db.execute("DELETE FROM pins WHERE deployment = ?",
+                              (deployment,)).rowcount > 0
+
+    def pinned(self, deployment: str) -> PinRow | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM pins WHERE deployment = ?",
+                                   (deployment,)).fetchone()
+        return PinRow(**dict(row)) if row else None
 
     # suspend / resume
 

@@ -42,6 +42,8 @@ class RunRow:
     report: dict[str, Any] | None
     error: str | None
     superseded_by: str | None
+    window_override: str | None = None
+    """The operator's reason for running outside the deployment's sync windows."""
 
     @property
     def duration_seconds(self) -> float | None:
@@ -74,6 +76,16 @@ class AppliedRow:
     attempts: int
     last_attempt_at: float | None
     last_error: str | None
+
+
+@dataclass(frozen=True)
+class PinRow:
+    """A rollback's pin: `revision` stays applied while the branch head is still `head`."""
+
+    deployment: str
+    revision: str
+    head: str | None
+    since: float
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,17 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
+    # sync-window overrides and rollback pins (issue 16)
+    """
+    ALTER TABLE runs ADD COLUMN window_override TEXT;
+
+    CREATE TABLE pins (
+        deployment TEXT PRIMARY KEY,
+        revision TEXT NOT NULL,
+        head TEXT,
+        since REAL NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,7 @@ CONTRACT = {
 EXTENSIONS = {
     "pullinfra_host_operations": ("gauge", {"deployment", "host", "status"}),
     "pullinfra_http_rate_limited_total": ("counter", {"endpoint"}),
+    "pullinfra_deployment_window_open": ("gauge", {"deployment"}),
 }
 
 SHA_A = "a" * 40

@@ -119,6 +119,7 @@ def test_force_push_is_refused_and_keeps_being_refused(tmp_path: Path, remote: R
             source.fetch()
         assert (refused.value.previous, refused.value.new) == (applied, rewritten)
         assert applied[:12] in refused.value.message and rewritten[:12] in refused.value.message
+        assert "`pullinfra rollback DEPLOYMENT [--to REV]`" in refused.value.message
     assert source.accepted == applied
     on_top = remote.commit_and_push({"g": "more"}, "more on the rewritten branch")
     with pytest.raises(NonFastForward):

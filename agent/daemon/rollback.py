@@ -1,0 +1,52 @@
+"""Which commit `pullinfra rollback` (and POST /api/rollback) goes back to, or why it refuses.
+
+A rollback is the one recorded exception to "never apply a commit older than the applied
+one" (the force-push refusal, agent/source/errors.py), so the commit is held to what the
+operator can vouch for: the last good commit from the deployment's own history, or a named
+commit that is on the branch (an ancestor of the head) or that the deployment applied before.
+Anything else, such as a commit that only some other branch holds, is refused with the reason.
+"""
+
+from __future__ import annotations
+
+from agent.refusals import RollbackRefused
+from agent.source import GitSource
+from agent.state import StateDB
+from agent.vocab import APPLIED_STATUSES, Mode
+
+HISTORY_LIMIT = 1000
+"""How many of the deployment's newest runs are searched for commits it applied."""
+
+
+def applied_history(db: StateDB, deployment: str) -> list[str]:
+    """The commits the deployment brought every host to, newest first, each once."""
+    seen: dict[str, None] = {}
+    for run in db.list_runs(deployment, limit=HISTORY_LIMIT):
+        if run.revision and run.mode == Mode.APPLY and run.status in APPLIED_STATUSES:
+            seen.setdefault(run.revision, None)
+    return list(seen)
+
+
+def rollback_target(db: StateDB, source: GitSource, deployment: str, to: str | None,
+                    head: str | None) -> str:
+    """The full SHA to roll `deployment` back to; RollbackRefused says why there is none."""
+    history = applied_history(db, deployment)
+    applied = db.last_applied(deployment)
+    if to is None:
+        for revision in history:
+            if revision != applied:
+                return revision
+        raise RollbackRefused(
+            f"deployment {deployment!r} has applied no other commit than "
+            f"{(applied or 'none')[:12]} in its history; name one with --to REV")
+    full = source.resolve_commit(to.strip())
+    if full is None:
+        raise RollbackRefused(
+            f"{to!r} is not a commit the agent's clone of {source.display_url} has; give a "
+            "commit SHA (short or full) from `pullinfra history` or the branch")
+    if full in history or (head is not None and source.is_ancestor(full, head)):
+        return full
+    raise RollbackRefused(
+        f"refusing to roll back to {full[:12]}: it is neither on {source.config.ref} (an "
+        f"ancestor of its head {(head or 'unknown')[:12]}) nor a commit deployment "
+        f"{deployment!r} applied before")
