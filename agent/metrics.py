@@ -58,6 +58,8 @@ WEBHOOK_RESULTS = ("accepted", "ignored", "unauthorized", "bad_request", "replay
 """`replayed`: verified, but its delivery id was seen lately; nothing was fetched."""
 RATE_LIMITED_ENDPOINTS = ("trigger", "webhook")
 """`trigger`: POST /api/trigger; `webhook`: POST /hooks/PROVIDER."""
+WAVE_RESULTS: tuple[str, ...] = tuple(vocab.WaveStatus)
+"""How a rollout wave ended (docs/rollout.md)."""
 
 # Fetches take from milliseconds (local file://) to minutes (a cold clone over SSH).
 FETCH_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -155,6 +157,11 @@ FAMILIES: tuple[_Family, ...] = (
     _Family("http_rate_limited", Counter, "pullinfra_http_rate_limited_total",
             "Requests answered 429 because their source address sent too many, by endpoint.",
             ("endpoint",)),
+    _Family("rollout_halted", Gauge, "pullinfra_rollout_halted",
+            "1 while the deployment's last rollout is halted: its commit waits for a new "
+            "commit, a manual trigger or a rollback.", ("deployment",)),
+    _Family("rollout_waves", Counter, "pullinfra_rollout_waves_total",
+            "Rollout waves, by deployment and how they ended.", ("deployment", "result")),
 )
 
 
@@ -183,6 +190,8 @@ class Metrics:
     notification_queue_depth: Gauge
     webhook_requests: Counter
     http_rate_limited: Counter
+    rollout_halted: Gauge
+    rollout_waves: Counter
 
     def __init__(self, version: str = __version__, registry: CollectorRegistry | None = None):
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -223,6 +232,9 @@ class Metrics:
         self.last_run_success.labels(deployment=name)
         self.run_in_progress_gauge.labels(deployment=name).set(0)
         self.deployment_suspended.labels(deployment=name)
+        self.rollout_halted.labels(deployment=name)
+        for result in WAVE_RESULTS:
+            self.rollout_waves.labels(deployment=name, result=result)
         self.deployment_window_open.labels(deployment=name).set(1)
 
     def init_host(self, deployment: str, host: str) -> None:
@@ -301,6 +313,9 @@ class Metrics:
 
     def set_window_open(self, deployment: str, is_open: bool) -> None:
         self.deployment_window_open.labels(deployment=deployment).set(1 if is_open else 0)
+
+    def set_rollout_halted(self, deployment: str, halted: bool) -> None:
+        self.rollout_halted.labels(deployment=deployment).set(1 if halted else 0)
 
     def set_applied_revision(self, deployment: str, sha: str) -> None:
         """Mark `sha` as applied; the deployment's previous revision series disappears."""
@@ -389,6 +404,10 @@ class Metrics:
             report.deployment or "", report.trigger, report.status, dict(report.stages), ops,
             hosts=hosts, finished_at=done,
         )
+        for wave in report.rollout.waves if report.rollout is not None else ():
+            self.rollout_waves.labels(
+                deployment=report.deployment or "",
+                result=_check("wave result", wave.status, WAVE_RESULTS)).inc()
 
     # ---- notifications and webhooks ----
 

@@ -36,6 +36,7 @@ LABEL_VALUES: dict[tuple[str, str], Sequence[str]] = {
     ("pullinfra_webhook_requests_total", "provider"): metrics.WEBHOOK_PROVIDERS,
     ("pullinfra_webhook_requests_total", "result"): metrics.WEBHOOK_RESULTS,
     ("pullinfra_http_rate_limited_total", "endpoint"): metrics.RATE_LIMITED_ENDPOINTS,
+    ("pullinfra_rollout_waves_total", "result"): metrics.WAVE_RESULTS,
 }
 # Labels whose values are open: what they hold instead of a list.
 OPEN_LABELS = {

@@ -228,6 +228,9 @@ class DeploymentConfig(_Section):
     deployment ("**" spans directories); empty, every change triggers it."""
     mode: Literal["apply", "plan"] = "apply"
     """"apply" makes changes; "plan" only computes and reports them."""
+    rollout: RolloutConfig | None = None
+    """Apply a new commit in waves, with thresholds and health gates between them
+    (docs/rollout.md); unset, every host at once."""
     windows: list[WindowConfig] = Field(default_factory=list)
     """Sync windows: when new commits may be applied (docs/operator-guide.md, "Sync
     windows"); empty, at any time."""
@@ -336,6 +339,54 @@ GateConfig = Annotated[
     Field(discriminator="type"),
 ]
 """One health gate, told apart by its `type`; agent/daemon/gates.py checks it."""
+
+
+class WaveConfig(_Section):
+    name: str | None = None
+    """Shown in reports, history and metrics; unset, "wave 1", "wave 2", ... by position."""
+    group: str | None = None
+    """The inventory group whose hosts (not in an earlier wave) make this wave."""
+    hosts: StrList | None = None
+    """Inventory host names (not in an earlier wave) that make this wave."""
+    percent: float | None = Field(None, gt=0, le=100)
+    """This percentage of the hosts not in an earlier wave, rounded up, in inventory order;
+    100 is "the rest". Exactly one of group, hosts and percent is set."""
+    max_failed_hosts: int | None = Field(None, ge=0)
+    """Failed or unreachable hosts the wave may have and still go on; more halt the rollout.
+    Unset (and max_failed_percent unset), 0."""
+    max_failed_percent: float | None = Field(None, ge=0, le=100)
+    """The same as a percentage of the wave's hosts; set this or max_failed_hosts."""
+    pause: Duration = 0.0
+    """Wait after the wave has run, before its gates are checked."""
+    gates: list[GateConfig] = Field(default_factory=list)
+    """Checked after this wave (before the rollout's own gates); one that fails halts the
+    rollout."""
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> WaveConfig:
+        chosen = [k for k in ("group", "hosts", "percent") if getattr(self, k) is not None]
+        if len(chosen) != 1:
+            raise ValueError("set exactly one of `group`, `hosts` and `percent` "
+                             f"(found: {', '.join(chosen) or 'none'})")
+        if self.max_failed_hosts is not None and self.max_failed_percent is not None:
+            raise ValueError("set `max_failed_hosts` or `max_failed_percent`, not both")
+        return self
+
+
+class RolloutConfig(_Section):
+    on_failure: Literal["halt", "rollback"] = "halt"
+    """What a wave that fails (beyond its threshold, or at a gate) does: "halt" stops the
+    rollout there; "rollback" also puts that wave's hosts back on the last applied commit.
+    Hosts of later waves stay on the last applied commit either way."""
+    waves: list[WaveConfig] = Field(min_length=1)
+    """The waves, in order; hosts left over after the last one run as a final wave "rest"."""
+    gates: list[GateConfig] = Field(default_factory=list)
+    """Checked after every wave, the last one included, after the wave's own gates."""
+
+    @model_validator(mode="after")
+    def _unique_wave_names(self) -> RolloutConfig:
+        _require_unique([w.name for w in self.waves if w.name], "wave name", "name")
+        return self
 
 
 class ReconcileConfig(_Section):
@@ -645,3 +696,8 @@ def _require_unique(names: list[str], what: str, key: str) -> None:
         if name in seen:
             raise ValueError(f"{what} {name!r} is used twice; give each one a distinct `{key}`")
         seen.add(name)
+
+
+# DeploymentConfig names models defined after it (RolloutConfig); resolve them now, so that
+# its fields' types are the models themselves and not forward references.
+DeploymentConfig.model_rebuild(force=True)

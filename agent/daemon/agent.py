@@ -408,9 +408,11 @@ class Agent:
         for deployment in config.deployment:
             name = deployment.name
             self.metrics.init_deployment(name)
-            applied = self.db.last_applied(name)
-            if applied:
-                self.metrics.set_applied_revision(name, applied)
+            row = self.db.applied_state(name)
+            if row is not None and row.revision:
+                self.metrics.set_applied_revision(name, row.revision)
+            self.metrics.set_rollout_halted(name, row is not None and row.halted_revision
+                                            is not None)
         self._refresh_suspended()
 
     def _refresh_suspended(self) -> None:

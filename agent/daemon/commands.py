@@ -277,7 +277,20 @@ def cmd_resume(args: argparse.Namespace) -> int:
 def _run_dict(run: RunRow) -> dict[str, Any]:
     data = dataclasses.asdict(run)
     data["duration_seconds"] = run.duration_seconds
+    data["rollout"] = _rollout(run)
     return data
+
+
+def _rollout(run: RunRow) -> dict[str, Any] | None:
+    """The report's waves, gates and halt (docs/rollout.md); None for a run without waves."""
+    return (run.report or {}).get("rollout")
+
+
+def _status_text(run: RunRow) -> str:
+    rollout = _rollout(run)
+    if rollout and rollout.get("halted"):
+        return f"{run.status} (halted at {rollout.get('halted_at')})"
+    return run.status
 
 
 def _when(ts: float | None) -> str:
@@ -305,7 +318,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     for r in runs:
         duration = f"{r.duration_seconds:.1f}" if r.duration_seconds is not None else "-"
         subject = (r.message or "").splitlines()[0][:50] if r.message else ""
-        rows.append((str(r.id), r.deployment, r.trigger, r.mode, r.status,
+        rows.append((str(r.id), r.deployment, r.trigger, r.mode, _status_text(r),
                      (r.revision or "-")[:12], _when(r.started_at), duration, subject))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
@@ -352,6 +365,8 @@ def _print_run(run: RunRow) -> None:
         print(f"  superseded by {run.superseded_by}")
     if run.error:
         print(f"  error     {run.error}")
+    if (rollout := _rollout(run)) is not None:
+        _print_rollout(rollout)
     for host in (run.report or {}).get("hosts") or []:
         print(f"  host {host['name']}: {host['status']}"
               + (f"  ({host['error']})" if host.get("error") else ""))
@@ -362,3 +377,24 @@ def _print_run(run: RunRow) -> None:
             if op["status"] == OpStatus.FAILED and op.get("stderr_tail"):
                 for line in op["stderr_tail"].splitlines():
                     print(f"              ! {line}")
+
+
+def _print_rollout(rollout: dict[str, Any]) -> None:
+    if rollout.get("halted"):
+        print(f"  rollout   halted at {rollout.get('halted_at')}: {rollout.get('reason')}")
+    else:
+        print("  rollout   every wave passed")
+    for wave in rollout.get("waves") or []:
+        hosts = ", ".join(wave.get("hosts") or []) or "no hosts"
+        print(f"  wave {wave['name']}: {wave['status']}  ({hosts})")
+        for gate in wave.get("gates") or []:
+            detail = f"  ({gate['detail']})" if gate.get("detail") else ""
+            print(f"    gate {gate['status']}  {gate['gate']}{detail}")
+    rolled = rollout.get("rolled_back")
+    if rolled:
+        hosts = ", ".join(rolled.get("hosts") or [])
+        if rolled.get("revision"):
+            print(f"  rolled back {hosts} to {rolled['revision'][:12]}: "
+                  f"{rolled.get('status') or 'did not run'}")
+        if rolled.get("error"):
+            print(f"  rollback  {rolled['error']}")

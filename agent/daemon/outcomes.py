@@ -144,11 +144,16 @@ class Outcomes:
         if e.status not in FAILED_STATUSES:
             self.db.set_applied(e.deployment, e.revision)
             self.metrics.set_applied_revision(e.deployment, e.revision)
+            self.metrics.set_rollout_halted(e.deployment, False)
         elif e.attempt:
+            halted = _rollout_halted(e.report)
             attempts = self.db.record_attempt(e.deployment, e.revision,
-                                              e.error or _first_error(e.report))
-            log.info("commit will be retried with backoff", extra={
-                "deployment": e.deployment, "revision": e.revision[:12], "attempts": attempts})
+                                              e.error or _first_error(e.report), halted=halted)
+            self.metrics.set_rollout_halted(e.deployment, halted)
+            log.info("rollout halted: the commit waits for a new commit, a manual trigger or "
+                     "a rollback" if halted else "commit will be retried with backoff", extra={
+                         "deployment": e.deployment, "revision": e.revision[:12],
+                         "attempts": attempts})
 
     def _observe(self, e: Ending) -> None:
         if e.status == RunStatus.SUPERSEDED:
@@ -180,6 +185,11 @@ class Outcomes:
 def _interrupted(run: RunRow, *, recorded: bool, error: str | None = None) -> Ending:
     return Ending(run.id, run.deployment, Trigger(run.trigger), Mode(run.mode), run.revision,
                   RunStatus.INTERRUPTED, error=error or run.error, recorded=recorded)
+
+
+def _rollout_halted(report: ChangeReport | None) -> bool:
+    """A halted rollout waits instead of being retried (docs/rollout.md)."""
+    return report is not None and report.rollout is not None and report.rollout.halted
 
 
 def _first_error(report: ChangeReport | None) -> str:

@@ -20,6 +20,7 @@ The policy, in order:
 | poll or webhook, head is the one a rollback left behind | skip (pinned until a new commit) |
 | manual or crash re-run, head is the one a rollback left behind | run the rolled-back-to commit |
 | poll or webhook, `paths` set, head touches none of them | advance: applied = head, no run |
+| poll or webhook, head is the commit whose rollout halted | skip (no retry) |
 | poll or webhook, head is the failed commit, its backoff not over | retry at the due time |
 | poll or webhook, head is the failed commit, backoff over | run, trigger `retry` |
 | otherwise | run the head, superseding the commits between applied and head that never ran |
@@ -58,6 +59,8 @@ class DeploymentFacts:
     attempted: str | None = None
     attempts: int = 0
     last_attempt_at: float | None = None
+    halted: str | None = None
+    """The attempted commit whose rollout halted (agent/daemon/rollout.py), if it did."""
     pinned_head: str | None = None
     """The branch head when a rollback moved the deployment back; polls leave that head be."""
 
@@ -201,6 +204,9 @@ def _decide(s: Situation) -> Decision:
             return Skip("rolled back: waits for a new commit")
         if d.paths and d.applied and not paths_match(d.paths, head.changed_paths):
             return Advance(head.revision)
+        if d.halted is not None and d.halted == head.revision == d.attempted:
+            return Skip("its rollout halted: it waits for a new commit, a manual trigger or "
+                        "a rollback")
         if d.attempts and d.attempted == head.revision:
             due = _retry_due(s)
             if due is not None:

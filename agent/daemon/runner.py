@@ -21,9 +21,10 @@ from typing import Any
 
 from agent.compat import load_inventory, run_deploy
 from agent.config import DeploymentConfig, hosts_for_shard
-from agent.config.models import SSHConfig
+from agent.config.models import RolloutConfig, SSHConfig
 from agent.daemon.host_keys import host_key_policy
 from agent.daemon.outcomes import Ending
+from agent.daemon.rollout import RolloutOutcome, RolloutParts, merged, run_rollout
 from agent.engine.errors import UserError
 from agent.engine.events import (
     EngineWarning,
@@ -36,6 +37,8 @@ from agent.engine.events import (
     StageStarted,
 )
 from agent.engine.inventory import Inventory
+from agent.engine.result import HostResult as EngineHostResult
+from agent.engine.result import RunResult
 from agent.engine.run import RunOptions
 from agent.metrics import Metrics
 from agent.report.build import (
@@ -43,14 +46,26 @@ from agent.report.build import (
     before_hosts,
     drifted_hosts_only,
     from_result,
+    with_rollout,
     with_status,
 )
-from agent.report.model import ChangeReport
+from agent.report.model import ChangeReport, RolledBack
 from agent.source import GitSource, SourceError
 from agent.state import StateDB
-from agent.vocab import DRIFT_STATUSES, FAILED_STATUSES, Mode, OpStatus, RunStatus, Trigger
+from agent.vocab import (
+    DRIFT_STATUSES,
+    FAILED_STATUSES,
+    HostStatus,
+    Mode,
+    OpStatus,
+    RunStatus,
+    Trigger,
+)
 
 log = logging.getLogger(__name__)
+
+WAVE_TRIGGERS = frozenset({Trigger.POLL, Trigger.WEBHOOK, Trigger.MANUAL, Trigger.RETRY})
+"""Triggers that bring a new commit: only these go through a deployment's waves."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +80,6 @@ class RunPlan:
     author: str | None
     message: str | None
     verified: bool | None
-    window_override: str | None = None
-    """An operator's reason to run outside the sync windows (recorded on the run's row)."""
 
 
 @dataclass
@@ -97,16 +110,11 @@ def provenance(env: RunEnv, plan: RunPlan, run_id: int) -> Provenance:
 def start(env: RunEnv, plan: RunPlan) -> int:
     """The run's row, `running` before any host is touched (a crash leaves it to find)."""
     run_id = env.db.start_run(plan.deployment.name, plan.trigger, plan.mode, plan.revision,
-                              plan.previous, plan.author, plan.message,
-                              window_override=plan.window_override)
+                              plan.previous, plan.author, plan.message)
     log.info("run started", extra={
         "run_id": run_id, "deployment": plan.deployment.name, "trigger": plan.trigger,
         "mode": plan.mode, "revision": plan.revision[:12],
         "previous_revision": (plan.previous or "")[:12]})
-    if plan.window_override is not None:
-        log.warning("run outside the sync windows: overridden by an operator", extra={
-            "run_id": run_id, "deployment": plan.deployment.name,
-            "reason": plan.window_override})
     return run_id
 
 
@@ -130,22 +138,21 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
     deployment = plan.deployment
     checkout: Path | None = None
     inventory: Inventory | None = None
+    done: RolloutOutcome | None = None
     try:
         checkout = env.source.checkout(plan.revision)
         inventory = _load_inventory(env, deployment, checkout)
         env.metrics.set_hosts(deployment.name, (host.name for host in inventory.hosts))
-        options = RunOptions(mode=plan.mode, parallel=deployment.parallel,
-                             fail_percent=deployment.fail_percent, run_id=str(run_id),
-                             cancel=env.cancel, project_root=checkout, local_root=checkout,
-                             host_keys=host_key_policy(env.ssh, env.state_dir, checkout))
-        result = run_deploy(inventory, [checkout / d for d in deployment.deploys], options,
-                            events)
+        options = _options(env, plan, run_id, checkout)
+        deploys = [checkout / d for d in deployment.deploys]
+        if deployment.rollout is not None and in_waves(plan):
+            done = _run_waves(env, plan, deployment.rollout, inventory, checkout, deploys,
+                              options, events)
+            result = merged(done.results, _nothing_run(plan, str(run_id), started))
+        else:
+            result = run_deploy(inventory, deploys, options, events)
     except Exception as exc:
-        if isinstance(exc, UserError | SourceError):
-            error = _relative(str(exc), checkout)
-        else:  # an engine bug: fail this run, keep the agent
-            log.exception("run failed on an internal error", extra=events.fields)
-            error = f"internal error: {type(exc).__name__}: {exc}"
+        error = _run_error(exc, checkout, events)
         # Every targeted host carries the error (with its file:line), so receivers that list
         # failed hosts show why; with no usable inventory, the inventory itself stands in.
         hosts = [h.name for h in inventory.hosts] if inventory is not None else []
@@ -156,11 +163,98 @@ def _run_engine(env: RunEnv, plan: RunPlan, run_id: int, events: _RunEvents,
         if host.error:
             host.error = _relative(host.error, checkout)
     report = from_result(result, provenance(env, plan, run_id))
+    if done is not None:
+        report = with_rollout(report, done.rollout)
     if env.cancel.is_set() and report.status not in FAILED_STATUSES:
         # Shutdown arrived during the run: whatever got done, it did not finish under our
         # watch, so it is recorded as interrupted and run again at the next start.
         report = with_status(report, RunStatus.INTERRUPTED)
     return report, None
+
+
+def _run_error(exc: Exception, checkout: Path | None, events: _RunEvents) -> str:
+    """What a run that raised says: the user's error with repository paths, or an engine
+    bug, logged with its traceback (the run fails, the agent stays)."""
+    if isinstance(exc, UserError | SourceError):
+        return _relative(str(exc), checkout)
+    log.exception("run failed on an internal error", extra=events.fields)
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+def _options(env: RunEnv, plan: RunPlan, run_id: int, checkout: Path) -> RunOptions:
+    deployment = plan.deployment
+    return RunOptions(mode=plan.mode, parallel=deployment.parallel,
+                      fail_percent=deployment.fail_percent, run_id=str(run_id),
+                      cancel=env.cancel, project_root=checkout, local_root=checkout,
+                      host_keys=host_key_policy(env.ssh, env.state_dir, checkout))
+
+
+def in_waves(plan: RunPlan) -> bool:
+    """Only a new commit being applied goes through waves; reconciles, plans and rollbacks
+    run every host at once (docs/rollout.md)."""
+    return (plan.deployment.rollout is not None and plan.mode == Mode.APPLY
+            and plan.trigger in WAVE_TRIGGERS)
+
+
+def _run_waves(env: RunEnv, plan: RunPlan, rollout: RolloutConfig, inventory: Inventory,
+               checkout: Path, deploys: list[Path], options: RunOptions, events: _RunEvents
+               ) -> RolloutOutcome:
+    ran: list[bool] = []
+
+    def run_wave(hosts: Inventory) -> RunResult:
+        try:
+            result = run_deploy(hosts, deploys, options, events)
+        except Exception as exc:
+            if not ran:  # nothing touched yet: the run fails as a whole, as without waves
+                raise
+            return _failed_result(plan, options.run_id, hosts, _run_error(exc, checkout, events))
+        ran.append(True)
+        return result
+
+    return run_rollout(rollout, RolloutParts(
+        deployment=plan.deployment.name, revision=plan.revision, inventory=inventory,
+        run=run_wave, roll_back=lambda hosts: _roll_back(env, plan, hosts, events),
+        clock=time.monotonic, sleep=lambda seconds: not env.cancel.wait(seconds),
+        host_keys=options.host_keys))
+
+
+def _roll_back(env: RunEnv, plan: RunPlan, hosts: tuple[str, ...], events: _RunEvents
+               ) -> RolledBack:
+    """Run the last applied commit (its own inventory and deploy code) on `hosts`."""
+    if plan.previous is None:
+        return RolledBack(revision=None, hosts=list(hosts),
+                          error="no commit was applied before this one: nothing to go back to")
+    checkout: Path | None = None
+    log.warning("rolling back the failed wave", extra={
+        **events.fields, "revision": plan.previous[:12], "hosts": len(hosts)})
+    try:
+        checkout = env.source.checkout(plan.previous)
+        inventory = _load_inventory(env, plan.deployment, checkout)
+        inventory = dataclasses.replace(
+            inventory, hosts=tuple(h for h in inventory.hosts if h.name in hosts))
+        options = _options(env, plan, int(events.fields["run_id"]), checkout)
+        result = run_deploy(inventory, [checkout / d for d in plan.deployment.deploys],
+                            options, events)
+    except Exception as exc:
+        return RolledBack(revision=plan.previous, hosts=list(hosts), status=RunStatus.FAILED,
+                          error=_run_error(exc, checkout, events))
+    error = next((f"{h.name}: {_relative(h.error, checkout)}" for h in result.hosts
+                  if h.error), None)
+    return RolledBack(revision=plan.previous, hosts=[h.name for h in inventory.hosts],
+                      status=result.status(plan.trigger), error=error)
+
+
+def _failed_result(plan: RunPlan, run_id: str, hosts: Inventory, error: str) -> RunResult:
+    now = datetime.now(UTC)
+    return RunResult(run_id=run_id, mode=plan.mode, started_at=now, finished_at=now,
+                     hosts=[EngineHostResult(h.name, HostStatus.FAILED, error)
+                            for h in hosts.hosts])
+
+
+def _nothing_run(plan: RunPlan, run_id: str, started: datetime) -> RunResult:
+    """The result of a rollout whose waves all had no host."""
+    return RunResult(run_id=run_id, mode=plan.mode, started_at=started,
+                     finished_at=datetime.now(UTC))
 
 
 def _load_inventory(env: RunEnv, deployment: DeploymentConfig, checkout: Path) -> Inventory:

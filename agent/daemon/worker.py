@@ -95,6 +95,7 @@ class Worker:
             attempted=row.attempted_revision if row else None,
             attempts=row.attempts if row else 0,
             last_attempt_at=row.last_attempt_at if row else None,
+            halted=row.halted_revision if row else None,
             pinned_head=pin.head if pin else None)
 
     def _between(self, env: RunEnv, facts: policy.DeploymentFacts, head: FetchResult | None

@@ -14,7 +14,7 @@ from typing import Any
 
 from agent import __version__
 from agent.engine.result import HostResult, OpHostResult, RunResult
-from agent.report.model import SCHEMA, ChangeReport
+from agent.report.model import SCHEMA, ChangeReport, Rollout
 from agent.vocab import HostStatus, Mode, RunStatus, Trigger
 
 SOURCE_FIELDS = ("url", "ref", "revision", "previous_revision", "author", "message",
@@ -61,6 +61,15 @@ def drifted_hosts_only(report: ChangeReport) -> ChangeReport:
 
 def with_status(report: ChangeReport, status: RunStatus) -> ChangeReport:
     return report.model_copy(update={"status": status})
+
+
+def with_rollout(report: ChangeReport, rollout: Rollout) -> ChangeReport:
+    """The report of a run that went through waves; a halted rollout failed, whatever its
+    hosts did (docs/rollout.md)."""
+    update: dict[str, Any] = {"rollout": rollout}
+    if rollout.halted:
+        update["status"] = RunStatus.FAILED
+    return ChangeReport.from_dict(report.model_copy(update=update).to_dict())
 
 
 def _validated(mode: str, about: Provenance, started: datetime, finished: datetime,

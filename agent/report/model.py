@@ -14,12 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agent.vocab import (
     REPORT_STATUSES,
+    GateStatus,
     HostStatus,
     Mode,
     OpStatus,
     RunStatus,
     Stage,
     Trigger,
+    WaveStatus,
 )
 
 SCHEMA = "pullinfra/change-report/v1"
@@ -86,6 +88,43 @@ class HostResult(_Strict):
     operations: list[OperationResult] = Field(default_factory=list)
 
 
+class GateOutcome(_Strict):
+    gate: str
+    """What was checked, e.g. "command: systemctl is-active app" (masked, short)."""
+    status: GateStatus
+    detail: str | None = None
+    duration_seconds: float = 0.0
+
+
+class WaveOutcome(_Strict):
+    name: str
+    hosts: list[str] = Field(default_factory=list)
+    status: WaveStatus
+    gates: list[GateOutcome] = Field(default_factory=list)
+
+
+class RolledBack(_Strict):
+    """The failed wave's hosts, run again on the last applied commit."""
+
+    revision: str | None
+    hosts: list[str] = Field(default_factory=list)
+    status: RunStatus | None = None
+    """How that run ended; None when it could not run (see `error`)."""
+    error: str | None = None
+
+
+class Rollout(_Strict):
+    """How a commit went through its waves (agent/daemon/rollout.py); only in reports of
+    runs that had waves."""
+
+    waves: list[WaveOutcome] = Field(default_factory=list)
+    halted: bool = False
+    halted_at: str | None = None
+    """The name of the wave that halted the rollout."""
+    reason: str | None = None
+    rolled_back: RolledBack | None = None
+
+
 class ChangeReport(_Strict):
     """What happened in one run of one deployment; sent to notifiers and served by the API."""
 
@@ -104,6 +143,8 @@ class ChangeReport(_Strict):
     status: RunStatus
     summary: Summary = Field(default_factory=Summary)
     hosts: list[HostResult] = Field(default_factory=list)
+    rollout: Rollout | None = None
+    """Optional, added to v1: absent from reports of runs without waves."""
 
     @field_validator("status")
     @classmethod
@@ -122,10 +163,15 @@ class ChangeReport(_Strict):
         return cls.model_validate_json(text)
 
     def to_dict(self) -> dict:
-        return self.model_dump(mode="json", by_alias=True)
+        return self.model_dump(mode="json", by_alias=True, exclude=self._absent())
 
     def to_json(self) -> str:
-        return self.model_dump_json(by_alias=True)
+        return self.model_dump_json(by_alias=True, exclude=self._absent())
+
+    def _absent(self) -> set[str] | None:
+        """Optional keys added to v1 are left out, not null, when they do not apply, so a
+        run without waves reports exactly what it did before."""
+        return {"rollout"} if self.rollout is None else None
 
     @property
     def failed_hosts(self) -> list[HostResult]:

@@ -206,22 +206,25 @@ class StateDB:
                 "attempts, last_attempt_at, last_error) VALUES (?, ?, ?, ?, 0, ?, NULL) "
                 "ON CONFLICT (deployment) DO UPDATE SET revision = excluded.revision, "
                 "applied_at = excluded.applied_at, attempted_revision = excluded.revision, "
-                "attempts = 0, last_attempt_at = excluded.applied_at, last_error = NULL",
+                "attempts = 0, last_attempt_at = excluded.applied_at, last_error = NULL, "
+                "halted_revision = NULL",
                 (deployment, revision, _now(now), revision, _now(now)),
             )
 
     def record_attempt(self, deployment: str, revision: str, error: str | None = None,
-                       now: float | None = None) -> int:
-        """Count a failed attempt at `revision`; returns consecutive attempts at it."""
+                       now: float | None = None, halted: bool = False) -> int:
+        """Count a failed attempt at `revision`; returns consecutive attempts at it.
+        `halted`: its rollout halted, so it is not retried (any other failure clears that)."""
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO applied (deployment, attempted_revision, attempts, last_attempt_at, "
-                "last_error) VALUES (?, ?, 1, ?, ?) "
+                "last_error, halted_revision) VALUES (?, ?, 1, ?, ?, ?) "
                 "ON CONFLICT (deployment) DO UPDATE SET "
                 "attempts = CASE WHEN attempted_revision = excluded.attempted_revision "
                 "THEN attempts + 1 ELSE 1 END, attempted_revision = excluded.attempted_revision, "
-                "last_attempt_at = excluded.last_attempt_at, last_error = excluded.last_error",
-                (deployment, revision, _now(now), error),
+                "last_attempt_at = excluded.last_attempt_at, last_error = excluded.last_error, "
+                "halted_revision = excluded.halted_revision",
+                (deployment, revision, _now(now), error, revision if halted else None),
             )
             row = db.execute("SELECT attempts FROM applied WHERE deployment = ?",
                              (deployment,)).fetchone()

@@ -76,6 +76,9 @@ class AppliedRow:
     attempts: int
     last_attempt_at: float | None
     last_error: str | None
+    halted_revision: str | None = None
+    """The attempted commit, when its rollout halted: it waits for a new commit, a manual
+    trigger or a rollback instead of a retry with backoff."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,11 @@ MIGRATIONS: tuple[str, ...] = (
         since REAL NOT NULL
     );
     """,
+    # 3: the commit whose rollout halted, which waits instead of being retried
+    # (agent/daemon/rollout.py).
+    """
+    ALTER TABLE applied ADD COLUMN halted_revision TEXT;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,6 +33,8 @@ CONTRACT = {
 EXTENSIONS = {
     "pullinfra_host_operations": ("gauge", {"deployment", "host", "status"}),
     "pullinfra_http_rate_limited_total": ("counter", {"endpoint"}),
+    "pullinfra_rollout_halted": ("gauge", {"deployment"}),
+    "pullinfra_rollout_waves_total": ("counter", {"deployment", "result"}),
     "pullinfra_deployment_window_open": ("gauge", {"deployment"}),
 }
 
