@@ -232,10 +232,10 @@ class Metrics:
         self.last_run_success.labels(deployment=name)
         self.run_in_progress_gauge.labels(deployment=name).set(0)
         self.deployment_suspended.labels(deployment=name)
+        self.deployment_window_open.labels(deployment=name).set(1)
         self.rollout_halted.labels(deployment=name)
         for result in WAVE_RESULTS:
             self.rollout_waves.labels(deployment=name, result=result)
-        self.deployment_window_open.labels(deployment=name).set(1)
 
     def init_host(self, deployment: str, host: str) -> None:
         """Create a known host's series at 0, before the host is first reached."""

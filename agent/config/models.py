@@ -341,6 +341,7 @@ GateConfig = Annotated[
 """One health gate, told apart by its `type`; agent/daemon/gates.py checks it."""
 
 
+
 class WaveConfig(_Section):
     name: str | None = None
     """Shown in reports, history and metrics; unset, "wave 1", "wave 2", ... by position."""

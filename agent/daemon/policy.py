@@ -59,10 +59,10 @@ class DeploymentFacts:
     attempted: str | None = None
     attempts: int = 0
     last_attempt_at: float | None = None
-    halted: str | None = None
-    """The attempted commit whose rollout halted (agent/daemon/rollout.py), if it did."""
     pinned_head: str | None = None
     """The branch head when a rollback moved the deployment back; polls leave that head be."""
+    halted: str | None = None
+    """The attempted commit whose rollout halted (agent/daemon/rollout.py), if it did."""
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,8 @@ class RunPlan:
     author: str | None
     message: str | None
     verified: bool | None
+    window_override: str | None = None
+    """An operator's reason to run outside the sync windows (recorded on the run's row)."""
 
 
 @dataclass
@@ -110,11 +112,16 @@ def provenance(env: RunEnv, plan: RunPlan, run_id: int) -> Provenance:
 def start(env: RunEnv, plan: RunPlan) -> int:
     """The run's row, `running` before any host is touched (a crash leaves it to find)."""
     run_id = env.db.start_run(plan.deployment.name, plan.trigger, plan.mode, plan.revision,
-                              plan.previous, plan.author, plan.message)
+                              plan.previous, plan.author, plan.message,
+                              window_override=plan.window_override)
     log.info("run started", extra={
         "run_id": run_id, "deployment": plan.deployment.name, "trigger": plan.trigger,
         "mode": plan.mode, "revision": plan.revision[:12],
         "previous_revision": (plan.previous or "")[:12]})
+    if plan.window_override is not None:
+        log.warning("run outside the sync windows: overridden by an operator", extra={
+            "run_id": run_id, "deployment": plan.deployment.name,
+            "reason": plan.window_override})
     return run_id
 
 

@@ -33,9 +33,9 @@ CONTRACT = {
 EXTENSIONS = {
     "pullinfra_host_operations": ("gauge", {"deployment", "host", "status"}),
     "pullinfra_http_rate_limited_total": ("counter", {"endpoint"}),
+    "pullinfra_deployment_window_open": ("gauge", {"deployment"}),
     "pullinfra_rollout_halted": ("gauge", {"deployment"}),
     "pullinfra_rollout_waves_total": ("counter", {"deployment", "result"}),
-    "pullinfra_deployment_window_open": ("gauge", {"deployment"}),
 }
 
 SHA_A = "a" * 40
