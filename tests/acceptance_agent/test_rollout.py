@@ -137,3 +137,37 @@ def test_a_bad_commit_halts_at_the_canary_and_rolls_it_back_a_good_one_passes_al
     assert run["status"] == "changed", agent.describe()
     assert [w["status"] for w in report_of(run)["rollout"]["waves"]] == ["passed"] * 3
     assert agent.scrape().value("pullinfra_rollout_halted", deployment=DEPLOYMENT) == 0
+
+
+def test_a_first_commit_that_fails_on_the_canary_halts_there_with_nothing_to_roll_back(
+        remote, bed_hosts, make_agent):
+    """A failing operation (no gate) beyond the canary's threshold halts the rollout; with no
+    commit applied before, there is nothing to go back to, and the report says so."""
+    hosts = bed_hosts(3)
+    canary, others = hosts[0], hosts[1:]
+    agent = make_agent(url=remote.url)
+    agent.config["deployment"][0]["rollout"] = {
+        "on_failure": "rollback",
+        "waves": [{"name": "canary", "group": "canary"}, {"name": "all", "percent": 100}]}
+    agent.config_path.write_text(to_toml(agent.config))
+    files = _tree(hosts, "bad")
+    files["deploy.py"] = _deploy() + (
+        f'server.shell(name="check", commands=[\'test "$(cat {CONF})" = good\'])\n')
+    bad = remote.commit_and_push(files, "a first commit that fails its check")
+    agent.start()
+    run = agent.wait_finished(bad, timeout=120)
+    assert run["status"] == "failed", agent.describe()
+    rollout = report_of(run)["rollout"]
+    assert (rollout["halted"], rollout["halted_at"]) == (True, "canary"), rollout
+    assert rollout["reason"] == (f"1 of 1 hosts of wave canary failed ({canary.name}); "
+                                 "it allows 0"), rollout
+    assert [(w["name"], w["status"]) for w in rollout["waves"]] == [
+        ("canary", "failed"), ("all", "halted")]
+    rolled = rollout["rolled_back"]
+    assert (rolled["revision"], rolled["status"]) == (None, None), rolled
+    assert "no commit was applied before" in rolled["error"]
+    assert canary.read_text(CONF) == "bad"  # nothing to go back to: left as it is
+    for host in others:
+        assert host.read_text(CONF) is None and host.read_text(MARKS) is None, host.name
+    assert agent.scrape().value("pullinfra_rollout_halted", deployment=DEPLOYMENT) == 1
+    assert "halted at canary" in agent.cli("show", str(run["id"])).stdout
