@@ -143,8 +143,11 @@ def test_a_broken_report_is_refused(breaks: Any) -> None:
 
 
 def test_every_model_field_is_required() -> None:
-    """to_dict() always writes every field, so the schema requires every one."""
+    """to_dict() always writes every field, so the schema requires every one; but the
+    optional keys added to v1, which only reports they apply to carry."""
     from agent.report.model import ChangeReport
 
+    optional = {"rollout"}
     assert set(SCHEMA["required"]) == set(_report()) == {
-        f.alias or n for n, f in ChangeReport.model_fields.items()}
+        f.alias or n for n, f in ChangeReport.model_fields.items()} - optional
+    assert optional <= set(SCHEMA["properties"])
