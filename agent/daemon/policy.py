@@ -12,7 +12,7 @@ The policy, in order:
 | the deployment is suspended | skip |
 | rollback | run the requested commit (sync windows do not apply: an operator's act) |
 | reconcile, nothing applied yet | skip |
-| reconcile while a newer failed commit awaits its retry | skip (do not undo it) |
+| reconcile while a newer commit failed or halted its rollout | skip (do not undo it) |
 | reconcile | run the applied commit: apply if both reconcile and deployment apply, else plan |
 | manual or retry with no head known yet | run the requested (or applied) commit, else skip |
 | poll or webhook with no head known yet | skip |

@@ -107,7 +107,9 @@ def run_rollout(config: RolloutConfig, parts: RolloutParts) -> RolloutOutcome:
             continue
         outcome, reason = _run_wave(config, parts, wave, done)
         done.rollout.waves.append(outcome)
-        if done.interrupted:
+        if done.interrupted:  # not a halt: the run is interrupted and runs again
+            done.rollout.reason = (f"the agent stopped during wave {wave.name}; the commit "
+                                   "runs again, from the first wave, at its next start")
             _not_reached(done.rollout, waves[index + 1:])
             break
         if reason is None:
