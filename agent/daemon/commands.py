@@ -361,6 +361,8 @@ def _print_run(run: RunRow) -> None:
     print(f"  started   {_when(run.started_at)}  duration {duration}")
     if run.stages:
         print("  stages    " + "  ".join(f"{k} {v:.2f}s" for k, v in run.stages.items()))
+    if run.window_override:
+        print(f"  override  ran outside the sync windows: {run.window_override}")
     if run.superseded_by:
         print(f"  superseded by {run.superseded_by}")
     if run.error:

@@ -249,5 +249,7 @@ def test_an_override_runs_outside_the_window_and_is_recorded(fleet, make_agent):
     status, _, body = http("GET", f"{fleet.url}/api/runs/{run.id}",
                            headers={"Authorization": "Bearer tok"})
     assert status == 200 and json.loads(body)["window_override"] == "INC-42 hotfix"
-    shown = pullinfra("history", "--json", "--config", str(config))
-    assert json.loads(shown.stdout)[0]["window_override"] == "INC-42 hotfix"
+    listed = pullinfra("history", "--json", "--config", str(config))
+    assert json.loads(listed.stdout)[0]["window_override"] == "INC-42 hotfix"
+    shown = pullinfra("show", str(run.id), "--config", str(config))
+    assert "ran outside the sync windows: INC-42 hotfix" in shown.stdout, shown.stdout
