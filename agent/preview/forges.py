@@ -76,6 +76,15 @@ class Forge:
             raise PermanentError(f"{transport.where(self.api)} created a comment without id")
         return str(created["id"])
 
+    def find_comment(self, number: int, marker: str) -> str | None:
+        """The id of the request's comment that carries `marker`, from the first page of its
+        comments (the agent's comes early): its own again when the state DB was lost."""
+        found = self._call("GET", self.comments_url(number) + self.first_page, None)
+        for comment in found if isinstance(found, list) else []:
+            if isinstance(comment, dict) and marker in str(comment.get("body") or ""):
+                return str(comment["id"])
+        return None
+
     def pull_request(self, number: int) -> PullRequest:
         data = self._call("GET", self.pull_url(number), None)
         if not isinstance(data, dict):
@@ -84,6 +93,7 @@ class Forge:
 
     # ---- what differs between forges ----
     edit_method = "PATCH"
+    first_page = "?per_page=100"
 
     def comments_url(self, number: int) -> str:
         return f"{self.api}/repos/{self.repository}/issues/{number}/comments"
@@ -125,11 +135,13 @@ class _GiteaStatus(GitHubStatusSender):
 
 class Gitea(Forge):
     status_sender = _GiteaStatus
+    first_page = "?limit=50"
 
 
 class GitLab(Forge):
     status_sender = GitLabStatusSender
     edit_method = "PUT"
+    first_page = "?per_page=100&sort=asc"
 
     @property
     def _project(self) -> str:

@@ -8,7 +8,8 @@ believed only for the head the request's ref points at). A fork's head is
 refused before anything of it is exported, loaded or run: its inventory and deploy code are
 Python that would run with the agent's rights (docs/previews.md). What was previewed is kept
 in the state DB's meta table (request -> head SHA, comment id), so a restart neither previews
-a head again nor posts a second comment.
+a head again nor posts a second comment; with the DB lost, the comment is found again by the
+hidden marker it starts with (agent/preview/render.py).
 
 The daemon calls `work()` from a slot of its own, one preview at a time
 (agent/daemon/agent.py); a preview is plan mode only and is no run of a deployment.
@@ -152,7 +153,8 @@ class Previews:
         if result is None:
             return
         forge.set_status(head, not result.has_failures, context, render.status_line(result))
-        comment = forge.upsert_comment(number, render.comment(result), record.get("comment"))
+        known = record.get("comment") or forge.find_comment(number, render.marker(target.name))
+        comment = forge.upsert_comment(number, render.comment(result), known)
         self._db.meta_set(key, json.dumps({"head": head, "comment": comment}))
         log.info("preview posted", extra={
             "request": number, "head": head[:12], "base": result.base[:12],

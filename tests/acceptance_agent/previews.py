@@ -118,6 +118,10 @@ class Forge:
                     "pulls", "merge_requests"):
                 pull = self.pulls.get(int(parts[-1]))
                 return (200, pull) if pull else (404, {"message": "Not Found"})
+            if method == "GET" and parts[-1].split("?")[0] in ("comments", "notes"):
+                number = int(parts[-2])
+                return 200, [{"id": c["id"], "body": c["body"]} for c in self.comments.values()
+                             if c["number"] == number]
             if method == "POST" and "statuses" in parts:
                 return 201, {"state": body.get("state")}
             if method == "POST" and parts[-1] in ("comments", "notes"):

@@ -291,6 +291,16 @@ def test_a_fork_is_previewed_when_allow_forks_is_set(
                          "the fork's preview comment", describe=agent.log_tail)
     assert "1 host would change (of 1)" in comment["body"]
     assert marker.exists()  # its deploy code ran, on the agent's machine: as configured
+
+    # The state DB lost: the head is previewed again and the comment found by its marker.
+    assert agent.terminate() == 0
+    for db in (agent.workdir / "state").glob("state.db*"):
+        db.unlink()
+    agent.start()
+    wait_for(lambda: len(forge.statuses(head)) == 2, PREVIEW_TIMEOUT, "a second preview",
+             describe=agent.log_tail)
+    wait_for(lambda: forge.all_comments()[0]["edits"] == 1, 30, "the comment edited")
+    assert len(forge.all_comments()) == 1
     assert forge.statuses(head)[0]["state"] == "success"
     _no_secret_anywhere(forge, agent)
     assert bed_host.read_text(f"{APP}/app.env") is None

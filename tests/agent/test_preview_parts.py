@@ -125,6 +125,18 @@ def test_forge_status_and_one_comment_created_then_edited(fake, kind, status_pat
     assert comment["body"] == "two" and comment["edits"] == 1
 
 
+@pytest.mark.parametrize("kind", ["github", "gitlab", "gitea"])
+def test_the_comment_is_found_again_by_its_marker(fake, kind) -> None:
+    server = fake[kind]
+    client = FORGES[kind]("acme/infra", "tok", server.api, timeout=5)
+    assert client.find_comment(7, render.marker("app")) is None
+    client.upsert_comment(7, "someone else's", None)
+    ours = client.upsert_comment(7, render.marker("app") + "\nplan", None)
+    client.upsert_comment(8, render.marker("app") + "\nanother request", None)
+    assert client.find_comment(7, render.marker("app")) == ours
+    assert client.find_comment(7, render.marker("db")) is None
+
+
 def test_a_deleted_comment_is_created_again(fake) -> None:
     server = fake["github"]
     client = FORGES["github"]("acme/infra", "tok", server.api, timeout=5)
