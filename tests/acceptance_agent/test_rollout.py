@@ -36,7 +36,7 @@ def _tree(hosts, content: str) -> dict[str, str]:
 ROLLOUT = {
     "on_failure": "rollback",
     "waves": [
-        {"name": "canary", "group": "canary",
+        {"name": "canary", "group": "canary", "pause": "1s",
          "gates": [{"type": "command", "command": GATE, "timeout": "30s"}]},
         {"name": "half", "percent": 50},
         {"name": "rest", "percent": 100},
@@ -95,6 +95,7 @@ def test_a_bad_commit_halts_at_the_canary_and_rolls_it_back_a_good_one_passes_al
     assert [(w["name"], w["status"]) for w in rollout["waves"]] == [
         ("canary", "rolled_back"), ("half", "halted"), ("rest", "halted")], rollout
     assert rollout["waves"][0]["gates"][0]["status"] == "failed"
+    print("halted rollout:", json.dumps(rollout, indent=2))
     assert rollout["rolled_back"]["revision"] == good, rollout
     assert rollout["rolled_back"]["hosts"] == [canary.name]
     assert rollout["rolled_back"]["status"] == "changed", rollout
