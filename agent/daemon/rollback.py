@@ -9,36 +9,51 @@ Anything else, such as a commit that only some other branch holds, is refused wi
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from agent.refusals import RollbackRefused
 from agent.source import GitSource
-from agent.state import StateDB
-from agent.vocab import APPLIED_STATUSES, Mode
+from agent.state import RunRow, StateDB
+from agent.vocab import APPLIED_STATUSES, Mode, Trigger
 
 HISTORY_LIMIT = 1000
 """How many of the deployment's newest runs are searched for commits it applied."""
 
 
-def applied_history(db: StateDB, deployment: str) -> list[str]:
+def applied_history(runs: Iterable[RunRow]) -> list[str]:
     """The commits the deployment brought every host to, newest first, each once."""
     seen: dict[str, None] = {}
-    for run in db.list_runs(deployment, limit=HISTORY_LIMIT):
+    for run in runs:
         if run.revision and run.mode == Mode.APPLY and run.status in APPLIED_STATUSES:
             seen.setdefault(run.revision, None)
     return list(seen)
 
 
+def last_good(runs: Sequence[RunRow], applied: str | None) -> str | None:
+    """The newest applied commit other than `applied` that no later rollback left: a second
+    `pullinfra rollback` goes one further back instead of returning to the commit the first
+    one fled. `runs` are newest first."""
+    left = {run.previous_revision for run in runs
+            if run.trigger == Trigger.ROLLBACK and run.status in APPLIED_STATUSES}
+    for revision in applied_history(runs):
+        if revision != applied and revision not in left:
+            return revision
+    return None
+
+
 def rollback_target(db: StateDB, source: GitSource, deployment: str, to: str | None,
                     head: str | None) -> str:
     """The full SHA to roll `deployment` back to; RollbackRefused says why there is none."""
-    history = applied_history(db, deployment)
+    runs = db.list_runs(deployment, limit=HISTORY_LIMIT)
     applied = db.last_applied(deployment)
     if to is None:
-        for revision in history:
-            if revision != applied:
-                return revision
-        raise RollbackRefused(
-            f"deployment {deployment!r} has applied no other commit than "
-            f"{(applied or 'none')[:12]} in its history; name one with --to REV")
+        found = last_good(runs, applied)
+        if found is None:
+            raise RollbackRefused(
+                f"deployment {deployment!r} has no earlier good commit than "
+                f"{(applied or 'none')[:12]} in its history; name one with --to REV")
+        return found
+    history = applied_history(runs)
     full = source.resolve_commit(to.strip())
     if full is None:
         raise RollbackRefused(
