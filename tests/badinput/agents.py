@@ -42,10 +42,10 @@ class Watched:
     def markers(self) -> list[str]:
         """The hosts where something applied; the marker is removed, so that one case's
         failure does not become the next one's."""
-        found = [h.name for h in self.hosts if h.exists(MARKER)]
-        for host in self.hosts:
+        found = [h for h in self.hosts if h.exists(MARKER)]
+        for host in found:
             host.run(f"rm -f {MARKER}", check=True)
-        return found
+        return [h.name for h in found]
 
     def good_mtimes(self) -> dict[str, int | None]:
         return {h.name: getattr(h.stat(GOOD_FILE), "st_mtime_ns", None) for h in self.hosts}

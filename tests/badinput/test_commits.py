@@ -1,6 +1,6 @@
 """Bad inventories, deploy code and repository contents, pushed as commits to a real remote
 that one long-lived agent watches, with two bed hosts: each bad commit's run is recorded
-failed with a clear error (`pullinfra show --json`), nothing is applied on the hosts, and the
+failed with a clear error (its report in /api/runs), nothing is applied on the hosts, and the
 agent stays healthy. Odd but valid contents (50 MB, thousands of files, binary data) apply.
 The same inventory and deploy cases go through `pullinfra apply` too (exit 2, clear stderr).
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.acceptance_agent.harness import DEPLOYMENT, clean_env
+from tests.acceptance_agent.harness import DEPLOYMENT, clean_env, report_of
 from tests.agent.process import PULLINFRA
 from tests.badinput.agents import Watched
 from tests.badinput.corpus import GOOD_FILE, Case, assert_clear, params
@@ -38,7 +38,7 @@ def test_bad_commit_fails_clearly_applies_nothing_agent_stays_healthy(
     sha = push_tree(watched.remote, case_tree(case, hosts, watched.outside),
                     f"{case.kind}: {case.name}")
     run = agent.wait_finished(sha, timeout=180)
-    report = agent.show(run["id"])
+    report = report_of(run)
     if case.refused:
         assert run["status"] == "failed", agent.describe()
         errors = _errors(report)
