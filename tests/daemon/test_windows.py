@@ -1,7 +1,8 @@
 """Sync windows: when a window is open (a table of times), what the policy decides while
 they are closed (a table of rows), and an in-process agent on a real remote whose clock the
 test moves: a commit waits outside the window and applies once it opens, without a new push
-and without sleeping; a reconcile outside it only plans; an override runs and is recorded."""
+and without sleeping; a reconcile outside it only plans; an override runs and is recorded; a
+rollback is not held and stays until a new commit."""
 
 from __future__ import annotations
 
@@ -216,10 +217,9 @@ def test_an_override_runs_outside_the_window_and_is_recorded(fleet, make_agent):
     fleet.push_site()
     config = fleet.config(extra=WINDOW)
     agent = make_agent(config, clock=clock)
-    agent.poll()
+    agent.start()  # HTTP, and the first poll at once
+    wait_for(lambda: agent.db.last_applied("site"), 60, "the first commit applied")
     assert agent.wait_idle()
-    agent.http = agent._http(agent.config)
-    agent.http.start()
 
     clock.now = OUTSIDE
     second = fleet.push_site(a="A2\n", message="hotfix")
@@ -253,3 +253,32 @@ def test_an_override_runs_outside_the_window_and_is_recorded(fleet, make_agent):
     assert json.loads(listed.stdout)[0]["window_override"] == "INC-42 hotfix"
     shown = pullinfra("show", str(run.id), "--config", str(config))
     assert "ran outside the sync windows: INC-42 hotfix" in shown.stdout, shown.stdout
+
+
+def test_a_rollback_is_not_held_by_the_windows_and_stays_until_a_new_commit(fleet, make_agent):
+    clock = Clock(INSIDE)
+    first = fleet.push_site()
+    agent = make_agent(fleet.config(extra=WINDOW), clock=clock)
+    agent.poll()
+    assert agent.wait_idle()
+    second = fleet.push_site(a="A2\n", message="second")
+    agent.poll()
+    assert agent.wait_idle()
+    assert agent.db.last_applied("site") == second
+
+    clock.now = OUTSIDE
+    assert agent.rollback("site")["revision"] == first
+    assert agent.wait_idle()
+    run = runs(fleet.state)[-1]
+    assert (run.trigger, run.revision, run.previous_revision, run.status) == (
+        "rollback", first, second, "changed")
+    assert (fleet.target / "a.txt").read_text() == "A1\n"
+
+    clock.now = INSIDE + 86400  # open again, the head is still the second commit: no run
+    agent.poll()
+    assert agent.wait_idle()
+    assert len(runs(fleet.state)) == 3 and agent.db.last_applied("site") == first
+    third = fleet.push_site(a="A3\n", message="third")
+    agent.poll()
+    assert agent.wait_idle()
+    assert (runs(fleet.state)[-1].revision, agent.db.pinned("site")) == (third, None)
