@@ -422,10 +422,10 @@ class HttpConfig(_Section):
     Prometheus can scrape from another machine while `listen` (API and hooks) stays on
     loopback. /metrics is still served on `listen` too. Unset, no second listener."""
     rate_limit_per_minute: int = Field(120, ge=0)
-    """Requests per minute one source address may send to POST /api/trigger, and apart
-    from those to POST /hooks/*, once its burst is spent; beyond it the answer is 429 with
-    Retry-After. IPv6 addresses count per /64; behind a reverse proxy every request is the
-    proxy's. 0 turns the limit off."""
+    """Requests per minute one source address may send to POST /api/trigger and
+    /api/rollback, and apart from those to POST /hooks/*, once its burst is spent; beyond it
+    the answer is 429 with Retry-After. IPv6 addresses count per /64; behind a reverse proxy
+    every request is the proxy's. 0 turns the limit off."""
     rate_limit_burst: int = Field(60, ge=1)
     """Requests one source address may send at once before rate_limit_per_minute applies;
     a forge sending several deliveries together stays well inside it."""
