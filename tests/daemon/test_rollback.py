@@ -52,3 +52,18 @@ def test_last_good_commit(tmp_path: Path, rows, applied: str, expected: str | No
     with StateDB.in_state_dir(tmp_path) as db:
         _record(db, rows)
         assert last_good(db.list_runs("web"), applied) == expected
+
+
+def test_a_rollback_and_an_override_survive_folding_into_one_follow_up() -> None:
+    """Requests that arrive during a run fold into one follow-up (agent/daemon/deployments.py):
+    a rollback is never folded away, the newer rollback's commit wins, and an override's
+    reason stays when a plain manual trigger folds into it (or it into one)."""
+    from agent.daemon.deployments import Request
+
+    override = Request(Trigger.MANUAL, override_window="INC-1")
+    plain = Request(Trigger.MANUAL)
+    assert plain.merged(override) == override and override.merged(plain) == override
+    back_to_a, back_to_b = Request(Trigger.ROLLBACK, A), Request(Trigger.ROLLBACK, B)
+    for other in (Request(Trigger.POLL), Request(Trigger.WEBHOOK), plain, override):
+        assert back_to_a.merged(other) == back_to_a and other.merged(back_to_a) == back_to_a
+    assert back_to_a.merged(back_to_b) == back_to_b
