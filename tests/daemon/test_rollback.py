@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.daemon.deployments import Request
 from agent.daemon.rollback import last_good
 from agent.state import StateDB
 from agent.vocab import Mode, RunStatus, Trigger
@@ -58,8 +59,6 @@ def test_a_rollback_and_an_override_survive_folding_into_one_follow_up() -> None
     """Requests that arrive during a run fold into one follow-up (agent/daemon/deployments.py):
     a rollback is never folded away, the newer rollback's commit wins, and an override's
     reason stays when a plain manual trigger folds into it (or it into one)."""
-    from agent.daemon.deployments import Request
-
     override = Request(Trigger.MANUAL, override_window="INC-1")
     plain = Request(Trigger.MANUAL)
     assert plain.merged(override) == override and override.merged(plain) == override
