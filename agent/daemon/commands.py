@@ -179,8 +179,9 @@ def _ask_agent(args: argparse.Namespace, deployment: str | None, action: str,
                                      headers={
         "Authorization": f"Bearer {config.http.token.get_secret_value()}",
         "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+    try:  # a rollback checks its commit in the clone, which waits for a fetch in flight
+        with urllib.request.urlopen(request, timeout=10 if action == "trigger" else 60
+                                    ) as response:
             return dict(json.loads(response.read() or b"{}"))
     except urllib.error.HTTPError as exc:
         detail = _error_detail(exc)

@@ -44,7 +44,7 @@ def last_good(runs: Sequence[RunRow], applied: str | None) -> str | None:
 def rollback_target(db: StateDB, source: GitSource, deployment: str, to: str | None,
                     head: str | None) -> str:
     """The full SHA to roll `deployment` back to; RollbackRefused says why there is none."""
-    runs = db.list_runs(deployment, limit=HISTORY_LIMIT)
+    runs = db.list_runs(deployment, limit=HISTORY_LIMIT, reports=False)
     applied = db.last_applied(deployment)
     if to is None:
         found = last_good(runs, applied)

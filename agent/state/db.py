@@ -160,14 +160,15 @@ class StateDB:
             return self._run(self._db, run_id)
 
     def list_runs(self, deployment: str | None = None, limit: int = 50,
-                  status: str | None = None) -> list[RunRow]:
-        """Newest first."""
+                  status: str | None = None, reports: bool = True) -> list[RunRow]:
+        """Newest first. `reports=False` leaves each row's report None: reading a long
+        history of a big fleet's reports costs seconds (a rollback reads only revisions)."""
         where, args = _filters(deployment=deployment, status=status)
         with self._lock:
             rows = self._db.execute(
                 f"SELECT * FROM runs {where} ORDER BY id DESC LIMIT ?", (*args, limit)
             ).fetchall()
-        return [RunRow.from_row(r) for r in rows]
+        return [RunRow.from_row(r, report=reports) for r in rows]
 
     def run_revisions(self, deployment: str, limit: int) -> set[str | None]:
         """The revisions of the deployment's newest `limit` runs (reports left unread)."""

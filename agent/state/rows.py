@@ -50,10 +50,11 @@ class RunRow:
         return None if self.finished_at is None else self.finished_at - self.started_at
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> RunRow:
+    def from_row(cls, row: sqlite3.Row, report: bool = True) -> RunRow:
         values = dict(row)
         values["stages"] = json.loads(values["stages"] or "{}")
-        values["report"] = json.loads(values["report"]) if values["report"] else None
+        values["report"] = json.loads(values["report"]) if values["report"] and report \
+            else None
         return cls(**values)
 
 
