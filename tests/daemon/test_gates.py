@@ -5,17 +5,11 @@ and soak gates with an injected clock (no real waiting)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import shutil
-import subprocess
-import threading
-import time
 import tomllib
-import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +19,8 @@ from pydantic import TypeAdapter
 from agent.config.models import GateConfig
 from agent.daemon.gates import GateContext, GateResult, check_gate, hosts_regex
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
-from tests.agent.receivers import free_port, http
+from tests.agent.receivers import free_port
+from tests.health_endpoints import Endpoint, HealthServer, Prometheus, gauges
 from tests.polling import wait_for
 
 SECRET = "s3cr3t-app-token"
@@ -134,55 +129,6 @@ def test_command_gate_fails_a_host_that_runs_over_its_timeout_or_cannot_be_reach
 # -- HTTP gates against a real server on loopback ----------------------------------------------
 
 
-@dataclass
-class Endpoint:
-    status: int = 200
-    body: bytes = b"ok"
-    delay: float = 0.0
-
-
-class HealthServer:
-    """A real HTTP server on 127.0.0.1 whose answers per path a test sets and changes."""
-
-    def __init__(self) -> None:
-        self.endpoints: dict[str, Endpoint] = {}
-        self.requests: list[tuple[str, str]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                path = urllib.parse.urlsplit(self.path).path
-                server.requests.append((self.command, self.path))
-                endpoint = server.endpoints.get(path, Endpoint(404, b"no such path"))
-                if endpoint.delay:
-                    time.sleep(endpoint.delay)
-                self.send_response(endpoint.status)
-                self.send_header("Content-Length", str(len(endpoint.body)))
-                self.end_headers()
-                self.wfile.write(endpoint.body)
-
-            do_POST = do_GET
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join()
-
-
 @pytest.fixture
 def health() -> Iterator[HealthServer]:
     server = HealthServer()
@@ -274,52 +220,6 @@ def test_http_gate_with_host_checks_every_host_of_the_wave(health: HealthServer)
 # -- PromQL gates against a real Prometheus on loopback ----------------------------------------
 
 
-class Prometheus:
-    """Debian's prometheus on loopback, scraping one target every second."""
-
-    def __init__(self, target_port: int, tmp_path: Path) -> None:
-        self.port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(
-            "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
-            "scrape_configs:\n"
-            "  - job_name: app\n"
-            f"    static_configs: [{{targets: ['127.0.0.1:{target_port}']}}]\n"
-        )
-        self.log_path = tmp_path / "prometheus.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def values(self, query: str) -> dict[str, str]:
-        """{host label: value} of an instant query; empty while Prometheus starts."""
-        q = urllib.parse.quote(query)
-        try:
-            status, _, raw = http("GET", f"{self.url}/api/v1/query?query={q}", timeout=2)
-        except OSError:
-            return {}
-        if status != 200:  # 503 while Prometheus starts up
-            return {}
-        return {r["metric"].get("host", ""): r["value"][1]
-                for r in json.loads(raw)["data"]["result"]}
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self._log.close()
-
-
 @pytest.fixture
 def prometheus(health: HealthServer, tmp_path: Path) -> Iterator[Prometheus]:
     if shutil.which("prometheus") is None:
@@ -327,12 +227,6 @@ def prometheus(health: HealthServer, tmp_path: Path) -> Iterator[Prometheus]:
     server = Prometheus(health.port, tmp_path)
     yield server
     server.stop()
-
-
-def gauges(values: dict[str, int]) -> Endpoint:
-    lines = ["# TYPE app_healthy gauge"]
-    lines += [f'app_healthy{{host="{host}"}} {value}' for host, value in values.items()]
-    return Endpoint(200, ("\n".join(lines) + "\n").encode())
 
 
 def test_promql_gate_against_a_real_prometheus(health: HealthServer,
