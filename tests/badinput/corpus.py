@@ -16,6 +16,7 @@ Files ending in `.in` are templates: `{{HOSTS}}` becomes the bed hosts' inventor
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -90,7 +91,8 @@ def assert_clear(message: str, expected: Mapping[str, Any], where: str | None = 
         assert fragment in message, f"what: {fragment!r} not in {message!r}"
     place = where if where is not None else expected.get("where")
     if place:
-        assert place in message, f"where: {place!r} not in {message!r}"
+        exact = re.escape(place) + r"(?!\d)"  # deploy.py:4 is not deploy.py:41
+        assert re.search(exact, message), f"where: {place!r} not in {message!r}"
     for fragment in expected.get("fix", []):
         assert fragment in message, f"what to do: {fragment!r} not in {message!r}"
     for fragment in expected.get("absent", []):
