@@ -289,8 +289,8 @@ def _shown_input(loc: Loc, value: Any, message: str) -> str:
     """Echo the offending value, except for secrets and whole tables."""
     if any(isinstance(p, str) and p in _SECRET_KEYS for p in loc):
         return ""
-    if loc[:1] == ("notify",) and loc[-1:] == ("url",):
-        return ""  # a Slack webhook URL is itself the credential
+    if loc[-1:] == ("url",) and (loc[:1] == ("notify",) or "gates" in loc):
+        return ""  # a Slack webhook URL is itself the credential; a gate's may carry a token
     if isinstance(value, str | int | float | bool) and len(repr(value)) <= 80 and not (
         isinstance(value, str) and repr(value) in message
     ):

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
+from agent.config import ConfigError, load_config
 from agent.config.models import GateConfig
 from agent.daemon.gates import GateContext, GateResult, check_gate, hosts_regex
 from agent.engine.inventory import Inventory, InventoryHost, load_inventory
@@ -341,3 +342,17 @@ def test_every_example_in_docs_gates_md_is_a_valid_gate() -> None:
         keys = "\n".join(line for line in block.splitlines() if not line.startswith("[["))
         kinds.append(gate(**tomllib.loads(keys)).type)
     assert kinds == ["command", "http", "promql", "soak"]
+
+
+def test_a_gate_url_that_is_not_http_is_refused_without_being_shown(tmp_path: Path) -> None:
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[source]\nurl = "file:///srv/infra.git"\n\n'
+        '[[deployment]]\nname = "app"\ninventory = "inventory.py"\ndeploys = ["deploy.py"]\n\n'
+        '[deployment.rollout]\n[[deployment.rollout.waves]]\ngroup = "canary"\n\n'
+        '[[deployment.rollout.gates]]\ntype = "promql"\nquery = "up"\n'
+        f'url = "ftp://metrics:{SECRET}@prometheus.example/"\n')
+    with pytest.raises(ConfigError) as refused:
+        load_config(config, env={})
+    assert "rollout.gates[0].promql.url`: is not an http(s) URL" in str(refused.value)
+    assert SECRET not in str(refused.value)
