@@ -9,7 +9,7 @@ Anything else, such as a commit that only some other branch holds, is refused wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from agent.refusals import RollbackRefused
 from agent.source import GitSource
@@ -29,15 +29,18 @@ def applied_history(runs: Iterable[RunRow]) -> list[str]:
     return list(seen)
 
 
-def last_good(runs: Sequence[RunRow], applied: str | None) -> str | None:
-    """The newest applied commit other than `applied` that no later rollback left: a second
-    `pullinfra rollback` goes one further back instead of returning to the commit the first
-    one fled. `runs` are newest first."""
-    left = {run.previous_revision for run in runs
-            if run.trigger == Trigger.ROLLBACK and run.status in APPLIED_STATUSES}
-    for revision in applied_history(runs):
-        if revision != applied and revision not in left:
-            return revision
+def last_good(runs: Iterable[RunRow], applied: str | None) -> str | None:
+    """The newest applied commit other than `applied` that no rollback moved away from since
+    it was applied: a second `pullinfra rollback` goes one further back instead of returning
+    to the commit the first one fled. `runs` are newest first."""
+    left: set[str | None] = set()  # what the rollbacks newer than this run moved away from
+    for run in runs:
+        if not (run.revision and run.mode == Mode.APPLY and run.status in APPLIED_STATUSES):
+            continue
+        if run.revision != applied and run.revision not in left:
+            return run.revision
+        if run.trigger == Trigger.ROLLBACK:
+            left.add(run.previous_revision)
     return None
 
 
