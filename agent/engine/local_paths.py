@@ -38,8 +38,8 @@ class EscapingPathError(OperationError):
         self.real = real
         self.root = root
         super().__init__(
-            f"local path {self.given} resolves to {real}, outside {root}: a symlink or `..`"
-            " may not leave the repository"
+            f"local path {self.given} resolves to {real}, outside the repository ({root}):"
+            " a symlink or `..` may not leave it"
         )
 
 
@@ -73,7 +73,7 @@ def confine_user_file(
         confine(path, root)
     except EscapingPathError as exc:
         raise error(
-            f"{what} {exc.given} resolves to {exc.real}, outside {exc.root}",
+            f"{what} {exc.given} resolves to {exc.real}, outside the repository ({exc.root})",
             where=os.fspath(path),
             fix=f"keep the {what} inside the repository; a symlink may point only into it",
         ) from None
