@@ -21,10 +21,7 @@ loopback.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import itertools
-import json
 import os
 import statistics
 import time
@@ -33,7 +30,7 @@ from pathlib import Path
 
 from bench import workload
 from bench.tools import BenchError
-from tests.acceptance_agent.harness import WEBHOOK_SECRET, Agent, agent_config
+from tests.acceptance_agent.harness import Agent, agent_config, github_push
 from tests.agent.gitfixtures import Remote
 from tests.agent.receivers import Receiver, free_port
 from tests.testbed import Bed, Host
@@ -55,18 +52,6 @@ def proc_sample(pid: int) -> dict[str, float]:
             status[key] = int(value.split()[0])
     return {"t": time.monotonic(), "cpu_s": utime + stime, "children_cpu_s": cutime + cstime,
             "rss_kib": status.get("VmRSS", 0), "hwm_kib": status.get("VmHWM", 0)}
-
-
-def github_push(remote: Remote, before: str, after: str) -> tuple[bytes, dict[str, str]]:
-    """A GitHub push event for `after`, signed with the agent's webhook secret."""
-    body = json.dumps({
-        "ref": "refs/heads/main", "before": before, "after": after,
-        "repository": {"full_name": "bench/fleet", "clone_url": remote.url},
-        "head_commit": {"id": after, "message": "bench push"},
-    }).encode()
-    signature = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    return body, {"Content-Type": "application/json", "X-GitHub-Event": "push",
-                  "X-GitHub-Delivery": f"bench-{after[:12]}", "X-Hub-Signature-256": signature}
 
 
 def _report_for(receiver: Receiver, revision: str) -> dict | None:
@@ -138,7 +123,7 @@ class Daemon:
         for i in range(pushes):
             content = self.files[PUSHED_FILE] + f"# push {i + 1}\n"
             sha = self.remote.commit({PUSHED_FILE: content}, f"bench: push {i + 1}")
-            body, headers = github_push(self.remote, before, sha)
+            body, headers = github_push(self.remote.url, before, sha)
             start = time.perf_counter()
             self.remote.push()
             status, _, answer = agent.post("/hooks/github", body, headers)

@@ -263,6 +263,24 @@ def operations(report: Mapping[str, Any], host: str) -> dict[str, str]:
     raise AssertionError(f"host {host} not in the report: {[h['name'] for h in report['hosts']]}")
 
 
+def github_push_headers(body: bytes, delivery: str, secret: str = WEBHOOK_SECRET
+                        ) -> dict[str, str]:
+    """The headers GitHub sends with a push event, signed with `secret`."""
+    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {"Content-Type": "application/json", "X-GitHub-Event": "push",
+            "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature}
+
+
+def github_push(url: str, before: str, after: str) -> tuple[bytes, dict[str, str]]:
+    """A signed GitHub push event of the main branch from `before` to `after`."""
+    body = json.dumps({
+        "ref": "refs/heads/main", "before": before, "after": after,
+        "repository": {"full_name": "acme/fleet", "clone_url": url},
+        "head_commit": {"id": after, "message": "push"},
+    }).encode()
+    return body, github_push_headers(body, f"push-{after[:12]}")
+
+
 def signature_ok(request: Any, secret: str) -> bool:
     """Whether a received report's X-Pullinfra-Signature is the HMAC-SHA256 of its raw body."""
     headers = {k.lower(): v for k, v in request.headers.items()}

@@ -3,21 +3,13 @@ refused with 401, counted, and triggers nothing."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 
 from tests.acceptance_agent.fleet import app_state, expected_state, tree
-from tests.acceptance_agent.harness import WEBHOOK_SECRET, wait_for
+from tests.acceptance_agent.harness import github_push_headers, wait_for
 
 TRIGGER_DEADLINE = 2.0  # a signed push starts a run within 2 s (README, webhooks)
-
-
-def _github_push(secret: str, body: bytes, delivery: str) -> dict[str, str]:
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-GitHub-Event": "push",
-            "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature}
 
 
 def _webhooks(agent, result: str) -> float:
@@ -44,7 +36,7 @@ def test_signed_push_webhook_triggers_run_within_2s_and_bad_signature_is_refused
 
     # A bad signature: 401, counted, and no run within the time a good one gets.
     status, _, _ = agent.post("/hooks/github", body,
-                              _github_push("not-the-secret", body, "delivery-bad"))
+                              github_push_headers(body, "delivery-bad", "not-the-secret"))
     assert status == 401
     assert _webhooks(agent, "unauthorized") == 1
     assert _webhooks(agent, "accepted") == 0
@@ -56,7 +48,7 @@ def test_signed_push_webhook_triggers_run_within_2s_and_bad_signature_is_refused
     # A good signature: a run of the pushed commit starts within 2 s of the POST.
     posted_at = time.time()
     status, _, _ = agent.post("/hooks/github", body,
-                              _github_push(WEBHOOK_SECRET, body, "delivery-good"))
+                              github_push_headers(body, "delivery-good"))
     assert 200 <= status < 300, status
     run = agent.wait_run("a run of the pushed commit", lambda r: r["revision"] == pushed,
                          timeout=10, interval=0.05)

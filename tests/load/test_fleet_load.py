@@ -22,9 +22,8 @@ from collections.abc import Callable
 import pytest
 
 from agent.vocab import RunStatus
-from bench.daemon import github_push
 from tests.acceptance_agent.fleet import app_state, expected_state, tree
-from tests.acceptance_agent.harness import REPORT_SECRET, Agent, signature_ok
+from tests.acceptance_agent.harness import REPORT_SECRET, Agent, github_push, signature_ok
 from tests.agent.gitfixtures import Remote
 from tests.agent.receivers import Receiver
 from tests.load.observe import LogCounter, process_figures
@@ -80,7 +79,7 @@ def _push_burst(remote: Remote, agent: Agent, hosts: list, first: int, before: s
     pushed = []
     for version in range(first, first + PER_BURST):
         sha = remote.commit_and_push(tree(hosts, {"a": str(version)}), f"load: a = {version}")
-        body, headers = github_push(remote, before, sha)
+        body, headers = github_push(remote.url, before, sha)
         status, _, answer = agent.post("/hooks/github", body, headers)
         assert 200 <= status < 300, f"webhook for {sha[:8]}: {status} {answer[:200]!r}"
         pushed.append(sha)
