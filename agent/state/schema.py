@@ -70,7 +70,7 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     );
     """,
-    # sync-window overrides and rollback pins (issue 16)
+    # sync-window overrides and rollback pins
     """
     ALTER TABLE runs ADD COLUMN window_override TEXT;
 
