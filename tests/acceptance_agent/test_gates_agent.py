@@ -63,8 +63,9 @@ def test_promql_and_http_gates_pass_a_good_commit_and_halt_bad_ones(
         agent = make_agent(url=remote.url)
         agent.config["deployment"][0]["rollout"] = {
             "on_failure": "rollback",
-            # Five scrapes after the wave, so Prometheus has seen what the commit did.
-            "waves": [{"name": "canary", "group": "canary", "pause": "5s"}],
+            # Eight scrape intervals after the wave, so Prometheus has seen what the commit
+            # did even on a loaded machine whose scrapes run late.
+            "waves": [{"name": "canary", "group": "canary", "pause": "8s"}],
             "gates": [promql, endpoint]}
         agent.config_path.write_text(to_toml(agent.config))
         http_gate = f"http: http://127.0.0.1:{health.port}/health/{{name}}"
