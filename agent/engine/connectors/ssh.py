@@ -219,10 +219,10 @@ class SSHConnector(Connector):
             if not unsent and script.complete(stdout, stderr, out_from, err_from):
                 return script.split(bytes(stdout), bytes(stderr))
             out_from, err_from = len(stdout), len(stderr)
+            if not self._transport().is_active():  # a dead link closes the shell too
+                raise ConnectionLost(f"connection to {self.name} lost during a command")
             if channel.closed or channel.eof_received or channel.exit_status_ready():
                 raise ConnectionLost(f"the shell on {self.name} ended during a command")
-            if not self._transport().is_active():
-                raise ConnectionLost(f"connection to {self.name} lost during a command")
             select.select([channel], [channel] if unsent else [], [], 0.5)
 
     # -- a channel of its own ----------------------------------------------------------------
