@@ -398,10 +398,15 @@ class Agent:
         return f"{shard.index}/{shard.count}" if shard.count > 1 else None
 
     def _recover(self) -> dict[str, str | None]:
-        """Runs a crash left `running` become interrupted; {deployment: revision} to re-run."""
+        """Runs a crash left `running` become interrupted; {deployment: revision} to re-run.
+
+        A cut run of a new commit names it, so that the re-run is dropped if another run
+        applies that commit first (policy.py); a cut re-run of the applied commit (a
+        reconcile, a manual run) names none, and runs again whatever is applied."""
         cut = self.outcomes.recover_crashed()
-        return {run.deployment: run.revision for run in cut
-                if self.config.deployment_named(run.deployment) is not None}
+        return {run.deployment: None if run.revision == self.db.last_applied(run.deployment)
+                else run.revision
+                for run in cut if self.config.deployment_named(run.deployment) is not None}
 
     def _init_deployments(self, config: AgentConfig) -> None:
         self._slots.sync(d.name for d in config.deployment)

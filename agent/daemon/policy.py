@@ -19,6 +19,7 @@ The policy, in order:
 | poll or webhook, head already applied | skip |
 | poll or webhook, head is the one a rollback left behind | skip (pinned until a new commit) |
 | manual or crash re-run, head is the one a rollback left behind | run the rolled-back-to commit |
+| crash re-run of a new commit that another run has applied since (it is the head) | skip |
 | poll or webhook, `paths` set, head touches none of them | advance: applied = head, no run |
 | poll or webhook, head is the commit whose rollout halted | skip (no retry) |
 | poll or webhook, head is the failed commit, its backoff not over | retry at the due time |
@@ -214,6 +215,8 @@ def _decide(s: Situation) -> Decision:
             trigger = Trigger.RETRY
     elif head.revision == d.pinned_head and (target := s.requested or d.applied):
         return Run(trigger, d.mode, target, d.applied)  # not the head a rollback left
+    elif trigger == Trigger.RETRY and s.requested == head.revision == d.applied:
+        return Skip("the commit the crash cut was applied since")
     return Run(trigger, d.mode, head.revision, d.applied, _superseded(d, head.overtaken))
 
 
