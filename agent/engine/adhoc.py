@@ -49,7 +49,7 @@ class HostCommandResult:
 def inventory_masker(inventory: Inventory) -> Masker:
     """One masker for all hosts, as a run has: a command on one host may print another's
     secret."""
-    return Masker(frozenset().union(*(spec.secrets for spec in inventory.hosts)))
+    return Masker(inventory.secrets)
 
 
 def run_command_on_hosts(

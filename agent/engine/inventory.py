@@ -74,6 +74,12 @@ class Inventory:
                 return host
         raise KeyError(name)
 
+    @property
+    def secrets(self) -> frozenset[str]:
+        """Every host's secrets: what runs on one host may show another's (a web server's
+        config holding `inventory.get_host("db").data.db_password`)."""
+        return frozenset().union(*(spec.secrets for spec in self.hosts))
+
 
 def is_secret_key(key: str, data: Mapping[str, Any]) -> bool:
     marked = data.get("secret_keys") or ()

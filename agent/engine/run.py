@@ -174,9 +174,7 @@ class _Run:
         factory = self.options.connector_factory or functools.partial(
             default_connector, key_files=KeyFiles(), host_keys=self.options.host_keys
         )
-        # One masker for all hosts: deploy code for one host may use another's secrets
-        # (`inventory.get_host("db").data.db_password` in the web server's config).
-        mask = Masker(frozenset().union(*(spec.secrets for spec in inventory.hosts)))
+        mask = Masker(inventory.secrets)  # one for all hosts (Inventory.secrets says why)
         self.hosts = [Host(spec, factory(spec), self.context, mask) for spec in inventory.hosts]
         self.context.hosts = self.hosts
         self.host_results = {h.name: HostResult(h.name) for h in self.hosts}
