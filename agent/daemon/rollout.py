@@ -133,9 +133,7 @@ def _run_wave(config: RolloutConfig, parts: RolloutParts, wave: Wave, done: Roll
               ) -> tuple[WaveOutcome, str | None]:
     """Run one wave and judge it: the outcome, and why it halts the rollout (None: it
     passed)."""
-    chosen = set(wave.hosts)
-    subset = dataclasses.replace(
-        parts.inventory, hosts=tuple(h for h in parts.inventory.hosts if h.name in chosen))
+    subset = parts.inventory.only(wave.hosts)
     log.info("rollout wave started", extra={"deployment": parts.deployment, "wave": wave.name,
                                             "hosts": len(wave.hosts)})
     result = parts.run(subset)

@@ -9,7 +9,6 @@ out of here: the agent must outlive any commit.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -237,8 +236,7 @@ def _roll_back(env: RunEnv, plan: RunPlan, hosts: tuple[str, ...], events: _RunE
     try:
         checkout = env.source.checkout(plan.previous)
         inventory = _load_inventory(env, plan.deployment, checkout)
-        inventory = dataclasses.replace(
-            inventory, hosts=tuple(h for h in inventory.hosts if h.name in hosts))
+        inventory = inventory.only(hosts)
         options = _options(env, plan, int(events.fields["run_id"]), checkout)
         result = run_deploy(inventory, [checkout / d for d in plan.deployment.deploys],
                             options, events)
@@ -268,10 +266,8 @@ def _load_inventory(env: RunEnv, deployment: DeploymentConfig, checkout: Path) -
     inventory = load_inventory(checkout / deployment.inventory, deployment.data,
                                deployment.limit, root=checkout)
     if env.shard_count > 1:
-        mine = set(hosts_for_shard([h.name for h in inventory.hosts], env.shard_index,
-                                   env.shard_count))
-        inventory = dataclasses.replace(
-            inventory, hosts=tuple(h for h in inventory.hosts if h.name in mine))
+        inventory = inventory.only(hosts_for_shard([h.name for h in inventory.hosts],
+                                                   env.shard_index, env.shard_count))
     return inventory
 
 

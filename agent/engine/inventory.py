@@ -11,7 +11,7 @@ import ast
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -73,6 +73,11 @@ class Inventory:
             if host.name == name:
                 return host
         raise KeyError(name)
+
+    def only(self, names: Iterable[str]) -> Inventory:
+        """The same inventory with only the hosts named (a shard, a rollout wave), in order."""
+        kept = set(names)
+        return replace(self, hosts=tuple(h for h in self.hosts if h.name in kept))
 
     @property
     def secrets(self) -> frozenset[str]:
